@@ -1,0 +1,7 @@
+"""Errors the CLI turns into one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+
+class UsageError(Exception):
+    """Bad usage or input: the message names what is wrong and what to do."""

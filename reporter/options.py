@@ -1,0 +1,32 @@
+"""Run options: everything the CLI parsed, in a form the model process can receive as JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reporter.report import STAGE_NAMES
+
+
+@dataclass
+class RunOptions:
+    model_file: str  # absolute path
+    out_dir: str  # absolute path
+    model_name: str | None = None  # --model
+    input_shapes: list[list[int]] = field(default_factory=list)  # --input-shape, repeatable
+    dtype: str | None = None  # --dtype: of the inputs from --input-shape, and of the model
+    input_file: str | None = None  # --input FILE.pt
+    checkpoint: str | None = None  # --checkpoint FILE (state_dict)
+    device: str = "cpu"  # "cpu", "cuda", "cuda:1", "meta"
+    depth: int = 3  # torchinfo table depth
+    stages: list[str] = field(default_factory=lambda: list(STAGE_NAMES))
+    train: bool = False  # profile a training step, not only inference
+    seed: int = 0
+    debug: bool = False
+    timeout: float = 1800.0  # seconds for the whole model process
+    command_line: str = ""
+    # Stage-specific settings, by stage name (e.g. {"profile": {"active": 5}}).
+    stage_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def stage_option(self, stage: str, key: str, default: Any = None) -> Any:
+        return self.stage_options.get(stage, {}).get(key, default)

@@ -1,0 +1,200 @@
+"""The Report: one dataclass tree that every stage writes into and every renderer reads.
+
+Nothing here imports torch, so rendering, diffing and trace analysis work without it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reporter.errors import UsageError
+from reporter.report.base import from_data, to_data
+from reporter.report.graph import GraphSection
+from reporter.report.health import HealthSection
+from reporter.report.profile import ProfileSection, TimingSection
+from reporter.report.static import (
+    FlopsSection,
+    LayerRow,
+    MemorySection,
+    ModuleFlops,
+    OpCount,
+    SummarySection,
+    TrainingMemory,
+)
+from reporter.report.trace import TraceSection
+
+SCHEMA_VERSION = 1
+
+# Every stage in the order the pipeline runs them; also the names of Report fields.
+STAGE_NAMES = ("summary", "flops", "memory", "graph", "profile", "timing", "trace", "health")
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "STAGE_NAMES",
+    "Environment",
+    "Finding",
+    "FlopsSection",
+    "GraphSection",
+    "HealthSection",
+    "LayerRow",
+    "MemorySection",
+    "ModelInfo",
+    "ModuleFlops",
+    "OpCount",
+    "ParameterTotals",
+    "ProfileSection",
+    "Report",
+    "SharedTensor",
+    "StageStatus",
+    "SummarySection",
+    "TensorSpec",
+    "TimingSection",
+    "TraceSection",
+    "TrainingMemory",
+    "from_data",
+    "load_report",
+    "report_from_json",
+    "report_to_json",
+    "to_data",
+]
+
+
+@dataclass
+class StageStatus:
+    status: str  # "ok", "failed" or "skipped"
+    error: str | None = None  # one line, for "failed"
+    reason: str | None = None  # for "skipped"
+    seconds: float | None = None
+    detail: str | None = None  # traceback of a failure, for --debug and bug reports
+
+
+@dataclass
+class TensorSpec:
+    name: str
+    shape: list[int]
+    dtype: str
+    device: str
+
+
+@dataclass
+class SharedTensor:
+    """One tensor reached under several parameter names (tied weights)."""
+
+    names: list[str]
+    numel: int
+
+
+@dataclass
+class ParameterTotals:
+    total: int  # unique elements: a tensor shared by several modules counts once
+    trainable: int
+    frozen: int
+    bytes: int
+    buffers: int = 0
+    buffer_bytes: int = 0
+    by_dtype: dict[str, int] = field(default_factory=dict)  # dtype -> elements
+    shared: list[SharedTensor] = field(default_factory=list)
+    counted_per_name: int = 0  # every name counted, as torchinfo does
+
+
+@dataclass
+class ModelInfo:
+    class_name: str
+    source: str
+    name: str = ""
+    found_by: str = ""  # how the loader found the model, e.g. "build_model()"
+    device: str = "cpu"
+    modules: int = 0
+    inputs: list[TensorSpec] = field(default_factory=list)
+    outputs: list[TensorSpec] = field(default_factory=list)
+    parameters: ParameterTotals | None = None
+    checkpoint: str | None = None
+
+
+@dataclass
+class Environment:
+    perfreport_version: str = ""
+    torch_version: str = ""
+    python_version: str = ""
+    platform: str = ""
+    device_name: str = ""
+    cpu_count: int = 0
+    torch_threads: int = 0
+    cuda: dict[str, Any] = field(default_factory=dict)
+    command_line: str = ""
+    seed: int | None = None
+    timestamp: str = ""
+
+
+@dataclass
+class Finding:
+    rule: str  # stable id, e.g. "dominant-layer"
+    severity: str  # "info", "warning" or "critical"
+    title: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    recommendation: str = ""
+    snippet: str = ""
+    target: str | None = None  # module, op or kernel the finding is about
+    docs: str = ""  # anchor in docs/rules.md
+
+
+@dataclass
+class Report:
+    model: ModelInfo
+    schema_version: int = SCHEMA_VERSION
+    created: str = ""
+    kind: str = "model"  # "model" for a model run, "trace" for `perfreport trace`
+    environment: Environment = field(default_factory=Environment)
+    options: dict[str, Any] = field(default_factory=dict)
+    stages: dict[str, StageStatus] = field(default_factory=dict)
+    summary: SummarySection | None = None
+    flops: FlopsSection | None = None
+    memory: MemorySection | None = None
+    graph: GraphSection | None = None
+    profile: ProfileSection | None = None
+    timing: TimingSection | None = None
+    trace: TraceSection | None = None
+    health: HealthSection | None = None
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def stage_ok(self, name: str) -> bool:
+        status = self.stages.get(name)
+        return status is not None and status.status == "ok"
+
+
+def report_to_json(report: Report) -> str:
+    return json.dumps(to_data(report), indent=2, sort_keys=False) + "\n"
+
+
+def report_from_json(text: str, origin: str = "report") -> Report:
+    """Parse report JSON; a newer schema or a non-report file is a usage error."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{origin} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(data, dict) or "schema_version" not in data or "model" not in data:
+        raise UsageError(f"{origin} is not a perfreport report.json (no schema_version)")
+    version = data["schema_version"]
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise UsageError(
+            f"{origin} has schema_version {version}, newer than this perfreport reads "
+            f"({SCHEMA_VERSION}): upgrade perfreport"
+        )
+    return from_data(Report, data)
+
+
+def load_report(path: str | Path) -> Report:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a directory: give the report.json inside it") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read ({exc})") from None
+    return report_from_json(text, origin=str(path))

@@ -1,0 +1,76 @@
+"""Sections written by the static stages: summary (torchinfo), flops and memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class LayerRow:
+    """One row of torchinfo's per-layer table."""
+
+    name: str  # qualified module name; "" is the model itself
+    type: str
+    depth: int
+    output_shape: Any  # list of ints, or nested lists for several outputs
+    params: int  # parameters torchinfo attributes to this row (its own, not recursive)
+    trainable: bool
+    is_leaf: bool
+
+
+@dataclass
+class SummarySection:
+    depth: int
+    layers: list[LayerRow] = field(default_factory=list)
+    torchinfo_version: str = ""
+    torchinfo_total_params: int = 0  # what torchinfo reports; counts tied tensors twice
+    method: str = ""
+
+
+@dataclass
+class ModuleFlops:
+    name: str  # qualified module name; "" is the whole model
+    type: str
+    depth: int
+    forward: int
+    backward: int | None = None
+    share: float = 0.0  # of the forward total
+
+
+@dataclass
+class OpCount:
+    op: str
+    calls: int
+    flops: int = 0
+
+
+@dataclass
+class FlopsSection:
+    forward_total: int
+    backward_total: int | None = None  # from a forward+backward pass, when one was run
+    by_module: list[ModuleFlops] = field(default_factory=list)
+    by_op: list[OpCount] = field(default_factory=list)
+    uncounted_ops: list[OpCount] = field(default_factory=list)  # ran, no FLOP formula
+    method: str = ""
+
+
+@dataclass
+class TrainingMemory:
+    saved_activation_bytes: int
+    gradient_bytes: int
+    optimizer_state_bytes: dict[str, int] = field(default_factory=dict)
+    total_bytes: dict[str, int] = field(default_factory=dict)  # by optimizer
+    peak_forward_bytes: int = 0  # live tensors during the grad-enabled forward
+
+
+@dataclass
+class MemorySection:
+    parameter_bytes: int
+    buffer_bytes: int
+    input_bytes: int
+    output_bytes: int
+    inference_activation_peak_bytes: int
+    inference_total_bytes: int
+    training: TrainingMemory | None = None
+    method: str = ""

@@ -1,0 +1,1 @@
+"""Rules that read the static sections: parameters, layers, FLOPs, memory."""
