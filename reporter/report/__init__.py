@@ -109,7 +109,6 @@ class ModelInfo:
     device: str = "cpu"
     modules: int = 0
     inputs: list[TensorSpec] = field(default_factory=list)
-    outputs: list[TensorSpec] = field(default_factory=list)
     parameters: ParameterTotals | None = None
     checkpoint: str | None = None
 

@@ -15,7 +15,7 @@ class LayerRow:
     depth: int
     output_shape: Any  # list of ints, or nested lists for several outputs
     params: int  # parameters torchinfo attributes to this row (its own, not recursive)
-    trainable: bool
+    trainable: str  # "yes", "no", "partial", or "" when the row holds no parameters
     is_leaf: bool
 
 
@@ -25,6 +25,7 @@ class SummarySection:
     layers: list[LayerRow] = field(default_factory=list)
     torchinfo_version: str = ""
     torchinfo_total_params: int = 0  # what torchinfo reports; counts tied tensors twice
+    outputs: list[Any] = field(default_factory=list)  # TensorSpec-like dicts of the output
     method: str = ""
 
 

@@ -1,0 +1,59 @@
+"""The environment record: versions, device, threads, command line, seed, time."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import torch
+
+from reporter import __version__
+from reporter.options import RunOptions
+from reporter.report import Environment
+
+
+def record_environment(options: RunOptions, device: torch.device) -> Environment:
+    return Environment(
+        perfreport_version=__version__,
+        torch_version=torch.__version__,
+        python_version=platform.python_version(),
+        platform=platform.platform(),
+        device_name=device_name(device),
+        cpu_count=os.cpu_count() or 0,
+        torch_threads=torch.get_num_threads(),
+        cuda=cuda_state(),
+        command_line=options.command_line or " ".join(sys.argv),
+        seed=options.seed,
+        timestamp=now_iso(),
+    )
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "meta":
+        return "meta (no memory allocated, nothing executed)"
+    return platform.processor() or platform.machine()
+
+
+def cuda_state() -> dict[str, Any]:
+    """Settings that change GPU speed, recorded so two reports can be compared fairly."""
+    state: dict[str, Any] = {
+        "available": torch.cuda.is_available(),
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+    }
+    if torch.cuda.is_available():
+        state["cuda_version"] = torch.version.cuda
+        state["cudnn_version"] = torch.backends.cudnn.version()
+        state["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return state

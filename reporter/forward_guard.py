@@ -1,0 +1,87 @@
+"""Name the module where a forward pass failed, with its input shapes.
+
+torchinfo and the profiler only say that the forward failed; forward pre-hooks keep a
+stack of the modules entered, so on an exception the innermost one is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+from torch.nn.modules.module import (
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+)
+
+from reporter.errors import UsageError
+
+T = TypeVar("T")
+
+
+class ForwardError(UsageError):
+    """The model's forward pass failed on the sample input."""
+
+
+def describe_shapes(value: Any) -> str:
+    """Shapes of the tensors in an input, e.g. '(8, 36864)' or '(1, 3), (1,)'."""
+    shapes = [tuple(t.shape) for t in _tensors(value)]
+    return ", ".join(str(s) if len(s) != 1 else f"({s[0]},)" for s in shapes) or "no tensors"
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _tensors(v)]
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
+@contextmanager
+def locate_failures(model: nn.Module) -> Iterator[None]:
+    """Turn an exception in the model's forward into ForwardError naming the module."""
+    names = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
+    stack: list[tuple[nn.Module, Any]] = []
+
+    def pre(module: nn.Module, args: Any) -> None:
+        if id(module) in names:
+            stack.append((module, args))
+
+    def post(module: nn.Module, args: Any, output: Any) -> None:
+        if stack and stack[-1][0] is module:
+            stack.pop()
+
+    handles = [register_module_forward_pre_hook(pre), register_module_forward_hook(post)]
+    try:
+        yield
+    except ForwardError:
+        raise
+    except Exception as exc:
+        if not stack:
+            raise
+        module, args = stack[-1]
+        raise ForwardError(_message(names[id(module)], module, args, exc)) from exc
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _message(name: str, module: nn.Module, args: Any, exc: BaseException) -> str:
+    where = f"`{name}`" if name else "the model's own forward"
+    expects = module.extra_repr().strip()
+    kind = f"{type(module).__name__}({expects})" if expects else type(module).__name__
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        f"the forward pass failed in {where} ({kind}) given input of shape "
+        f"{describe_shapes(args)}: {detail}"
+    )
+
+
+def run_forward(model: nn.Module, call: Callable[[], T]) -> T:
+    with locate_failures(model):
+        return call()

@@ -1,0 +1,365 @@
+"""Model file -> Subject, following the conventions in the README.
+
+Every way this can go wrong raises UsageError with one line that says what was found and
+what to add or pass instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from reporter.errors import UsageError
+from reporter.options import RunOptions
+from reporter.subject import Subject
+
+MODEL_FACTORIES = ("build_model", "get_model", "create_model")
+INPUT_NAMES = ("example_inputs", "example_input", "sample_input")
+
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "half": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float64": torch.float64,
+    "fp64": torch.float64,
+    "double": torch.float64,
+    "int64": torch.int64,
+    "long": torch.int64,
+    "int32": torch.int32,
+    "int": torch.int32,
+    "bool": torch.bool,
+}
+
+
+def parse_dtype(name: str) -> torch.dtype:
+    try:
+        return DTYPES[name.lower()]
+    except KeyError:
+        raise UsageError(
+            f"unknown --dtype {name!r}: use one of {', '.join(sorted(set(DTYPES)))}"
+        ) from None
+
+
+def parse_device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"unknown --device {name!r}: use cpu, cuda, cuda:N or meta") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(
+                f"--device {name} asked for CUDA, but this torch build or machine has no "
+                "CUDA device: drop --device or use --device cpu"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(
+                f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here"
+            )
+    elif device.type not in ("cpu", "meta"):
+        raise UsageError(f"--device {name} is not supported: use cpu, cuda, cuda:N or meta")
+    return device
+
+
+def load_subject(options: RunOptions) -> Subject:
+    """Import the model file and build the model and its sample inputs."""
+    device = parse_device(options.device)
+    dtype = parse_dtype(options.dtype) if options.dtype else None
+    path = Path(options.model_file)
+    torch.manual_seed(options.seed)
+    namespace = import_model_file(path)
+    model, found_by = find_model(namespace, path, options.model_name)
+    if options.checkpoint:
+        load_checkpoint(model, Path(options.checkpoint))
+    torch.manual_seed(options.seed)
+    inputs, input_found_by = find_inputs(namespace, path, options, dtype)
+    args, kwargs = split_inputs(inputs)
+    if dtype is not None and dtype.is_floating_point:
+        model = model.to(dtype)
+    model = model.to(device)
+    model.eval()
+    args, kwargs = to_device((args, kwargs), device)
+    return Subject(
+        model=model,
+        args=args,
+        kwargs=kwargs,
+        device=device,
+        source=str(path),
+        name=path.stem,
+        found_by=found_by,
+        input_found_by=input_found_by,
+        loss_fn=_optional_callable(namespace, "loss_fn"),
+        eval_batches=_optional_callable(namespace, "eval_batches"),
+        checkpoint=options.checkpoint,
+        namespace=namespace,
+    )
+
+
+def import_model_file(path: Path) -> dict[str, Any]:
+    """Execute the model file as a module and return its globals."""
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory: give the Python file that defines the model")
+    if path.suffix != ".py":
+        raise UsageError(f"{path} is not a Python file: give a .py file that defines the model")
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+    if b"\0" in source:
+        raise UsageError(f"{path} is not Python source (it holds binary data)")
+    module_name = f"perfreport_model_{path.stem}".replace("-", "_")
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    sys.path.insert(0, str(path.parent))  # so the file can import its neighbours
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise UsageError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except ModuleNotFoundError as exc:
+        raise UsageError(
+            f"{path}: cannot import {exc.name!r} ({exc}): install it in this environment"
+        ) from None
+    except ImportError as exc:
+        raise UsageError(f"{path}: import failed: {exc}") from None
+    except SystemExit as exc:
+        raise UsageError(f"{path} called sys.exit({exc.code}) while being imported") from None
+    except Exception as exc:
+        raise UsageError(f"{path}: {_where(exc, path)}raised {_describe(exc)} at import") from None
+    return vars(module)
+
+
+def find_model(namespace: dict[str, Any], path: Path, name: str | None) -> tuple[nn.Module, str]:
+    """Apply the model conventions in order; return the model and how it was found."""
+    if name:
+        if name not in namespace:
+            raise UsageError(f"--model {name}: {path.name} defines no {name!r}")
+        return _model_from(namespace[name], name, path), f"--model {name}"
+    for factory in MODEL_FACTORIES:
+        if callable(namespace.get(factory)):
+            return _model_from(namespace[factory], factory, path), f"{factory}()"
+    if isinstance(namespace.get("model"), nn.Module):
+        return namespace["model"], "module-level `model`"
+    module_name = namespace.get("__name__")
+    classes = [
+        v
+        for v in namespace.values()
+        if inspect.isclass(v) and issubclass(v, nn.Module) and v.__module__ == module_name
+    ]
+    no_arg = [c for c in classes if _constructible_without_args(c)]
+    if len(no_arg) == 1:
+        return _model_from(no_arg[0], no_arg[0].__name__, path), f"class {no_arg[0].__name__}"
+    if len(no_arg) > 1:
+        names = ", ".join(c.__name__ for c in no_arg)
+        raise UsageError(
+            f"{path.name} defines several models ({names}): pick one with --model NAME "
+            "or add a build_model() function"
+        )
+    found = f" (found {', '.join(c.__name__ for c in classes)}, all needing arguments)"
+    raise UsageError(
+        f"no model found in {path.name}{found if classes else ''}: looked for --model, "
+        "build_model()/get_model()/create_model(), a module-level `model`, and an nn.Module "
+        "subclass with a no-argument constructor; add `def build_model(): return MyNet()`"
+    )
+
+
+def _model_from(obj: Any, label: str, path: Path) -> nn.Module:
+    if isinstance(obj, nn.Module):
+        return obj
+    if not callable(obj):
+        raise UsageError(f"{label} in {path.name} is a {type(obj).__name__}, not a model")
+    call = f"{label}()"
+    try:
+        model = obj()
+    except TypeError as exc:
+        if _constructible_without_args(obj):
+            raise UsageError(f"{call} in {path.name} raised {_describe(exc)}") from None
+        raise UsageError(f"{call} in {path.name} needs arguments: {exc}") from None
+    except Exception as exc:
+        raise UsageError(
+            f"{call} in {path.name} {_where(exc, path)}raised {_describe(exc)}"
+        ) from None
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"{call} in {path.name} returned {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def _constructible_without_args(obj: Any) -> bool:
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return False
+    return all(
+        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        for p in sig.parameters.values()
+    )
+
+
+def find_inputs(
+    namespace: dict[str, Any], path: Path, options: RunOptions, dtype: torch.dtype | None
+) -> tuple[Any, str]:
+    """The sample input: --input-shape, --input FILE, or the file's example_inputs."""
+    if options.input_shapes:
+        return tuple(_random_tensor(s, dtype) for s in options.input_shapes), "--input-shape"
+    if options.input_file:
+        return load_input_file(Path(options.input_file)), f"--input {options.input_file}"
+    for name in INPUT_NAMES:
+        if name not in namespace:
+            continue
+        value = namespace[name]
+        if callable(value) and not isinstance(value, torch.Tensor):
+            try:
+                value = value()
+            except Exception as exc:
+                raise UsageError(
+                    f"{name}() in {path.name} {_where(exc, path)}raised {_describe(exc)}"
+                ) from None
+            name = f"{name}()"
+        if dtype is not None and dtype.is_floating_point:
+            value = _cast_floats(value, dtype)
+        return value, name
+    raise UsageError(
+        f"no sample input for the model in {path.name}: add "
+        "`def example_inputs(): return torch.randn(1, 3, 224, 224)` to the file, "
+        "or pass --input-shape 1,3,224,224 (or --input FILE.pt)"
+    )
+
+
+def _random_tensor(shape: list[int], dtype: torch.dtype | None) -> torch.Tensor:
+    if dtype is None or dtype.is_floating_point:
+        return torch.randn(*shape, dtype=dtype or torch.float32)
+    if dtype == torch.bool:
+        return torch.zeros(*shape, dtype=dtype)
+    return torch.randint(0, 2, shape, dtype=dtype)  # valid ids for any embedding
+
+
+def load_input_file(path: Path) -> Any:
+    data = _safe_load(path, "--input")
+    if not _has_tensor(data):
+        raise UsageError(
+            f"--input {path} holds a {type(data).__name__}, not a tensor, tuple, list or dict "
+            "of tensors: save one with torch.save(tensor, path)"
+        )
+    return data
+
+
+def load_checkpoint(model: nn.Module, path: Path) -> None:
+    """Load a state_dict (weights only) and name any missing or unexpected keys."""
+    state = _safe_load(path, "--checkpoint")
+    if isinstance(state, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise UsageError(
+            f"--checkpoint {path} is not a state_dict: save one with "
+            "torch.save(model.state_dict(), path)"
+        )
+    expected = set(model.state_dict())
+    missing = sorted(expected - set(state))
+    unexpected = sorted(set(state) - expected)
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} key(s): {_first(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} key(s): {_first(unexpected)}")
+        raise UsageError(f"--checkpoint {path} does not fit the model: {'; '.join(parts)}")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split("\n\t")[1:2]).strip() or str(exc)
+        raise UsageError(f"--checkpoint {path} does not fit the model: {detail}") from None
+
+
+def _safe_load(path: Path, flag: str) -> Any:
+    if not path.is_file():
+        raise UsageError(f"{flag} {path}: no such file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        text = str(exc)
+        if "weights_only" in text or "Unsupported global" in text or "WeightsUnpickler" in text:
+            raise UsageError(
+                f"{flag} {path} needs unsafe unpickling, which perfreport refuses "
+                "(torch.load weights_only=True): save plain tensors or a state_dict"
+            ) from None
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise UsageError(f"{flag} {path} is not a file torch.save wrote ({first})") from None
+
+
+def split_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A tensor is one positional input, a tuple/list positional inputs, a dict keywords."""
+    if isinstance(inputs, dict):
+        return (), dict(inputs)
+    if isinstance(inputs, (tuple, list)):
+        return tuple(inputs), {}
+    return (inputs,), {}
+
+
+def to_device(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return type(value)(to_device(v, device) for v in value)
+    return value
+
+
+def _cast_floats(value: Any, dtype: torch.dtype) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, dict):
+        return {k: _cast_floats(v, dtype) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return type(value)(_cast_floats(v, dtype) for v in value)
+    return value
+
+
+def _has_tensor(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return True
+    if isinstance(value, dict):
+        return any(_has_tensor(v) for v in value.values())
+    if isinstance(value, (tuple, list)):
+        return any(_has_tensor(v) for v in value)
+    return False
+
+
+def _optional_callable(namespace: dict[str, Any], name: str) -> Callable[..., Any] | None:
+    value = namespace.get(name)
+    return value if callable(value) else None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _where(exc: BaseException, path: Path) -> str:
+    """'line N: ' for the deepest frame inside the model file, if any."""
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+    return f"line {lines[-1]}: " if lines else ""
+
+
+def _first(names: list[str], n: int = 5) -> str:
+    shown = ", ".join(names[:n])
+    return shown + (f" and {len(names) - n} more" if len(names) > n else "")

@@ -1,0 +1,81 @@
+"""Number formatting shared by the HTML, Markdown and terminal views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def count(n: float | None) -> str:
+    """124439808 -> '124.44 M'; small numbers stay exact."""
+    if n is None:
+        return "–"
+    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= factor:
+            return f"{n / factor:.2f} {suffix}"
+    return f"{n:g}" if isinstance(n, float) else str(n)
+
+
+def exact(n: int | None) -> str:
+    return "–" if n is None else f"{n:,}"
+
+
+def flops(n: float | None) -> str:
+    return "–" if n is None else count(n) + "FLOP"
+
+
+def nbytes(n: float | None) -> str:
+    """Binary units, as memory is sized: 1 MiB = 1,048,576 bytes."""
+    if n is None:
+        return "–"
+    for factor, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if abs(n) >= factor:
+            return f"{n / factor:.2f} {suffix}"
+    return f"{int(n)} B"
+
+
+def ms(n: float | None) -> str:
+    if n is None:
+        return "–"
+    return f"{n:.3f} ms" if n < 10 else f"{n:.1f} ms"
+
+
+def us(n: float | None) -> str:
+    if n is None:
+        return "–"
+    return f"{n / 1000:.2f} ms" if n >= 1000 else f"{n:.1f} µs"
+
+
+def percent(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def shape(s: Any) -> str:
+    """[[1, 10]] -> '1×10'; several outputs joined by ', '."""
+    if not s:
+        return "–"
+    if isinstance(s, (list, tuple)) and all(isinstance(v, int) for v in s):
+        return "×".join(str(v) for v in s)
+    if isinstance(s, (list, tuple)):
+        return ", ".join(shape(v) for v in s)
+    return str(s)
+
+
+def md_escape(text: object) -> str:
+    """Make user data (module names, messages) inert in Markdown tables and text."""
+    s = str(text)
+    for ch in "\\`*_{}[]<>|#":
+        s = s.replace(ch, "\\" + ch)
+    return s.replace("\n", " ")
+
+
+FILTERS = {
+    "md": md_escape,
+    "count": count,
+    "exact": exact,
+    "flops": flops,
+    "nbytes": nbytes,
+    "ms": ms,
+    "us": us,
+    "percent": percent,
+    "shape": shape,
+}

@@ -1,0 +1,34 @@
+"""The Jinja2 environment over the templates folder, wherever it was installed."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from reporter.render.format import FILTERS
+
+
+def templates_dir() -> Path:
+    """templates/ is beside the package in a checkout and inside it in a wheel."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if (candidate / "report.html.j2").is_file():
+            return candidate
+    raise FileNotFoundError(f"perfreport's templates are missing (looked in {here})")
+
+
+@cache
+def environment(kind: str) -> jinja2.Environment:
+    """kind "html" escapes every value; "md" does not (Markdown escaping is explicit)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        autoescape=kind == "html",
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(FILTERS)
+    return env

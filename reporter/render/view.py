@@ -1,0 +1,65 @@
+"""What the templates get: the report plus a few derived, display-ready values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reporter.render.templates import templates_dir
+from reporter.report import STAGE_NAMES, Report
+
+SEVERITY_ORDER = ("critical", "warning", "info")
+
+
+def view_model(report: Report, kind: str) -> dict[str, Any]:
+    """Variables for report.<kind>.j2: sections with a partial, headline figures, problems."""
+    partials = templates_dir() / "sections"
+    sections = [
+        name
+        for name in STAGE_NAMES
+        if getattr(report, name) is not None and (partials / f"{name}.{kind}.j2").is_file()
+    ]
+    return {
+        "report": report,
+        "sections": sections,
+        "headline": headline(report),
+        "problems": {n: s for n, s in report.stages.items() if s.status == "failed"},
+        "severity_counts": {
+            s: sum(1 for f in report.findings if f.severity == s) for s in SEVERITY_ORDER
+        },
+        "stage_names": [n for n in STAGE_NAMES if n in report.stages],
+    }
+
+
+def headline(report: Report) -> list[tuple[str, str, str]]:
+    """(label, value, how it was measured) for the figures shown first."""
+    from reporter.render import format as f
+
+    items: list[tuple[str, str, str]] = []
+    params = report.model.parameters
+    if params is not None:
+        items.append(("Parameters", f.count(params.total), f"{params.total:,} unique"))
+    if report.flops is not None:
+        items.append(
+            ("Forward FLOPs", f.flops(report.flops.forward_total), "FlopCounterMode, 1 pass")
+        )
+    if report.memory is not None:
+        items.append(
+            (
+                "Inference memory",
+                f.nbytes(report.memory.inference_total_bytes),
+                "weights + inputs + activation peak",
+            )
+        )
+        training = report.memory.training
+        if training is not None and "adam" in training.total_bytes:
+            items.append(
+                ("Training memory", f.nbytes(training.total_bytes["adam"]), "estimate, Adam")
+            )
+    timing = report.timing
+    latency = getattr(timing, "latency_ms", None)
+    if latency is not None and getattr(latency, "median", None) is not None:
+        items.append(("Latency (median)", f.ms(latency.median), "timed outside the profiler"))
+    throughput = getattr(timing, "throughput", None)
+    if throughput:
+        items.append(("Throughput", f"{f.count(throughput)}/s", "samples per second"))
+    return items

@@ -1,0 +1,85 @@
+"""FLOPs stage: FlopCounterMode's counts per module and per op, and what it could not count."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from torch.utils.flop_counter import flop_registry
+
+from reporter.report import FlopsSection, ModuleFlops, OpCount
+from reporter.stages.context import StageContext
+from reporter.stages.passes import inference_pass, training_pass
+
+METHOD = (
+    "torch.utils.flop_counter.FlopCounterMode over one forward on the sample input "
+    "(a multiply-add is 2 FLOPs). It counts matrix multiplications, convolutions and "
+    "attention; elementwise ops, normalisation and softmax have no formula and are listed "
+    "under 'not counted'."
+)
+
+
+def run(ctx: StageContext) -> FlopsSection:
+    forward = inference_pass(ctx)
+    training = training_pass(ctx) if _wants_training(ctx) else None
+    root = type(ctx.subject.model).__name__
+    fwd_by_module = _by_module(forward.flop_counts, root)
+    both_by_module = _by_module(training.flop_counts, root) if training else {}
+    total = forward.flops_total
+    modules = []
+    for name, module in ctx.subject.model.named_modules():
+        if name not in fwd_by_module and name not in both_by_module:
+            continue
+        fwd = fwd_by_module.get(name, 0)
+        modules.append(
+            ModuleFlops(
+                name=name,
+                type=type(module).__name__,
+                depth=0 if not name else name.count(".") + 1,
+                forward=fwd,
+                backward=both_by_module.get(name, 0) - fwd if training else None,
+                share=fwd / total if total else 0.0,
+            )
+        )
+    backward_total = training.flops_total - total if training and training.ran_backward else None
+    return FlopsSection(
+        forward_total=total,
+        backward_total=backward_total,
+        by_module=modules,
+        by_op=_by_op(forward.flop_counts.get("Global", {}), forward.ops),
+        uncounted_ops=_uncounted(forward.ops),
+        method=METHOD + (" Backward: FLOPs of forward+backward minus forward." if training else ""),
+    )
+
+
+def _wants_training(ctx: StageContext) -> bool:
+    """Count backward when a training figure is asked for or the pass runs anyway."""
+    return ctx.options.train or "memory" in ctx.options.stages
+
+
+def _by_module(counts: dict[str, dict[str, int]], root: str) -> dict[str, int]:
+    """FlopCounterMode names modules 'Root.child.sub'; turn that into 'child.sub'."""
+    out: dict[str, int] = {}
+    for key, ops in counts.items():
+        if key == "Global":
+            continue
+        if key == root:
+            name = ""
+        elif key.startswith(root + "."):
+            name = key[len(root) + 1 :]
+        else:
+            continue
+        out[name] = out.get(name, 0) + sum(ops.values())
+    return out
+
+
+def _by_op(global_counts: dict[str, int], calls: Counter[str]) -> list[OpCount]:
+    rows = [
+        OpCount(op=str(op), calls=calls.get(str(op), 0), flops=n) for op, n in global_counts.items()
+    ]
+    return sorted(rows, key=lambda r: -r.flops)
+
+
+def _uncounted(calls: Counter[str]) -> list[OpCount]:
+    counted = {str(k) for k in flop_registry}
+    rows = [OpCount(op=op, calls=n) for op, n in calls.items() if op not in counted]
+    return sorted(rows, key=lambda r: (-r.calls, r.op))

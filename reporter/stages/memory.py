@@ -1,0 +1,60 @@
+"""Memory stage: bytes of weights, activations at inference, and a training estimate."""
+
+from __future__ import annotations
+
+from reporter.model_info import tensor_key
+from reporter.report import MemorySection, TrainingMemory
+from reporter.stages.context import StageContext
+from reporter.stages.passes import inference_pass, output_tensors, training_pass
+
+# Optimizer state per trainable parameter, in copies of the parameter.
+OPTIMIZER_COPIES = {"sgd": 0, "sgd_momentum": 1, "adam": 2, "adamw": 2}
+
+METHOD = (
+    "Parameters and buffers: their unique tensors. Inference activation peak: the most "
+    "bytes of tensors alive at once during one no_grad forward, tracked per storage by a "
+    "dispatch mode. Training: bytes alive during one autograd forward (activations saved "
+    "for backward included) + one gradient per trainable parameter + optimizer state "
+    "(Adam/AdamW: 2 copies of each trainable parameter, SGD with momentum: 1, SGD: 0). "
+    "Allocator caching and backward's temporaries are not included."
+)
+
+
+def run(ctx: StageContext) -> MemorySection:
+    model = ctx.subject.model
+    params = {tensor_key(p): p for p in model.parameters()}
+    param_bytes = sum(_bytes(p) for p in params.values())
+    grad_bytes = sum(_bytes(p) for p in params.values() if p.requires_grad)
+    buffer_bytes = sum(_bytes(b) for b in {tensor_key(b): b for b in model.buffers()}.values())
+    input_bytes = _unique_bytes(output_tensors((ctx.subject.args, ctx.subject.kwargs)))
+    forward = inference_pass(ctx)
+    training = training_pass(ctx)
+    optimizer = {name: copies * grad_bytes for name, copies in OPTIMIZER_COPIES.items()}
+    base = param_bytes + buffer_bytes + input_bytes + grad_bytes + training.peak_forward_bytes
+    return MemorySection(
+        parameter_bytes=param_bytes,
+        buffer_bytes=buffer_bytes,
+        input_bytes=input_bytes,
+        output_bytes=_unique_bytes(output_tensors(forward.output)),
+        inference_activation_peak_bytes=forward.activation_peak_bytes,
+        inference_total_bytes=param_bytes
+        + buffer_bytes
+        + input_bytes
+        + forward.activation_peak_bytes,
+        training=TrainingMemory(
+            saved_activation_bytes=training.saved_activation_bytes,
+            gradient_bytes=grad_bytes,
+            optimizer_state_bytes=optimizer,
+            total_bytes={name: base + extra for name, extra in optimizer.items()},
+            peak_forward_bytes=training.peak_forward_bytes,
+        ),
+        method=METHOD + (f" Note: {training.note}." if training.note else ""),
+    )
+
+
+def _bytes(t) -> int:  # noqa: ANN001
+    return t.numel() * t.element_size()
+
+
+def _unique_bytes(tensors: list) -> int:  # noqa: ANN001
+    return sum(_bytes(t) for t in {tensor_key(t): t for t in tensors}.values())

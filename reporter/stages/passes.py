@@ -1,0 +1,211 @@
+"""Instrumented passes over the model, shared by the static stages.
+
+The inference pass runs torchinfo's forward once, inside FlopCounterMode and a tracker of
+live tensor bytes, so `--only summary,flops` runs the model exactly once. The training
+pass (forward with autograd + backward) is run only when a stage asks for it.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torchinfo
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+from torch.utils.flop_counter import FlopCounterMode
+
+from reporter.forward_guard import locate_failures
+from reporter.stages.context import StageContext
+
+
+class LiveTensorTracker(TorchDispatchMode):
+    """Counts bytes of storages created inside the mode while they are alive.
+
+    A storage counts once however many views share it; it stops counting when the last
+    tensor that the mode saw on it is garbage collected. Storages that existed before
+    (parameters, inputs) are not counted, views of them neither.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: dict[int, list[int]] = {}  # storage id -> [bytes, tensors alive]
+        self.current = 0
+        self.peak = 0
+        self.ops: Counter[str] = Counter()
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        self.ops[str(func.overloadpacket)] += 1
+        inputs = {_storage_key(t) for t in tree_leaves((args, kwargs)) if _is_dense(t)}
+        for t in tree_leaves(out):
+            if _is_dense(t):
+                self._track(t, inputs)
+        return out
+
+    def _track(self, t: torch.Tensor, inputs: set[int]) -> None:
+        key = _storage_key(t)
+        if key in self.live:
+            self.live[key][1] += 1
+        elif key in inputs:
+            return  # a view or in-place result on memory that existed before
+        else:
+            nbytes = t.untyped_storage().nbytes()
+            self.live[key] = [nbytes, 1]
+            self.current += nbytes
+            self.peak = max(self.peak, self.current)
+        weakref.finalize(t, self._release, key)
+
+    def _release(self, key: int) -> None:
+        entry = self.live.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.current -= entry[0]
+            del self.live[key]
+
+
+def _is_dense(t: Any) -> bool:
+    return isinstance(t, torch.Tensor) and t.layout == torch.strided
+
+
+def _storage_key(t: torch.Tensor) -> int:
+    return t.untyped_storage()._cdata
+
+
+@dataclass
+class InferencePass:
+    stats: Any  # torchinfo.ModelStatistics
+    flop_counts: dict[str, dict[str, int]]  # FlopCounterMode's, by module then op
+    flops_total: int
+    ops: Counter[str]
+    activation_peak_bytes: int
+    output: Any
+
+
+@dataclass
+class TrainingPass:
+    flop_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    flops_total: int = 0  # forward + backward
+    saved_activation_bytes: int = 0
+    peak_forward_bytes: int = 0
+    ran_backward: bool = False
+    note: str = ""
+
+
+def inference_pass(ctx: StageContext) -> InferencePass:
+    return ctx.shared("inference_pass", lambda: _run_inference_pass(ctx))
+
+
+def training_pass(ctx: StageContext) -> TrainingPass:
+    return ctx.shared("training_pass", lambda: _run_training_pass(ctx))
+
+
+def _run_inference_pass(ctx: StageContext) -> InferencePass:
+    subject = ctx.subject
+    model = subject.model
+    captured: dict[str, Any] = {}
+
+    def keep_output(module: Any, args: Any, output: Any) -> None:
+        captured["output"] = output
+
+    handle = model.register_forward_hook(keep_output)
+    tracker = LiveTensorTracker()
+    # FlopCounterMode counts nothing under inference_mode (pytorch#126268); torchinfo runs
+    # the forward under no_grad, which it counts correctly.
+    try:
+        with locate_failures(model), FlopCounterMode(display=False) as counter, tracker:
+            stats = torchinfo.summary(
+                model,
+                input_data=_torchinfo_input(subject.args, subject.kwargs),
+                depth=max(ctx.options.depth, 1),
+                device=subject.device,
+                verbose=0,
+                col_names=("output_size", "num_params", "trainable"),
+                cache_forward_pass=False,
+                **(subject.kwargs if subject.args else {}),
+            )
+            activation_peak = tracker.peak
+    except RuntimeError as exc:
+        # torchinfo wraps the model's own error; show that one.
+        raise (exc.__cause__ or exc) from None
+    finally:
+        handle.remove()
+    return InferencePass(
+        stats=stats,
+        flop_counts=counter.get_flop_counts(),
+        flops_total=counter.get_total_flops(),
+        ops=tracker.ops,
+        activation_peak_bytes=activation_peak,
+        output=captured.get("output"),
+    )
+
+
+def _torchinfo_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return list(args) if args else dict(kwargs)
+
+
+def _run_training_pass(ctx: StageContext) -> TrainingPass:
+    """Forward with autograd, then backward of the loss, counting FLOPs and saved tensors."""
+    subject = ctx.subject
+    model = subject.model
+    result = TrainingPass()
+    saved: dict[int, int] = {}
+    known = {_storage_key(p) for p in model.parameters()} | {
+        _storage_key(b) for b in model.buffers()
+    }
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        key = _storage_key(t)
+        if key not in known and t.layout == torch.strided:
+            saved[key] = t.untyped_storage().nbytes()
+        return t
+
+    tracker = LiveTensorTracker()
+    # eval() stays on: batch-norm running statistics must not change under analysis.
+    with torch.enable_grad(), FlopCounterMode(display=False) as counter:
+        with locate_failures(model), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            with tracker:
+                output = subject.call()
+            result.peak_forward_bytes = tracker.peak
+        loss = training_loss(subject, output)
+        if loss is not None and loss.requires_grad:
+            loss.backward()
+            result.ran_backward = True
+        else:
+            result.note = "no output needs a gradient, so backward was not run"
+    for p in model.parameters():
+        p.grad = None
+    result.flop_counts = counter.get_flop_counts()
+    result.flops_total = counter.get_total_flops()
+    result.saved_activation_bytes = sum(saved.values())
+    return result
+
+
+def training_loss(subject: Any, output: Any) -> torch.Tensor | None:
+    """The file's loss_fn(output, inputs), else the mean of every floating output summed."""
+    if subject.loss_fn is not None:
+        return subject.loss_fn(output, subject.inputs)
+    floats = [t for t in output_tensors(output) if t.is_floating_point() and t.requires_grad]
+    if not floats:
+        return None
+    return torch.stack([t.float().mean() for t in floats]).sum()
+
+
+def output_tensors(output: Any) -> list[torch.Tensor]:
+    """Tensors in a model output: tensor, tuple, list, dict, dataclass or HF ModelOutput."""
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, dict):  # includes transformers' ModelOutput
+        return [t for v in output.values() for t in output_tensors(v)]
+    if isinstance(output, (tuple, list)):
+        return [t for v in output for t in output_tensors(v)]
+    if hasattr(output, "__dataclass_fields__"):
+        return [
+            t for name in output.__dataclass_fields__ for t in output_tensors(getattr(output, name))
+        ]
+    return []

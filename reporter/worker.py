@@ -1,0 +1,110 @@
+"""The model process: loads the model file, runs the stages, streams each result back.
+
+The parent (pipeline.py) starts this as `python -m reporter.worker OPTIONS.json EVENTS.jsonl`.
+Each line of EVENTS is one JSON event written and flushed as soon as it happens, so a
+crash, a hang or the OOM killer loses only the stage that was running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import IO, Any
+
+from reporter.errors import UsageError
+from reporter.options import RunOptions
+from reporter.report import STAGE_NAMES, StageStatus, from_data, to_data
+
+FAULT_ENV = "PERFREPORT_INJECT_FAULT"  # "stage" or "stage:crash|hang|exit": for tests
+
+
+class Events:
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def emit(self, event: str, **data: Any) -> None:
+        self.stream.write(json.dumps({"event": event, **to_data(data)}) + "\n")
+        self.stream.flush()
+
+
+def main(argv: list[str]) -> int:
+    options = from_data(RunOptions, json.loads(Path(argv[0]).read_text()))
+    with open(argv[1], "a", encoding="utf-8") as stream:
+        return run(options, Events(stream))
+
+
+def run(options: RunOptions, events: Events) -> int:
+    # Imported here so that a broken torch install is reported as an event too.
+    from reporter.environment import record_environment
+    from reporter.forward_guard import ForwardError
+    from reporter.loader import load_subject
+    from reporter.model_info import describe_model
+    from reporter.stages import SkipStage, StageContext, run_stage
+
+    events.emit("stage_start", stage="load")
+    try:
+        subject = load_subject(options)
+    except UsageError as exc:
+        events.emit("usage_error", message=str(exc), detail=traceback.format_exc())
+        return 2
+    events.emit(
+        "loaded",
+        model=describe_model(subject),
+        environment=record_environment(options, subject.device),
+    )
+    ctx = StageContext(subject=subject, options=options)
+    for name in STAGE_NAMES:
+        if name not in options.stages:
+            status = StageStatus("skipped", reason="not selected (--only/--skip)")
+            events.emit("stage_end", stage=name, status=status, section=None)
+            continue
+        events.emit("stage_start", stage=name)
+        start = time.perf_counter()
+        section = None
+        try:
+            _inject_fault(name)
+            section = run_stage(name, ctx)
+            status = StageStatus("ok")
+        except SkipStage as exc:
+            status = StageStatus("skipped", reason=str(exc))
+        except ForwardError as exc:
+            events.emit("usage_error", message=str(exc), detail=traceback.format_exc())
+            return 2
+        except (Exception, SystemExit) as exc:
+            status = StageStatus("failed", error=_one_line(exc), detail=traceback.format_exc())
+        status.seconds = round(time.perf_counter() - start, 3)
+        if section is not None:
+            ctx.sections[name] = section
+        events.emit("stage_end", stage=name, status=status, section=section)
+    events.emit("done")
+    return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"the model called sys.exit({exc.code})"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _inject_fault(stage: str) -> None:
+    """Deliberate failures, so tests can check that every stage is guarded."""
+    spec = os.environ.get(FAULT_ENV, "")
+    target, _, kind = spec.partition(":")
+    if target != stage:
+        return
+    if kind == "crash":
+        os.abort()
+    if kind == "hang":
+        time.sleep(10**6)
+    if kind == "exit":
+        os._exit(3)
+    raise RuntimeError(f"fault injected into the {stage} stage")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
