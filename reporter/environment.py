@@ -40,7 +40,19 @@ def device_name(device: torch.device) -> str:
         return torch.cuda.get_device_name(device)
     if device.type == "meta":
         return "meta (no memory allocated, nothing executed)"
-    return platform.processor() or platform.machine()
+    return cpu_model() or platform.processor() or platform.machine()
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name on Linux (platform.processor() is often empty there)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
 def cuda_state() -> dict[str, Any]:

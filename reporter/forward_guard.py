@@ -75,6 +75,8 @@ def _message(name: str, module: nn.Module, args: Any, exc: BaseException) -> str
     where = f"`{name}`" if name else "the model's own forward"
     expects = module.extra_repr().strip()
     kind = f"{type(module).__name__}({expects})" if expects else type(module).__name__
+    while exc.__cause__ is not None:  # torchinfo wraps the model's own error
+        exc = exc.__cause__
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return (
         f"the forward pass failed in {where} ({kind}) given input of shape "

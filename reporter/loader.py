@@ -296,7 +296,7 @@ def _safe_load(path: Path, flag: str) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         text = str(exc)
-        if "weights_only" in text or "Unsupported global" in text or "WeightsUnpickler" in text:
+        if "Unsupported global" in text or "safe_globals" in text:
             raise UsageError(
                 f"{flag} {path} needs unsafe unpickling, which perfreport refuses "
                 "(torch.load weights_only=True): save plain tensors or a state_dict"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -20,7 +21,20 @@ def exact(n: int | None) -> str:
 
 
 def flops(n: float | None) -> str:
-    return "–" if n is None else count(n) + "FLOP"
+    """191879168 -> '191.88 MFLOP'."""
+    if n is None:
+        return "–"
+    text = count(n)
+    return text + "FLOP" if text[-1].isalpha() else text + " FLOP"
+
+
+def mdcode(text: object) -> str:
+    """User data as a Markdown code span: a fence longer than any backtick run inside."""
+    s = str(text).replace("\n", " ")
+    longest = max((len(m) for m in re.findall("`+", s)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{fence}{pad}{s}{pad}{fence}".replace("|", "\\|")
 
 
 def nbytes(n: float | None) -> str:
@@ -70,6 +84,7 @@ def md_escape(text: object) -> str:
 
 FILTERS = {
     "md": md_escape,
+    "mdcode": mdcode,
     "count": count,
     "exact": exact,
     "flops": flops,

@@ -79,7 +79,25 @@ def _by_op(global_counts: dict[str, int], calls: Counter[str]) -> list[OpCount]:
     return sorted(rows, key=lambda r: -r.flops)
 
 
+# Ops that only view, copy or index memory: no arithmetic, so no FLOPs are missing.
+DATA_MOVEMENT = {
+    "aten." + name
+    for name in (
+        "detach view _unsafe_view reshape t transpose permute expand slice select split "
+        "split_with_sizes unsqueeze squeeze flatten clone copy_ contiguous _to_copy to "
+        "empty empty_like zeros zeros_like ones ones_like full full_like arange cat stack "
+        "index index_select embedding gather scatter masked_fill fill_ zero_ alias lift_fresh "
+        "unbind chunk narrow as_strided new_empty new_zeros _reshape_alias"
+    ).split()
+}
+
+
 def _uncounted(calls: Counter[str]) -> list[OpCount]:
+    """Ops that ran with arithmetic FlopCounterMode has no formula for, most calls first."""
     counted = {str(k) for k in flop_registry}
-    rows = [OpCount(op=op, calls=n) for op, n in calls.items() if op not in counted]
+    rows = [
+        OpCount(op=op, calls=n)
+        for op, n in calls.items()
+        if op not in counted and op not in DATA_MOVEMENT
+    ]
     return sorted(rows, key=lambda r: (-r.calls, r.op))

@@ -1,0 +1,38 @@
+"""In-process helpers for tests that check figures without the CLI's child process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from reporter.loader import load_subject
+from reporter.options import RunOptions
+from reporter.stages import StageContext, run_stage
+from reporter.subject import Subject
+
+
+def subject_for(path: Path, tmp: Path, **options: Any) -> Subject:
+    return load_subject(RunOptions(model_file=str(path), out_dir=str(tmp), **options))
+
+
+def run_stages(subject: Subject, tmp: Path, *names: str, **options: Any) -> dict[str, Any]:
+    opts = RunOptions(model_file=subject.source, out_dir=str(tmp), stages=list(names), **options)
+    ctx = StageContext(subject=subject, options=opts)
+    return {name: run_stage(name, ctx) for name in names}
+
+
+def unique_numel(model: torch.nn.Module) -> int:
+    """Parameters counted once per distinct memory, independently of perfreport."""
+    seen: dict[tuple[int, int, tuple[int, ...]], int] = {}
+    for _, p in model.named_parameters(remove_duplicate=False):
+        seen[(p.data_ptr(), p.storage_offset(), tuple(p.shape))] = p.numel()
+    return sum(seen.values())
+
+
+def flop_counter_total(subject: Subject) -> int:
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        subject.call()
+    return counter.get_total_flops()

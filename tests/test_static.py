@@ -1,0 +1,167 @@
+"""Static analysis figures checked against independent computations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import SAMPLES
+from helpers import flop_counter_total, run_stages, subject_for, unique_numel
+
+from reporter.model_info import count_parameters
+
+SAMPLE_FILES = sorted(SAMPLES.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.stem)
+def test_sample_models_totals_match_independent_counts(path: Path, tmp_path: Path) -> None:
+    subject = subject_for(path, tmp_path)
+    expected_flops = flop_counter_total(subject)
+    sections = run_stages(subject, tmp_path, "summary", "flops", "memory")
+    totals = count_parameters(subject.model)
+    assert totals.total == unique_numel(subject.model)
+    assert totals.trainable == sum(p.numel() for p in subject.model.parameters() if p.requires_grad)
+    assert sections["flops"].forward_total == expected_flops
+    # the per-module figures add up: the root row is the whole forward
+    root = next(m for m in sections["flops"].by_module if m.name == "")
+    assert root.forward == expected_flops
+    assert sections["memory"].parameter_bytes == sum(
+        p.numel() * p.element_size() for p in subject.model.parameters()
+    )
+    assert sections["summary"].layers[0].params == totals.total
+
+
+def test_mnist_flops_by_hand(tmp_path: Path) -> None:
+    """Conv and Linear FLOPs of the MNIST CNN at batch 8, worked out by hand (2 per MAC)."""
+    subject = subject_for(SAMPLES / "mnist_cnn.py", tmp_path)
+    flops = run_stages(subject, tmp_path, "flops", train=True)["flops"]
+    batch = 8
+    conv1 = 2 * batch * 32 * 26 * 26 * (1 * 3 * 3)
+    conv2 = 2 * batch * 64 * 24 * 24 * (32 * 3 * 3)
+    fc1 = 2 * batch * 9216 * 128
+    fc2 = 2 * batch * 128 * 10
+    by_name = {m.name: m.forward for m in flops.by_module}
+    assert by_name["conv1"] == conv1
+    assert by_name["conv2"] == conv2
+    assert by_name["fc1"] == fc1
+    assert by_name["fc2"] == fc2
+    assert flops.forward_total == conv1 + conv2 + fc1 + fc2
+    # backward of a Linear with grad-requiring input: 2 matmuls of the forward's size
+    assert next(m.backward for m in flops.by_module if m.name == "fc1") == 2 * fc1
+    # conv1's input needs no gradient: only the weight gradient is computed
+    assert next(m.backward for m in flops.by_module if m.name == "conv1") == conv1
+
+
+def test_mnist_memory_by_hand(tmp_path: Path) -> None:
+    subject = subject_for(SAMPLES / "mnist_cnn.py", tmp_path)
+    memory = run_stages(subject, tmp_path, "memory")["memory"]
+    params = 1_199_882
+    assert memory.parameter_bytes == params * 4
+    assert memory.input_bytes == 8 * 1 * 28 * 28 * 4
+    assert memory.output_bytes == 8 * 10 * 4
+    # conv1's output (8x32x26x26) and conv2's (8x64x24x24) are alive together at the peak
+    conv2_out = 8 * 64 * 24 * 24 * 4
+    assert memory.inference_activation_peak_bytes >= conv2_out + 8 * 32 * 26 * 26 * 4
+    training = memory.training
+    assert training.gradient_bytes == params * 4
+    assert training.optimizer_state_bytes["adam"] == 2 * params * 4
+    assert training.optimizer_state_bytes["sgd"] == 0
+    # autograd keeps at least conv2's output (for relu) alive for backward
+    assert training.saved_activation_bytes >= conv2_out
+    assert training.total_bytes["adam"] - training.total_bytes["sgd"] == 2 * params * 4
+
+
+def test_summary_rows_follow_torchinfo(tmp_path: Path) -> None:
+    subject = subject_for(SAMPLES / "resnet18.py", tmp_path)
+    summary = run_stages(subject, tmp_path, "summary", depth=2)["summary"]
+    names = [r.name for r in summary.layers]
+    assert names[0] == ""
+    assert "layer1" in names and "layer1.0" in names
+    assert all(r.depth <= 2 for r in summary.layers)
+    fc = next(r for r in summary.layers if r.name == "fc")
+    assert fc.output_shape == [2, 1000]
+    assert fc.params == 512 * 1000 + 1000
+    layer4 = next(r for r in summary.layers if r.name == "layer4")
+    module = subject.model.get_submodule("layer4")
+    assert layer4.params == sum(p.numel() for p in module.parameters())
+
+
+def test_tied_weights_counted_once(tmp_path: Path) -> None:
+    subject = subject_for(SAMPLES / "gpt_decoder.py", tmp_path)
+    totals = count_parameters(subject.model)
+    tied = subject.model.wte.weight.numel()
+    assert totals.total == totals.counted_per_name - tied
+    assert [sorted(s.names) for s in totals.shared] == [["lm_head.weight", "wte.weight"]]
+
+
+def test_gpt2_from_config_unique_parameters(tmp_path: Path, model_file) -> None:
+    """GPT-2 small: 124,439,808 unique parameters (lm_head tied to wte)."""
+    pytest.importorskip("transformers")
+    path = model_file(
+        """
+        import torch
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        def build_model():
+            return GPT2LMHeadModel(GPT2Config())
+
+        def example_inputs():
+            return {"input_ids": torch.randint(0, 50257, (1, 16))}
+        """
+    )
+    subject = subject_for(path, tmp_path)
+    sections = run_stages(subject, tmp_path, "summary", "flops")
+    totals = count_parameters(subject.model)
+    assert totals.total == 124_439_808 == unique_numel(subject.model)
+    assert sections["summary"].torchinfo_total_params > totals.total  # torchinfo counts the tie twice
+    assert sections["flops"].forward_total == flop_counter_total(subject)
+
+
+def test_bert_from_config(tmp_path: Path, model_file) -> None:
+    pytest.importorskip("transformers")
+    path = model_file(
+        """
+        import torch
+        from transformers import BertConfig, BertModel
+
+        def build_model():
+            return BertModel(BertConfig(hidden_size=128, num_hidden_layers=2,
+                                        num_attention_heads=2, intermediate_size=256))
+
+        def example_inputs():
+            ids = torch.randint(0, 1000, (2, 24))
+            return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        """
+    )
+    subject = subject_for(path, tmp_path)
+    sections = run_stages(subject, tmp_path, "summary", "flops", "memory")
+    assert count_parameters(subject.model).total == unique_numel(subject.model)
+    assert sections["flops"].forward_total == flop_counter_total(subject)
+    # BERT returns a ModelOutput: its tensors are found for the output figures
+    assert sections["memory"].output_bytes > 0
+    assert {o["name"] for o in sections["summary"].outputs} >= {"output.last_hidden_state"}
+
+
+def test_dtype_and_frozen_parameters(tmp_path: Path, model_file) -> None:
+    path = model_file(
+        """
+        import torch
+        from torch import nn
+
+        def build_model():
+            m = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
+            m[0].requires_grad_(False)
+            return m
+
+        example_inputs = torch.randn(3, 4)
+        """
+    )
+    subject = subject_for(path, tmp_path, dtype="float64")
+    totals = count_parameters(subject.model)
+    assert totals.frozen == 4 * 8 + 8
+    assert totals.trainable == 8 + 8 + 8 * 2 + 2
+    assert totals.by_dtype == {"float64": totals.total}
+    assert totals.bytes == totals.total * 8
+    assert totals.buffers == 8 + 8 + 1  # running mean, var, num_batches_tracked
+    assert subject.args[0].dtype == torch.float64
