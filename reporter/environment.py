@@ -25,6 +25,7 @@ def record_environment(options: RunOptions, device: torch.device) -> Environment
         cpu_count=os.cpu_count() or 0,
         torch_threads=torch.get_num_threads(),
         cuda=cuda_state(),
+        device_memory_bytes=device_memory(device),
         command_line=options.command_line or " ".join(sys.argv),
         seed=options.seed,
         timestamp=now_iso(),
@@ -41,6 +42,15 @@ def device_name(device: torch.device) -> str:
     if device.type == "meta":
         return "meta (no memory allocated, nothing executed)"
     return cpu_model() or platform.processor() or platform.machine()
+
+
+def device_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 def cpu_model() -> str:

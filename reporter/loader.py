@@ -81,6 +81,7 @@ def load_subject(options: RunOptions) -> Subject:
     torch.manual_seed(options.seed)
     namespace = import_model_file(path)
     model, found_by = find_model(namespace, path, options.model_name)
+    built_in_train_mode = model.training
     if options.checkpoint:
         load_checkpoint(model, Path(options.checkpoint))
     torch.manual_seed(options.seed)
@@ -103,6 +104,7 @@ def load_subject(options: RunOptions) -> Subject:
         loss_fn=_optional_callable(namespace, "loss_fn"),
         eval_batches=_optional_callable(namespace, "eval_batches"),
         checkpoint=options.checkpoint,
+        built_in_train_mode=built_in_train_mode,
         namespace=namespace,
     )
 

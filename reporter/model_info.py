@@ -67,10 +67,45 @@ def count_parameters(model: nn.Module) -> ParameterTotals:
         totals.by_dtype[dtype] = totals.by_dtype.get(dtype, 0) + n
         if len(groups[key]) > 1:
             totals.shared.append(SharedTensor(names=groups[key], numel=n))
+    totals.duplicates = find_duplicates(groups, tensors)
     buffers = {tensor_key(b): b for b in model.buffers()}
     totals.buffers = sum(b.numel() for b in buffers.values())
     totals.buffer_bytes = sum(b.numel() * b.element_size() for b in buffers.values())
     return totals
+
+
+def find_duplicates(
+    groups: dict[tuple[Any, ...], list[str]], tensors: dict[tuple[Any, ...], nn.Parameter]
+) -> list[SharedTensor]:
+    """Parameters with equal values in separate memory: likely meant to be tied.
+
+    Only tensors of the same shape and dtype are compared, and only exact equality counts,
+    so freshly initialised layers (random, different) never match.
+    """
+    by_shape: dict[tuple[Any, ...], list[tuple[Any, ...]]] = defaultdict(list)
+    for key, p in tensors.items():
+        if p.device.type != "meta" and p.numel() >= 64:
+            by_shape[(tuple(p.shape), p.dtype)].append(key)
+    found = []
+    for keys in by_shape.values():
+        matched: set[tuple[Any, ...]] = set()
+        for i, a in enumerate(keys):
+            if a in matched:
+                continue
+            same = [
+                b for b in keys[i + 1 :] if b not in matched and torch.equal(tensors[a], tensors[b])
+            ]
+            if same and not _constant(tensors[a]):
+                matched.update(same)
+                names = [n for k in (a, *same) for n in groups[k][:1]]
+                found.append(SharedTensor(names=names, numel=tensors[a].numel()))
+    return found
+
+
+def _constant(t: torch.Tensor) -> bool:
+    """All-equal tensors (zeros, ones: fresh biases and norms) match by construction."""
+    flat = t.detach().reshape(-1)
+    return bool((flat == flat[0]).all())
 
 
 def tensor_specs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[TensorSpec]:

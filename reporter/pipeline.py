@@ -6,6 +6,7 @@ megabytes of prints in user code cannot take the report down with it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -172,10 +173,8 @@ def _death_reason(code: int | None) -> str:
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     proc.wait()
 
 

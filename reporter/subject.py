@@ -22,6 +22,7 @@ class Subject:
     loss_fn: Callable[[Any, Any], torch.Tensor] | None = None
     eval_batches: Callable[[], Iterable[Any]] | None = None
     checkpoint: str | None = None
+    built_in_train_mode: bool = False  # model.training as the file returned it
     namespace: dict[str, Any] = field(default_factory=dict)  # the model file's globals
 
     def call(self) -> Any:

@@ -36,3 +36,23 @@ def flop_counter_total(subject: Subject) -> int:
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         subject.call()
     return counter.get_total_flops()
+
+
+def report_for(path: Path, tmp: Path, *stages: str, **options: Any):  # noqa: ANN201
+    """A Report built in-process from the given stages, with the rules applied."""
+    from reporter.model_info import describe_model
+    from reporter.report import Report, StageStatus
+    from reporter.rules import run_rules
+
+    subject = subject_for(path, tmp, **{k: v for k, v in options.items() if k in ("dtype",)})
+    sections = run_stages(subject, tmp, *stages, **{k: v for k, v in options.items() if k != "dtype"})
+    report = Report(model=describe_model(subject))
+    for name, section in sections.items():
+        setattr(report, name, section)
+        report.stages[name] = StageStatus("ok")
+    report.findings = run_rules(report)
+    return report
+
+
+def rule_ids(report) -> set[str]:  # noqa: ANN001
+    return {f.rule for f in report.findings}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from markupsafe import Markup, escape
+
 
 def count(n: float | None) -> str:
     """124439808 -> '124.44 M'; small numbers stay exact."""
@@ -26,6 +28,12 @@ def flops(n: float | None) -> str:
         return "–"
     text = count(n)
     return text + "FLOP" if text[-1].isalpha() else text + " FLOP"
+
+
+def md_inline(text: object) -> str:
+    """Like md_escape, but `backticked` spans stay code spans."""
+    parts = re.split(r"`([^`]+)`", str(text))
+    return "".join(mdcode(p) if i % 2 else md_escape(p) for i, p in enumerate(parts))
 
 
 def mdcode(text: object) -> str:
@@ -74,6 +82,12 @@ def shape(s: Any) -> str:
     return str(s)
 
 
+def inline_code(text: object) -> Markup:
+    """Escape text for HTML, then show `backticked` spans as <code>."""
+    escaped = str(escape(str(text)))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped))
+
+
 def md_escape(text: object) -> str:
     """Make user data (module names, messages) inert in Markdown tables and text."""
     s = str(text)
@@ -84,7 +98,9 @@ def md_escape(text: object) -> str:
 
 FILTERS = {
     "md": md_escape,
+    "code": inline_code,
     "mdcode": mdcode,
+    "mdinline": md_inline,
     "count": count,
     "exact": exact,
     "flops": flops,

@@ -34,6 +34,7 @@ STAGE_NAMES = ("summary", "flops", "memory", "graph", "profile", "timing", "trac
 __all__ = [
     "SCHEMA_VERSION",
     "STAGE_NAMES",
+    "BudgetResult",
     "Environment",
     "Finding",
     "FlopsSection",
@@ -97,6 +98,7 @@ class ParameterTotals:
     buffer_bytes: int = 0
     by_dtype: dict[str, int] = field(default_factory=dict)  # dtype -> elements
     shared: list[SharedTensor] = field(default_factory=list)
+    duplicates: list[SharedTensor] = field(default_factory=list)  # equal values, separate memory
     counted_per_name: int = 0  # every name counted, as torchinfo does
 
 
@@ -123,6 +125,7 @@ class Environment:
     cpu_count: int = 0
     torch_threads: int = 0
     cuda: dict[str, Any] = field(default_factory=dict)
+    device_memory_bytes: int = 0  # of the device the model ran on (RAM for the CPU)
     command_line: str = ""
     seed: int | None = None
     timestamp: str = ""
@@ -138,6 +141,19 @@ class Finding:
     snippet: str = ""
     target: str | None = None  # module, op or kernel the finding is about
     docs: str = ""  # anchor in docs/rules.md
+
+
+@dataclass
+class BudgetResult:
+    """One budget checked against this run (reporter/budgets.py)."""
+
+    metric: str  # e.g. "latency_ms", "params"
+    spec: str  # as the user wrote it, e.g. "+5%" or "10M"
+    status: str  # "ok", "crossed" or "unmeasured"
+    message: str
+    value: float | None = None  # this run's figure
+    limit: float | None = None  # the figure it was held to
+    baseline: float | None = None  # for relative budgets
 
 
 @dataclass
@@ -158,6 +174,7 @@ class Report:
     trace: TraceSection | None = None
     health: HealthSection | None = None
     findings: list[Finding] = field(default_factory=list)
+    budgets: list[BudgetResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def stage_ok(self, name: str) -> bool:

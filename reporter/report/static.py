@@ -17,6 +17,7 @@ class LayerRow:
     params: int  # parameters torchinfo attributes to this row (its own, not recursive)
     trainable: str  # "yes", "no", "partial", or "" when the row holds no parameters
     is_leaf: bool
+    dims: list[int] = field(default_factory=list)  # in/out features or channels, if any
 
 
 @dataclass
@@ -26,6 +27,10 @@ class SummarySection:
     torchinfo_version: str = ""
     torchinfo_total_params: int = 0  # what torchinfo reports; counts tied tensors twice
     outputs: list[Any] = field(default_factory=list)  # TensorSpec-like dicts of the output
+    final_op: str = ""  # the last computing op of the forward, e.g. "aten._log_softmax"
+    forward_warnings: list[str] = field(default_factory=list)  # warnings the forward raised
+    train_mode_modules: list[str] = field(default_factory=list)  # Dropout/BatchNorm in train mode as built
+    output_nonfinite: int = 0  # NaN or Inf elements in the output
     method: str = ""
 
 
@@ -52,7 +57,7 @@ class FlopsSection:
     backward_total: int | None = None  # from a forward+backward pass, when one was run
     by_module: list[ModuleFlops] = field(default_factory=list)
     by_op: list[OpCount] = field(default_factory=list)
-    uncounted_ops: list[OpCount] = field(default_factory=list)  # ran, no FLOP formula
+    uncounted_ops: list[OpCount] = field(default_factory=list)  # ran, computes, no formula
     method: str = ""
 
 
@@ -63,6 +68,8 @@ class TrainingMemory:
     optimizer_state_bytes: dict[str, int] = field(default_factory=dict)
     total_bytes: dict[str, int] = field(default_factory=dict)  # by optimizer
     peak_forward_bytes: int = 0  # live tensors during the grad-enabled forward
+    params_without_grad: list[str] = field(default_factory=list)  # trainable, no grad after backward
+    loss_ops: list[str] = field(default_factory=list)  # ops that computed the loss
 
 
 @dataclass

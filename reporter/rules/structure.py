@@ -1,1 +1,370 @@
 """Rules that read the static sections: parameters, layers, FLOPs, memory."""
+
+from __future__ import annotations
+
+from reporter.render.format import count, nbytes, percent
+from reporter.report import Finding, Report
+from reporter.rules.registry import evidence, rule
+
+
+@rule(
+    "dominant-layer",
+    "One layer holds most of the parameters",
+    reads=["summary"],
+    thresholds={"structure.dominant_layer_share": 0.5},
+    doc="A single layer with most of the weights usually means a flatten straight into a "
+    "wide Linear: pooling first or a smaller layer cuts size and memory traffic.",
+)
+def dominant_layer(report: Report, th: dict[str, float]) -> list[Finding]:
+    totals = report.model.parameters
+    if totals is None or totals.total == 0:
+        return []
+    leaves = [r for r in report.summary.layers if r.is_leaf and r.params > 0]
+    if len(leaves) < 2:
+        return []
+    top = max(leaves, key=lambda r: r.params)
+    share = top.params / totals.total
+    if share <= th["structure.dominant_layer_share"]:
+        return []
+    pool = top.type == "Linear"
+    return [
+        Finding(
+            rule="dominant-layer",
+            severity="warning",
+            title=f"`{top.name}` ({top.type}) holds {percent(share)} of all parameters",
+            evidence=evidence(
+                layer=top.name,
+                type=top.type,
+                parameters=f"{top.params:,} of {totals.total:,}",
+                share=percent(share),
+                sizes=" → ".join(str(d) for d in top.dims) or None,
+            ),
+            recommendation=(
+                "Shrink what feeds this layer: pool the feature map before flattening "
+                "(e.g. AdaptiveAvgPool2d), use a narrower layer, or factorise it."
+                if pool
+                else "Check that this layer's size is intended; it dominates model size."
+            ),
+            snippet=(
+                "self.pool = nn.AdaptiveAvgPool2d((4, 4))  # before torch.flatten\n"
+                f"self.{top.name.split('.')[-1]} = nn.Linear(channels * 4 * 4, out_features)"
+                if pool
+                else ""
+            ),
+            target=top.name,
+        )
+    ]
+
+
+SOFTMAXES = {"aten._log_softmax", "aten._softmax", "aten.softmax", "aten.log_softmax"}
+
+
+@rule(
+    "double-softmax",
+    "Softmax output fed to a loss that applies its own",
+    reads=["summary", "memory"],
+    doc="CrossEntropyLoss applies log-softmax itself; a model that already ends in "
+    "(log-)softmax then trains on squashed logits and learns slowly.",
+)
+def double_softmax(report: Report, th: dict[str, float]) -> list[Finding]:
+    training = report.memory.training
+    final = report.summary.final_op
+    if training is None or final not in SOFTMAXES:
+        return []
+    if not SOFTMAXES & set(training.loss_ops):
+        return []
+    return [
+        Finding(
+            rule="double-softmax",
+            severity="critical",
+            title=f"The model ends in {final.removeprefix('aten.')} and the loss applies another",
+            evidence=evidence(final_op=final, loss_ops=", ".join(training.loss_ops)),
+            recommendation="Return raw logits from forward and keep cross_entropy, or keep "
+            "log_softmax in the model and use nll_loss.",
+            snippet="return self.fc2(x)  # logits\nloss = F.cross_entropy(logits, targets)",
+        )
+    ]
+
+
+@rule(
+    "train-mode-at-build",
+    "Model built in training mode with Dropout/BatchNorm",
+    reads=["summary"],
+    doc="nn.Module starts in training mode; Dropout and BatchNorm then behave as in "
+    "training. perfreport analyses in eval mode; inference code must call model.eval().",
+)
+def train_mode(report: Report, th: dict[str, float]) -> list[Finding]:
+    modules = report.summary.train_mode_modules
+    if not modules:
+        return []
+    return [
+        Finding(
+            rule="train-mode-at-build",
+            severity="info",
+            title=f"{len(modules)} Dropout/BatchNorm module(s) were in training mode as built",
+            evidence=evidence(modules=", ".join(modules[:8]) + (" …" if len(modules) > 8 else "")),
+            recommendation="Call model.eval() before inference, export or benchmarking "
+            "(perfreport measured in eval mode).",
+            snippet="model.eval()\nwith torch.inference_mode():\n    y = model(x)",
+        )
+    ]
+
+
+@rule(
+    "float64-parameters",
+    "Parameters in float64",
+    reads=["summary"],
+    doc="float64 doubles memory and is many times slower than float32 on GPUs.",
+)
+def float64(report: Report, th: dict[str, float]) -> list[Finding]:
+    totals = report.model.parameters
+    n = (totals.by_dtype if totals else {}).get("float64", 0)
+    if not n:
+        return []
+    return [
+        Finding(
+            rule="float64-parameters",
+            severity="warning",
+            title=f"{count(n)} parameters are float64",
+            evidence=evidence(float64_parameters=f"{n:,}", bytes=nbytes(n * 8)),
+            recommendation="Use float32 (or bf16/fp16 for inference) unless the maths needs "
+            "double precision.",
+            snippet="model = model.float()",
+        )
+    ]
+
+
+@rule(
+    "tensor-core-alignment",
+    "Linear/Conv sizes not multiples of 8 on a GPU",
+    reads=["summary", "flops"],
+    thresholds={"structure.alignment_min_flops_share": 0.01},
+    doc="Tensor Cores run fp16/bf16 matmuls fastest when sizes are multiples of 8.",
+)
+def alignment(report: Report, th: dict[str, float]) -> list[Finding]:
+    if not report.model.device.startswith("cuda"):
+        return []
+    shares = {m.name: m.share for m in report.flops.by_module}
+    bad = [
+        r
+        for r in report.summary.layers
+        if r.dims
+        and r.type in ("Linear", "Conv1d", "Conv2d", "Conv3d")
+        and shares.get(r.name, 0) >= th["structure.alignment_min_flops_share"]
+        and any(d >= 8 and d % 8 for d in r.dims)
+    ]
+    if not bad:
+        return []
+    return [
+        Finding(
+            rule="tensor-core-alignment",
+            severity="warning",
+            title=f"{len(bad)} heavy layer(s) have sizes that are not multiples of 8",
+            evidence=evidence(
+                layers="; ".join(f"{r.name} {r.type} {r.dims}" for r in bad[:6]),
+                flops_share=percent(sum(shares.get(r.name, 0) for r in bad)),
+            ),
+            recommendation="Pad feature/channel counts up to a multiple of 8 (64 is better "
+            "still) so fp16/bf16 matmuls can use Tensor Cores.",
+            snippet="hidden = (hidden + 7) // 8 * 8",
+            target=bad[0].name,
+        )
+    ]
+
+
+@rule(
+    "forward-warnings",
+    "The forward pass raised warnings",
+    reads=["summary"],
+    doc="Warnings during forward (e.g. Dropout2d on 2-D input) often mean a layer does not "
+    "do what was intended.",
+)
+def forward_warnings(report: Report, th: dict[str, float]) -> list[Finding]:
+    lines = report.summary.forward_warnings
+    if not lines:
+        return []
+    return [
+        Finding(
+            rule="forward-warnings",
+            severity="warning",
+            title=f"The forward pass raised {len(lines)} warning(s)",
+            evidence={f"warning {i + 1}": line for i, line in enumerate(lines[:5])},
+            recommendation="Read each warning: it names a layer used in a way PyTorch "
+            "considers wrong or deprecated.",
+        )
+    ]
+
+
+@rule(
+    "nonfinite-output",
+    "NaN or Inf in the model's output",
+    reads=["summary"],
+    doc="A model whose output holds NaN/Inf on the sample input is broken for that input.",
+)
+def nonfinite(report: Report, th: dict[str, float]) -> list[Finding]:
+    n = report.summary.output_nonfinite
+    if not n:
+        return []
+    return [
+        Finding(
+            rule="nonfinite-output",
+            severity="critical",
+            title=f"The output holds {n:,} NaN/Inf value(s) on the sample input",
+            evidence=evidence(nonfinite_elements=f"{n:,}"),
+            recommendation="Find the first module producing NaN/Inf (torch.autograd."
+            "set_detect_anomaly, or forward hooks checking torch.isfinite) and fix its input "
+            "range, initialisation or a division/log of zero.",
+            snippet="for name, m in model.named_modules():\n"
+            "    m.register_forward_hook(lambda m, i, o, n=name: "
+            "print(n) if not torch.isfinite(o).all() else None)",
+        )
+    ]
+
+
+@rule(
+    "unused-parameters",
+    "Trainable parameters that get no gradient",
+    reads=["memory"],
+    doc="Parameters outside the loss's graph waste memory and make DDP fail or slow "
+    "(find_unused_parameters=True).",
+)
+def unused(report: Report, th: dict[str, float]) -> list[Finding]:
+    training = report.memory.training
+    names = training.params_without_grad if training else []
+    if not names:
+        return []
+    return [
+        Finding(
+            rule="unused-parameters",
+            severity="warning",
+            title=f"{len(names)} trainable parameter(s) got no gradient in a training step",
+            evidence=evidence(parameters=", ".join(names[:8]) + (" …" if len(names) > 8 else "")),
+            recommendation="Remove the unused modules, freeze them (requires_grad_(False)), "
+            "or make sure the loss depends on them.",
+            snippet="model.unused_head.requires_grad_(False)",
+            target=names[0].rsplit(".", 1)[0],
+        )
+    ]
+
+
+@rule(
+    "untied-duplicates",
+    "Equal weights stored twice",
+    reads=["summary"],
+    doc="Two parameters with identical values in separate memory are often weights meant "
+    "to be tied (embedding and output head); tying halves their memory.",
+)
+def untied(report: Report, th: dict[str, float]) -> list[Finding]:
+    totals = report.model.parameters
+    dups = totals.duplicates if totals else []
+    if not dups:
+        return []
+    wasted = sum(d.numel * (len(d.names) - 1) for d in dups)
+    return [
+        Finding(
+            rule="untied-duplicates",
+            severity="info",
+            title=f"{len(dups)} group(s) of parameters hold equal values in separate memory",
+            evidence=evidence(
+                groups="; ".join(" = ".join(d.names) for d in dups[:5]),
+                duplicated_parameters=f"{wasted:,}",
+            ),
+            recommendation="If they should stay equal, tie them so one tensor is stored and "
+            "trained.",
+            snippet="model.lm_head.weight = model.wte.weight",
+        )
+    ]
+
+
+COMPUTE_HINTS = ("attention", "lstm", "gru", "rnn", "_scaled_dot_product")
+
+
+@rule(
+    "flops-not-counted",
+    "Heavy ops missing from the FLOP count",
+    reads=["flops"],
+    doc="FlopCounterMode has no formula for some ops (attention on CPU, LSTM/GRU); the "
+    "total then understates the work.",
+)
+def uncounted(report: Report, th: dict[str, float]) -> list[Finding]:
+    ops = [o for o in report.flops.uncounted_ops if any(h in o.op for h in COMPUTE_HINTS)]
+    if not ops:
+        return []
+    return [
+        Finding(
+            rule="flops-not-counted",
+            severity="info",
+            title="The FLOP total leaves out " + ", ".join(o.op for o in ops[:4]),
+            evidence={o.op: f"{o.calls} call(s)" for o in ops[:6]},
+            recommendation="Read FLOP figures as a lower bound; compare models by measured "
+            "time as well.",
+        )
+    ]
+
+
+@rule(
+    "training-does-not-fit",
+    "Training memory exceeds the device",
+    reads=["memory"],
+    thresholds={"memory.fit_fraction": 0.9},
+    doc="The training-step estimate (weights, gradients, Adam state, activations) is "
+    "above the device's memory.",
+)
+def does_not_fit(report: Report, th: dict[str, float]) -> list[Finding]:
+    training = report.memory.training
+    device = report.environment.device_memory_bytes
+    if training is None or not device or "adam" not in training.total_bytes:
+        return []
+    need = training.total_bytes["adam"]
+    if need <= th["memory.fit_fraction"] * device:
+        return []
+    return [
+        Finding(
+            rule="training-does-not-fit",
+            severity="critical",
+            title=f"A training step with Adam needs about {nbytes(need)}; "
+            f"the device has {nbytes(device)}",
+            evidence=evidence(
+                estimate_adam=nbytes(need),
+                estimate_sgd=nbytes(training.total_bytes.get("sgd")),
+                device_memory=nbytes(device),
+                saved_activations=nbytes(training.saved_activation_bytes),
+            ),
+            recommendation="Use bf16 mixed precision, activation checkpointing, a smaller "
+            "batch, or shard optimizer state (FSDP/ZeRO).",
+            snippet="with torch.autocast('cuda', dtype=torch.bfloat16):\n    loss = model(x).sum()",
+        )
+    ]
+
+
+@rule(
+    "activations-dominate",
+    "Activations dominate training memory",
+    reads=["memory"],
+    thresholds={"memory.activation_share": 0.5},
+    doc="When tensors saved for backward are most of the training memory, activation "
+    "checkpointing or a smaller batch helps more than anything done to the weights.",
+)
+def activations(report: Report, th: dict[str, float]) -> list[Finding]:
+    training = report.memory.training
+    if training is None or "adam" not in training.total_bytes:
+        return []
+    total = training.total_bytes["adam"]
+    share = training.saved_activation_bytes / total if total else 0
+    if share <= th["memory.activation_share"]:
+        return []
+    return [
+        Finding(
+            rule="activations-dominate",
+            severity="info",
+            title=f"Activations saved for backward are {percent(share)} of training memory",
+            evidence=evidence(
+                saved_activations=nbytes(training.saved_activation_bytes),
+                training_total_adam=nbytes(total),
+            ),
+            recommendation="Checkpoint the heaviest blocks (recompute them in backward) or "
+            "lower the batch size.",
+            snippet="from torch.utils.checkpoint import checkpoint\n"
+            "x = checkpoint(block, x, use_reentrant=False)",
+        )
+    ]

@@ -8,7 +8,7 @@ from torch.utils.flop_counter import flop_registry
 
 from reporter.report import FlopsSection, ModuleFlops, OpCount
 from reporter.stages.context import StageContext
-from reporter.stages.passes import inference_pass, training_pass
+from reporter.stages.passes import DATA_MOVEMENT, inference_pass, training_pass
 
 METHOD = (
     "torch.utils.flop_counter.FlopCounterMode over one forward on the sample input "
@@ -77,19 +77,6 @@ def _by_op(global_counts: dict[str, int], calls: Counter[str]) -> list[OpCount]:
         OpCount(op=str(op), calls=calls.get(str(op), 0), flops=n) for op, n in global_counts.items()
     ]
     return sorted(rows, key=lambda r: -r.flops)
-
-
-# Ops that only view, copy or index memory: no arithmetic, so no FLOPs are missing.
-DATA_MOVEMENT = {
-    "aten." + name
-    for name in (
-        "detach view _unsafe_view reshape t transpose permute expand slice select split "
-        "split_with_sizes unsqueeze squeeze flatten clone copy_ contiguous _to_copy to "
-        "empty empty_like zeros zeros_like ones ones_like full full_like arange cat stack "
-        "index index_select embedding gather scatter masked_fill fill_ zero_ alias lift_fresh "
-        "unbind chunk narrow as_strided new_empty new_zeros _reshape_alias"
-    ).split()
-}
 
 
 def _uncounted(calls: Counter[str]) -> list[OpCount]:

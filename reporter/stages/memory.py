@@ -47,6 +47,8 @@ def run(ctx: StageContext) -> MemorySection:
             optimizer_state_bytes=optimizer,
             total_bytes={name: base + extra for name, extra in optimizer.items()},
             peak_forward_bytes=training.peak_forward_bytes,
+            params_without_grad=training.params_without_grad,
+            loss_ops=training.loss_ops,
         ),
         method=METHOD + (f" Note: {training.note}." if training.note else ""),
     )

@@ -7,6 +7,7 @@ pass (forward with autograd + backward) is run only when a stage asks for it.
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,6 +21,61 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from reporter.forward_guard import locate_failures
 from reporter.stages.context import StageContext
+
+# Ops that only view, copy or index memory: no arithmetic.
+DATA_MOVEMENT = frozenset(
+    "aten." + name
+    for name in [
+        "detach",
+        "view",
+        "_unsafe_view",
+        "reshape",
+        "t",
+        "transpose",
+        "permute",
+        "expand",
+        "slice",
+        "select",
+        "split",
+        "split_with_sizes",
+        "unsqueeze",
+        "squeeze",
+        "flatten",
+        "clone",
+        "copy_",
+        "contiguous",
+        "_to_copy",
+        "to",
+        "empty",
+        "empty_like",
+        "zeros",
+        "zeros_like",
+        "ones",
+        "ones_like",
+        "full",
+        "full_like",
+        "arange",
+        "cat",
+        "stack",
+        "index",
+        "index_select",
+        "embedding",
+        "gather",
+        "scatter",
+        "masked_fill",
+        "fill_",
+        "zero_",
+        "alias",
+        "lift_fresh",
+        "unbind",
+        "chunk",
+        "narrow",
+        "as_strided",
+        "new_empty",
+        "new_zeros",
+        "_reshape_alias",
+    ]
+)
 
 
 class LiveTensorTracker(TorchDispatchMode):
@@ -36,10 +92,14 @@ class LiveTensorTracker(TorchDispatchMode):
         self.current = 0
         self.peak = 0
         self.ops: Counter[str] = Counter()
+        self.last_op = ""  # the last op that computed something
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         out = func(*args, **(kwargs or {}))
-        self.ops[str(func.overloadpacket)] += 1
+        name = str(func.overloadpacket)
+        self.ops[name] += 1
+        if name not in DATA_MOVEMENT:
+            self.last_op = name
         inputs = {_storage_key(t) for t in tree_leaves((args, kwargs)) if _is_dense(t)}
         for t in tree_leaves(out):
             if _is_dense(t):
@@ -85,6 +145,8 @@ class InferencePass:
     ops: Counter[str]
     activation_peak_bytes: int
     output: Any
+    final_op: str = ""
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -95,6 +157,8 @@ class TrainingPass:
     peak_forward_bytes: int = 0
     ran_backward: bool = False
     note: str = ""
+    params_without_grad: list[str] = field(default_factory=list)
+    loss_ops: list[str] = field(default_factory=list)
 
 
 def inference_pass(ctx: StageContext) -> InferencePass:
@@ -118,7 +182,13 @@ def _run_inference_pass(ctx: StageContext) -> InferencePass:
     # FlopCounterMode counts nothing under inference_mode (pytorch#126268); torchinfo runs
     # the forward under no_grad, which it counts correctly.
     try:
-        with locate_failures(model), FlopCounterMode(display=False) as counter, tracker:
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            locate_failures(model),
+            FlopCounterMode(display=False) as counter,
+            tracker,
+        ):
+            warnings.simplefilter("always")
             stats = torchinfo.summary(
                 model,
                 input_data=_torchinfo_input(subject.args, subject.kwargs),
@@ -142,7 +212,15 @@ def _run_inference_pass(ctx: StageContext) -> InferencePass:
         ops=tracker.ops,
         activation_peak_bytes=activation_peak,
         output=captured.get("output"),
+        final_op=tracker.last_op,
+        warnings=_warning_lines(caught),
     )
+
+
+def _warning_lines(caught: list[warnings.WarningMessage]) -> list[str]:
+    """Distinct warnings raised while the forward ran, as 'Category: message'."""
+    lines = [f"{w.category.__name__}: {str(w.message).strip().splitlines()[0]}" for w in caught]
+    return list(dict.fromkeys(line for line in lines if "torchinfo" not in line))
 
 
 def _torchinfo_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -172,12 +250,19 @@ def _run_training_pass(ctx: StageContext) -> TrainingPass:
             with tracker:
                 output = subject.call()
             result.peak_forward_bytes = tracker.peak
-        loss = training_loss(subject, output)
+        loss_tracker = LiveTensorTracker()
+        with loss_tracker:
+            loss = training_loss(subject, output)
+        result.loss_ops = sorted(op for op in loss_tracker.ops if op not in DATA_MOVEMENT)
         if loss is not None and loss.requires_grad:
             loss.backward()
             result.ran_backward = True
         else:
             result.note = "no output needs a gradient, so backward was not run"
+    if result.ran_backward:
+        result.params_without_grad = [
+            n for n, p in model.named_parameters() if p.requires_grad and p.grad is None
+        ]
     for p in model.parameters():
         p.grad = None
     result.flop_counts = counter.get_flop_counts()

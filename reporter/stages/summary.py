@@ -10,7 +10,7 @@ from torch import nn
 from reporter.model_info import _specs, tensor_key
 from reporter.report import LayerRow, SummarySection, to_data
 from reporter.stages.context import StageContext
-from reporter.stages.passes import inference_pass
+from reporter.stages.passes import inference_pass, output_tensors
 
 
 def run(ctx: StageContext) -> SummarySection:
@@ -28,6 +28,10 @@ def run(ctx: StageContext) -> SummarySection:
         torchinfo_version=getattr(torchinfo, "__version__", ""),
         torchinfo_total_params=int(result.stats.total_params),
         outputs=[to_data(s) for s in _specs("output", result.output)],
+        final_op=result.final_op,
+        output_nonfinite=_nonfinite(result.output),
+        forward_warnings=result.warnings,
+        train_mode_modules=_train_mode_modules(model) if ctx.subject.built_in_train_mode else [],
         method=(
             "Rows, depths and output shapes from torchinfo.summary on the sample input "
             "(one forward in eval mode under no_grad); parameters per row are the module's "
@@ -49,7 +53,36 @@ def _row(layer: Any, name: str) -> LayerRow:
         params=params,
         trainable=_trainable_label(params, trainable),
         is_leaf=layer.is_leaf_layer,
+        dims=_dims(module),
     )
+
+
+def _nonfinite(output: Any) -> int:
+    tensors = [
+        t for t in output_tensors(output) if t.is_floating_point() and t.device.type != "meta"
+    ]
+    return sum(int((~t.isfinite()).sum()) for t in tensors)
+
+
+def _dims(module: nn.Module) -> list[int]:
+    """The sizes that Tensor Core alignment cares about: in and out features/channels."""
+    for a, b in (
+        ("in_features", "out_features"),
+        ("in_channels", "out_channels"),
+        ("num_embeddings", "embedding_dim"),
+        ("input_size", "hidden_size"),
+    ):
+        if isinstance(getattr(module, a, None), int) and isinstance(getattr(module, b, None), int):
+            return [getattr(module, a), getattr(module, b)]
+    return []
+
+
+TRAIN_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
+
+
+def _train_mode_modules(model: nn.Module) -> list[str]:
+    """Modules whose output depends on train/eval mode (the model was built in train mode)."""
+    return [n or "(model)" for n, m in model.named_modules() if isinstance(m, TRAIN_DEPENDENT)]
 
 
 def _shape(size: Any) -> Any:
