@@ -76,12 +76,29 @@ def run(options: RunOptions, events: Events) -> int:
             return 2
         except (Exception, SystemExit) as exc:
             status = StageStatus("failed", error=_one_line(exc), detail=traceback.format_exc())
+            status.facts = _failure_facts(exc, subject.device)
         status.seconds = round(time.perf_counter() - start, 3)
         if section is not None:
             ctx.sections[name] = section
         events.emit("stage_end", stage=name, status=status, section=section)
     events.emit("done")
     return 0
+
+
+def _failure_facts(exc: BaseException, device: Any) -> dict[str, Any]:
+    """Memory figures at a CUDA out-of-memory error, for the cuda-out-of-memory finding."""
+    import torch
+
+    if not isinstance(exc, torch.OutOfMemoryError) or device.type != "cuda":
+        return {}
+    torch.cuda.synchronize(device)
+    return {
+        "out_of_memory": True,
+        "allocated_bytes": torch.cuda.memory_allocated(device),
+        "reserved_bytes": torch.cuda.memory_reserved(device),
+        "max_allocated_bytes": torch.cuda.max_memory_allocated(device),
+        "device_total_bytes": torch.cuda.get_device_properties(device).total_memory,
+    }
 
 
 def _one_line(exc: BaseException) -> str:

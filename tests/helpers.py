@@ -45,7 +45,9 @@ def report_for(path: Path, tmp: Path, *stages: str, **options: Any):  # noqa: AN
     from reporter.rules import run_rules
 
     subject = subject_for(path, tmp, **{k: v for k, v in options.items() if k in ("dtype",)})
-    sections = run_stages(subject, tmp, *stages, **{k: v for k, v in options.items() if k != "dtype"})
+    sections = run_stages(
+        subject, tmp, *stages, **{k: v for k, v in options.items() if k != "dtype"}
+    )
     report = Report(model=describe_model(subject))
     for name, section in sections.items():
         setattr(report, name, section)

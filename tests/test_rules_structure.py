@@ -50,9 +50,13 @@ def loss_fn(out, x):
 
 
 def test_train_mode_at_build(tmp_path: Path) -> None:
-    assert "train-mode-at-build" in rule_ids(report_for(SAMPLES / "mnist_cnn.py", tmp_path, "summary"))
+    assert "train-mode-at-build" in rule_ids(
+        report_for(SAMPLES / "mnist_cnn.py", tmp_path, "summary")
+    )
     body = "def build_model():\n    return nn.Sequential(nn.Linear(16, 4), nn.Dropout()).eval()"
-    assert "train-mode-at-build" not in rule_ids(report_for(_model(tmp_path, body), tmp_path, "summary"))
+    assert "train-mode-at-build" not in rule_ids(
+        report_for(_model(tmp_path, body), tmp_path, "summary")
+    )
 
 
 def test_float64(tmp_path: Path) -> None:
@@ -61,7 +65,10 @@ def test_float64(tmp_path: Path) -> None:
     assert "float64-parameters" not in rule_ids(report_for(path, tmp_path, "summary"))
 
 
-@pytest.mark.parametrize(("width", "device", "fires"), [(100, "cuda:0", True), (128, "cuda:0", False), (100, "cpu", False)])
+@pytest.mark.parametrize(
+    ("width", "device", "fires"),
+    [(100, "cuda:0", True), (128, "cuda:0", False), (100, "cpu", False)],
+)
 def test_tensor_core_alignment(tmp_path: Path, width: int, device: str, fires: bool) -> None:
     body = f"def build_model():\n    return nn.Sequential(nn.Linear(16, {width}), nn.ReLU(), nn.Linear({width}, 8))"
     report = report_for(_model(tmp_path, body), tmp_path, "summary", "flops")
@@ -77,7 +84,10 @@ def test_forward_warnings(tmp_path: Path) -> None:
     body = "def build_model():\n    return nn.Sequential(nn.Linear(16, 8), nn.Dropout2d()).eval()"
     report = report_for(_model(tmp_path, body), tmp_path, "summary")
     finding = next(f for f in report.findings if f.rule == "forward-warnings")
-    assert "Dropout2d" in " ".join(finding.evidence.values()) or "dropout2d" in str(finding.evidence).lower()
+    assert (
+        "Dropout2d" in " ".join(finding.evidence.values())
+        or "dropout2d" in str(finding.evidence).lower()
+    )
     assert "forward-warnings" not in rule_ids(report_for(SAMPLES / "mlp.py", tmp_path, "summary"))
 
 
@@ -125,11 +135,15 @@ class Net(nn.Module):
         return self.head(self.emb(x))
 """
     path = _model(tmp_path, body, "torch.randint(0, 50, (2, 5))")
-    finding = next(f for f in report_for(path, tmp_path, "summary").findings if f.rule == "untied-duplicates")
+    finding = next(
+        f for f in report_for(path, tmp_path, "summary").findings if f.rule == "untied-duplicates"
+    )
     assert finding.evidence["groups"] == "emb.weight = head.weight"
     assert finding.evidence["duplicated_parameters"] == f"{50 * 16:,}"
     # tied weights (one tensor) are not duplicates
-    assert "untied-duplicates" not in rule_ids(report_for(SAMPLES / "gpt_decoder.py", tmp_path, "summary"))
+    assert "untied-duplicates" not in rule_ids(
+        report_for(SAMPLES / "gpt_decoder.py", tmp_path, "summary")
+    )
 
 
 def test_flops_not_counted(tmp_path: Path) -> None:

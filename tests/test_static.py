@@ -114,7 +114,9 @@ def test_gpt2_from_config_unique_parameters(tmp_path: Path, model_file) -> None:
     sections = run_stages(subject, tmp_path, "summary", "flops")
     totals = count_parameters(subject.model)
     assert totals.total == 124_439_808 == unique_numel(subject.model)
-    assert sections["summary"].torchinfo_total_params > totals.total  # torchinfo counts the tie twice
+    assert (
+        sections["summary"].torchinfo_total_params > totals.total
+    )  # torchinfo counts the tie twice
     assert sections["flops"].forward_total == flop_counter_total(subject)
 
 

@@ -70,6 +70,7 @@ class StageStatus:
     reason: str | None = None  # for "skipped"
     seconds: float | None = None
     detail: str | None = None  # traceback of a failure, for --debug and bug reports
+    facts: dict[str, Any] = field(default_factory=dict)  # figures at a failure (e.g. CUDA OOM)
 
 
 @dataclass

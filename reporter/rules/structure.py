@@ -368,3 +368,35 @@ def activations(report: Report, th: dict[str, float]) -> list[Finding]:
             "x = checkpoint(block, x, use_reentrant=False)",
         )
     ]
+
+
+@rule(
+    "cuda-out-of-memory",
+    "A stage ran out of GPU memory",
+    reads=[],
+    doc="A CUDA out-of-memory error in a stage, with the allocator's figures at the failure.",
+)
+def cuda_oom(report: Report, th: dict[str, float]) -> list[Finding]:
+    findings = []
+    for name, status in report.stages.items():
+        facts = status.facts or {}
+        if not facts.get("out_of_memory"):
+            continue
+        findings.append(
+            Finding(
+                rule="cuda-out-of-memory",
+                severity="critical",
+                title=f"The {name} stage ran out of GPU memory",
+                evidence=evidence(
+                    allocated=nbytes(facts.get("allocated_bytes")),
+                    reserved=nbytes(facts.get("reserved_bytes")),
+                    peak_allocated=nbytes(facts.get("max_allocated_bytes")),
+                    device_total=nbytes(facts.get("device_total_bytes")),
+                    error=status.error,
+                ),
+                recommendation="Lower the batch size, use bf16 autocast, or checkpoint "
+                "activations; the memory section shows what the model needs.",
+                snippet="with torch.autocast('cuda', dtype=torch.bfloat16):\n    y = model(x)",
+            )
+        )
+    return findings
