@@ -6,6 +6,7 @@ what to add or pass instead.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import sys
@@ -80,12 +81,22 @@ def load_subject(options: RunOptions) -> Subject:
     path = Path(options.model_file)
     torch.manual_seed(options.seed)
     namespace = import_model_file(path)
-    model, found_by = find_model(namespace, path, options.model_name)
+    notes: list[str] = []
+    if device.type != "meta" and options.auto_meta:
+        device = _meta_if_too_big(namespace, path, options, dtype, device, notes)
+    if device.type == "meta" and options.checkpoint:
+        raise UsageError("--checkpoint needs real weights: drop it or use --device cpu/cuda")
+    torch.manual_seed(options.seed)
+    with _building_on(device):
+        model, found_by = find_model(namespace, path, options.model_name)
     built_in_train_mode = model.training
+    if device.type == "meta":
+        _eager_attention_on_meta(model, notes)
     if options.checkpoint:
         load_checkpoint(model, Path(options.checkpoint))
     torch.manual_seed(options.seed)
-    inputs, input_found_by = find_inputs(namespace, path, options, dtype)
+    with _building_on(device):
+        inputs, input_found_by = find_inputs(namespace, path, options, dtype)
     args, kwargs = split_inputs(inputs)
     if dtype is not None and dtype.is_floating_point:
         model = model.to(dtype)
@@ -106,7 +117,72 @@ def load_subject(options: RunOptions) -> Subject:
         checkpoint=options.checkpoint,
         built_in_train_mode=built_in_train_mode,
         namespace=namespace,
+        notes=notes,
     )
+
+
+def _eager_attention_on_meta(model: nn.Module, notes: list[str]) -> None:
+    """Hugging Face's SDPA path inspects mask values (.item()), which meta tensors lack."""
+    config = getattr(model, "config", None)
+    current = getattr(config, "_attn_implementation", None)
+    if current in (None, "eager") or not hasattr(model, "set_attn_implementation"):
+        return
+    model.set_attn_implementation("eager")
+    notes.append(
+        f"Attention was switched from {current!r} to 'eager' to run on the meta device; its "
+        "matrix multiplications are counted as FLOPs."
+    )
+
+
+def _building_on(device: torch.device) -> Any:
+    """Build under torch.device('meta') so no weight is allocated; elsewhere as written."""
+    return torch.device("meta") if device.type == "meta" else contextlib.nullcontext()
+
+
+def _meta_if_too_big(
+    namespace: dict[str, Any],
+    path: Path,
+    options: RunOptions,
+    dtype: torch.dtype | None,
+    device: torch.device,
+    notes: list[str],
+) -> torch.device:
+    """Build the model on meta first; fall back to meta when its weights would not fit."""
+    try:
+        with torch.device("meta"):
+            probe, _ = find_model(namespace, path, options.model_name)
+    except Exception:
+        return device  # the model cannot be built on meta: build it for real as asked
+    unique = {id(p): p for p in probe.parameters()}
+    itemsize = dtype.itemsize if dtype is not None and dtype.is_floating_point else None
+    need = sum(p.numel() * (itemsize or p.element_size()) for p in unique.values())
+    free = available_memory(device)
+    if not free or need <= MEMORY_HEADROOM * free:
+        return device
+    gib = 2**30
+    notes.append(
+        f"The parameters alone need {need / gib:.1f} GiB but {device.type} has "
+        f"{free / gib:.1f} GiB free: the model was analysed on the meta device (no weights "
+        "allocated; profile and timing skipped). Pass --no-auto-meta to forbid this."
+    )
+    return torch.device("meta")
+
+
+MEMORY_HEADROOM = 0.8  # leave room for activations and the allocator
+
+
+def available_memory(device: torch.device) -> int:
+    """Free bytes on the device: MemAvailable for the CPU, cudaMemGetInfo for a GPU."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def import_model_file(path: Path) -> dict[str, Any]:

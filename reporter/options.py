@@ -18,6 +18,7 @@ class RunOptions:
     input_file: str | None = None  # --input FILE.pt
     checkpoint: str | None = None  # --checkpoint FILE (state_dict)
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", "meta"
+    auto_meta: bool = True  # use meta when the weights would not fit in memory
     depth: int = 3  # torchinfo table depth
     stages: list[str] = field(default_factory=lambda: list(STAGE_NAMES))
     train: bool = False  # profile a training step, not only inference

@@ -126,6 +126,7 @@ def _apply(event: dict[str, Any], run: ChildRun, progress: ProgressFn) -> None:
     elif kind == "loaded":
         report.model = from_data(ModelInfo, event["model"])
         report.environment = from_data(Environment, event["environment"])
+        report.notes.extend(event.get("notes") or [])
         progress("end", "load", StageStatus("ok"))
         run.running = None
     elif kind == "stage_end":

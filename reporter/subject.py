@@ -24,6 +24,7 @@ class Subject:
     checkpoint: str | None = None
     built_in_train_mode: bool = False  # model.training as the file returned it
     namespace: dict[str, Any] = field(default_factory=dict)  # the model file's globals
+    notes: list[str] = field(default_factory=list)  # said in the report (e.g. auto meta)
 
     def call(self) -> Any:
         """One forward pass on the sample inputs."""

@@ -19,6 +19,7 @@ from reporter.errors import UsageError
 from reporter.options import RunOptions
 from reporter.report import STAGE_NAMES, StageStatus, from_data, to_data
 
+EXECUTING_STAGES = {"profile", "timing", "trace", "health"}  # need real tensors
 FAULT_ENV = "PERFREPORT_INJECT_FAULT"  # "stage" or "stage:crash|hang|exit": for tests
 
 
@@ -55,6 +56,7 @@ def run(options: RunOptions, events: Events) -> int:
         "loaded",
         model=describe_model(subject),
         environment=record_environment(options, subject.device),
+        notes=subject.notes,
     )
     ctx = StageContext(subject=subject, options=options)
     for name in STAGE_NAMES:
@@ -67,6 +69,8 @@ def run(options: RunOptions, events: Events) -> int:
         section = None
         try:
             _inject_fault(name)
+            if subject.device.type == "meta" and name in EXECUTING_STAGES:
+                raise SkipStage("needs real execution; the model is on the meta device")
             section = run_stage(name, ctx)
             status = StageStatus("ok")
         except SkipStage as exc:

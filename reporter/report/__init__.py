@@ -16,6 +16,7 @@ from reporter.report.graph import GraphSection
 from reporter.report.health import HealthSection
 from reporter.report.profile import ProfileSection, TimingSection
 from reporter.report.static import (
+    FitRow,
     FlopsSection,
     LayerRow,
     MemorySection,
@@ -37,6 +38,7 @@ __all__ = [
     "BudgetResult",
     "Environment",
     "Finding",
+    "FitRow",
     "FlopsSection",
     "GraphSection",
     "HealthSection",

@@ -73,6 +73,15 @@ class TrainingMemory:
 
 
 @dataclass
+class FitRow:
+    """Memory one scenario needs, whole and split across tensor-parallel devices."""
+
+    scenario: str
+    bytes: int
+    per_device: dict[str, int] = field(default_factory=dict)  # TP degree ("1".."8") -> bytes
+
+
+@dataclass
 class MemorySection:
     parameter_bytes: int
     buffer_bytes: int
@@ -81,4 +90,6 @@ class MemorySection:
     inference_activation_peak_bytes: int
     inference_total_bytes: int
     training: TrainingMemory | None = None
+    fits: list[FitRow] = field(default_factory=list)
+    device_sizes_gib: list[int] = field(default_factory=list)
     method: str = ""

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from reporter.model_info import tensor_key
-from reporter.report import MemorySection, TrainingMemory
+from reporter.report import FitRow, MemorySection, TrainingMemory
 from reporter.stages.context import StageContext
-from reporter.stages.passes import inference_pass, output_tensors, training_pass
+from reporter.stages.passes import (
+    InferencePass,
+    TrainingPass,
+    inference_pass,
+    output_tensors,
+    training_pass,
+)
 
 # Optimizer state per trainable parameter, in copies of the parameter.
 OPTIMIZER_COPIES = {"sgd": 0, "sgd_momentum": 1, "adam": 2, "adamw": 2}
@@ -50,8 +56,36 @@ def run(ctx: StageContext) -> MemorySection:
             params_without_grad=training.params_without_grad,
             loss_ops=training.loss_ops,
         ),
-        method=METHOD + (f" Note: {training.note}." if training.note else ""),
+        fits=fit_rows(param_bytes, buffer_bytes + input_bytes, grad_bytes, forward, training),
+        device_sizes_gib=list(DEVICE_SIZES_GIB),
+        method=METHOD + FIT_METHOD + (f" Note: {training.note}." if training.note else ""),
     )
+
+
+DEVICE_SIZES_GIB = (24, 40, 80, 141)
+TP_DEGREES = (1, 2, 4, 8)
+FIT_METHOD = (
+    " What-fits table: AdamW keeps 2 state tensors per trainable parameter, SGD with "
+    "momentum 1; bf16 autocast keeps fp32 weights, gradients and optimizer state and halves "
+    "fp32 activations; a tensor-parallel degree k divides everything by k (an ideal split)."
+)
+
+
+def fit_rows(
+    params: int, other: int, trainable: int, forward: InferencePass, training: TrainingPass
+) -> list[FitRow]:
+    """Memory per scenario at the sample input's batch size."""
+    activations = training.peak_forward_bytes
+    scenarios = {
+        "Inference": params + other + forward.activation_peak_bytes,
+        "Training, AdamW": params + other + trainable * 3 + activations,
+        "Training, SGD with momentum": params + other + trainable * 2 + activations,
+        "Training, AdamW + bf16 autocast": params + other + trainable * 3 + activations // 2,
+    }
+    return [
+        FitRow(name, need, {str(k): -(-need // k) for k in TP_DEGREES})
+        for name, need in scenarios.items()
+    ]
 
 
 def _bytes(t) -> int:  # noqa: ANN001
