@@ -52,7 +52,7 @@ def test_meta_matches_real(llama_file: Path, tmp_path: Path) -> None:
     assert count_parameters(meta.model).total == count_parameters(real.model).total == expected
     assert unique_numel(real.model) == expected
     real_sections = run_stages(real, tmp_path, "summary", "flops", "memory")
-    meta_sections = run_stages(meta, tmp_path, "summary", "flops", "memory")
+    meta_sections = run_stages(meta, tmp_path, "summary", "flops", "memory", train=True)
     assert meta_sections["flops"].forward_total == real_sections["flops"].forward_total
     assert meta_sections["flops"].forward_total == flop_counter_total(real)
     assert meta_sections["flops"].backward_total == real_sections["flops"].backward_total
@@ -71,6 +71,14 @@ def test_meta_matches_real(llama_file: Path, tmp_path: Path) -> None:
     real_rows = [(r.name, r.output_shape, r.params) for r in real_sections["summary"].layers]
     meta_rows = [(r.name, r.output_shape, r.params) for r in meta_sections["summary"].layers]
     assert meta_rows == real_rows
+
+
+def test_meta_skips_backward_unless_asked(llama_file: Path, tmp_path: Path) -> None:
+    meta = subject_for(llama_file, tmp_path, device="meta")
+    sections = run_stages(meta, tmp_path, "flops", "memory")
+    assert sections["flops"].backward_total is None
+    assert all(m.backward is None for m in sections["flops"].by_module)
+    assert "--train" in sections["memory"].method
 
 
 def test_meta_in_bf16_halves_weights(llama_file: Path, tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ METHOD = (
 def run(ctx: StageContext) -> FlopsSection:
     forward = inference_pass(ctx)
     training = training_pass(ctx) if _wants_training(ctx) else None
+    if training is not None and not training.ran_backward:
+        training = None
     root = type(ctx.subject.model).__name__
     fwd_by_module = _by_module(forward.flop_counts, root)
     both_by_module = _by_module(training.flop_counts, root) if training else {}
@@ -40,7 +42,7 @@ def run(ctx: StageContext) -> FlopsSection:
                 share=fwd / total if total else 0.0,
             )
         )
-    backward_total = training.flops_total - total if training and training.ran_backward else None
+    backward_total = training.flops_total - total if training else None
     return FlopsSection(
         forward_total=total,
         backward_total=backward_total,

@@ -254,11 +254,14 @@ def _run_training_pass(ctx: StageContext) -> TrainingPass:
         with loss_tracker:
             loss = training_loss(subject, output)
         result.loss_ops = sorted(op for op in loss_tracker.ops if op not in DATA_MOVEMENT)
-        if loss is not None and loss.requires_grad:
+        if loss is None or not loss.requires_grad:
+            result.note = "no output needs a gradient, so backward was not run"
+        elif subject.device.type == "meta" and not ctx.options.train:
+            # Meta kernels run in Python: backward would double the time of a large model.
+            result.note = "backward was not run on the meta device (pass --train to count it)"
+        else:
             loss.backward()
             result.ran_backward = True
-        else:
-            result.note = "no output needs a gradient, so backward was not run"
     if result.ran_backward:
         result.params_without_grad = [
             n for n, p in model.named_parameters() if p.requires_grad and p.grad is None
