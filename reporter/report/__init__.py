@@ -12,6 +12,8 @@ from typing import Any
 
 from reporter.errors import UsageError
 from reporter.report.base import from_data, to_data
+from reporter.report.distributed import DistributedSection
+from reporter.report.deploy import DeploySection
 from reporter.report.graph import GraphSection
 from reporter.report.health import HealthSection
 from reporter.report.profile import ProfileSection, TimingSection
@@ -30,12 +32,23 @@ from reporter.report.trace import TraceSection
 SCHEMA_VERSION = 1
 
 # Every stage in the order the pipeline runs them; also the names of Report fields.
-STAGE_NAMES = ("summary", "flops", "memory", "graph", "profile", "timing", "trace", "health")
+STAGE_NAMES = (
+    "summary",
+    "flops",
+    "memory",
+    "graph",
+    "profile",
+    "timing",
+    "trace",
+    "health",
+    "deploy",
+)
 
 __all__ = [
     "SCHEMA_VERSION",
     "STAGE_NAMES",
     "BudgetResult",
+    "DeploySection",
     "Environment",
     "Finding",
     "FitRow",
@@ -176,6 +189,8 @@ class Report:
     timing: TimingSection | None = None
     trace: TraceSection | None = None
     health: HealthSection | None = None
+    deploy: DeploySection | None = None
+    distributed: DistributedSection | None = None  # --nproc-per-node runs only
     findings: list[Finding] = field(default_factory=list)
     budgets: list[BudgetResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

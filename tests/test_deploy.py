@@ -1,0 +1,51 @@
+"""Deployment readiness: export and compile checks, and their findings both ways."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import SAMPLES
+from helpers import report_for, rule_ids
+
+DATA_DEPENDENT = """
+import torch
+from torch import nn
+
+class Gate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = self.fc(x)
+        if y.sum().item() > 0:
+            y = y * 2
+        return y
+
+def example_inputs():
+    return torch.randn(2, 4)
+"""
+
+
+def test_data_dependent_branch_blocks_export_and_breaks_graph(tmp_path: Path) -> None:
+    path = tmp_path / "gate.py"
+    path.write_text(DATA_DEPENDENT)
+    report = report_for(path, tmp_path, "deploy")
+    deploy = report.deploy
+    assert deploy.export.status == "failed"
+    assert deploy.export.location == f"{path}:12 in forward"  # the `if ... .item()` line
+    assert deploy.compile.status == "ok"
+    assert len(deploy.graph_breaks) == 1
+    assert "item()" in deploy.graph_breaks[0].reason
+    assert deploy.graph_breaks[0].location == f"{path}:12 in forward"
+    assert {"export-fails", "graph-breaks"} <= rule_ids(report)
+    finding = next(f for f in report.findings if f.rule == "export-fails")
+    assert finding.evidence["location"].endswith("gate.py:12 in forward")
+
+
+def test_plain_model_exports_and_compiles_whole(tmp_path: Path) -> None:
+    report = report_for(SAMPLES / "mlp.py", tmp_path, "deploy")
+    assert report.deploy.export.status == "ok"
+    assert report.deploy.graph_breaks == []
+    assert report.deploy.graph_count == 1
+    assert not {"export-fails", "graph-breaks"} & rule_ids(report)
