@@ -14,6 +14,7 @@ from reporter.errors import UsageError
 from reporter.report.base import from_data, to_data
 from reporter.report.distributed import DistributedSection
 from reporter.report.deploy import DeploySection
+from reporter.report.experiments import ExperimentsSection
 from reporter.report.graph import GraphSection
 from reporter.report.health import HealthSection
 from reporter.report.profile import ProfileSection, TimingSection
@@ -42,6 +43,7 @@ STAGE_NAMES = (
     "trace",
     "health",
     "deploy",
+    "experiments",
 )
 
 __all__ = [
@@ -190,6 +192,7 @@ class Report:
     trace: TraceSection | None = None
     health: HealthSection | None = None
     deploy: DeploySection | None = None
+    experiments: ExperimentsSection | None = None
     distributed: DistributedSection | None = None  # --nproc-per-node runs only
     findings: list[Finding] = field(default_factory=list)
     budgets: list[BudgetResult] = field(default_factory=list)

@@ -79,3 +79,38 @@ def onnx_fails(report: Report, th: dict[str, float]) -> list[Finding]:
             "torch.onnx.export(..., dynamo=True).",
         )
     ]
+
+
+@rule(
+    "measured-speedup",
+    "A fix measured faster with unchanged outputs",
+    reads=["experiments"],
+    thresholds={"experiments.min_speedup": 1.05},
+    doc="From --experiments: the fix was applied to a copy of the model and timed against "
+    "the unchanged model in the same process; the whole quartile range must clear the "
+    "threshold and the outputs must match.",
+)
+def measured_speedup(report: Report, th: dict[str, float]) -> list[Finding]:
+    findings = []
+    for e in report.experiments.experiments:
+        if e.status != "measured" or not e.outputs_match or e.speedup_low is None:
+            continue
+        if e.speedup_low < th["experiments.min_speedup"]:
+            continue
+        findings.append(
+            Finding(
+                rule="measured-speedup",
+                severity="warning" if e.speedup_low >= 1.2 else "info",
+                title=f"{e.title}: measured {e.speedup:.2f}× faster here, same outputs",
+                evidence=evidence(
+                    before=f"{e.baseline_ms:.3f} ms",
+                    after=f"{e.variant_ms:.3f} ms",
+                    speedup_range=f"{e.speedup_low:.2f}–{e.speedup_high:.2f}×",
+                    max_output_difference=f"{e.max_abs_error:.2e}",
+                ),
+                recommendation=f"Apply it: {e.title}.",
+                snippet=e.snippet,
+                target=e.name,
+            )
+        )
+    return findings

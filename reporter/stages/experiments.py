@@ -1,0 +1,340 @@
+"""Experiments stage (--experiments): apply each automatic fix, time before and after.
+
+The baseline is timed right before each variant in the same process with the same
+method as the timing stage, so a speedup is never claimed without being measured; the
+variant's outputs are compared with the baseline's within a stated tolerance.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from reporter.profiling.measure import measure
+from reporter.profiling.stats import quantile
+from reporter.profiling.sweep import batch_size, with_batch
+from reporter.report.experiments import Experiment, ExperimentsSection
+from reporter.stages.context import SkipStage, StageContext
+from reporter.stages.passes import output_tensors
+
+METHOD = (
+    "Each fix is applied to a copy of the model; baseline (eval, no_grad) and variant are "
+    "timed one after the other with the timing stage's method (warm-up until stable, then "
+    "blocked samples). Speedup = baseline median / variant median; the range uses the "
+    "quartiles (baseline q1/variant q3 to baseline q3/variant q1). Outputs are compared on "
+    "the sample input: the largest absolute difference must stay within the tolerance "
+    "times the output's largest magnitude."
+)
+
+
+@dataclass
+class Variant:
+    name: str
+    title: str
+    snippet: str
+    tolerance: float
+    build: Callable[[nn.Module, tuple[Any, ...], dict[str, Any]], tuple[Any, ...]]
+    applies: Callable[[StageContext], str]  # "" when it applies, else the reason it does not
+
+
+def run(ctx: StageContext) -> ExperimentsSection:
+    if not ctx.options.stage_option("experiments", "enabled", False):
+        raise SkipStage("pass --experiments to time each fix before and after")
+    seconds = float(ctx.options.stage_option("experiments", "seconds", 1.0))
+    only = ctx.options.stage_option("experiments", "only") or []
+    results = []
+    for variant in VARIANTS:
+        if only and variant.name not in only:
+            continue
+        reason = variant.applies(ctx)
+        if reason:
+            results.append(
+                Experiment(variant.name, variant.title, "skipped", reason, snippet=variant.snippet)
+            )
+            continue
+        try:
+            results.append(_run_variant(ctx, variant, seconds))
+        except Exception as exc:  # one failing fix must not hide the others
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            results.append(
+                Experiment(
+                    variant.name,
+                    variant.title,
+                    "failed",
+                    f"{type(exc).__name__}: {first}"[:300],
+                    snippet=variant.snippet,
+                )
+            )
+    return ExperimentsSection(experiments=results, seconds_per_measurement=seconds, method=METHOD)
+
+
+def _run_variant(ctx: StageContext, variant: Variant, seconds: float) -> Experiment:
+    subject = ctx.subject
+    model, args, kwargs = subject.model, subject.args, subject.kwargs
+    baseline_fn = _caller(model, args, kwargs, torch.no_grad)
+    reference = baseline_fn()
+    variant_model, v_args, v_kwargs, context, per_sample = variant.build(
+        copy.deepcopy(model), args, kwargs
+    )
+    variant_fn = _caller(variant_model, v_args, v_kwargs, context)
+    result = variant_fn()
+    before = measure(baseline_fn, subject.device, budget_s=seconds).samples_ms
+    after = measure(variant_fn, subject.device, budget_s=seconds).samples_ms
+    scale = per_sample  # batch experiments compare time per sample
+    b = [x / scale[0] for x in before]
+    a = [x / scale[1] for x in after]
+    error, magnitude = _max_error(reference, result, per_sample)
+    return Experiment(
+        name=variant.name,
+        title=variant.title,
+        status="measured",
+        baseline_ms=quantile(before, 0.5),
+        variant_ms=quantile(after, 0.5),
+        speedup=quantile(b, 0.5) / quantile(a, 0.5),
+        speedup_low=quantile(b, 0.25) / quantile(a, 0.75),
+        speedup_high=quantile(b, 0.75) / quantile(a, 0.25),
+        max_abs_error=error,
+        tolerance=variant.tolerance,
+        outputs_match=error is not None and error <= variant.tolerance * max(magnitude, 1e-12),
+        size_before_bytes=_state_bytes(model) if variant.name == "int8_dynamic" else None,
+        size_after_bytes=_state_bytes(variant_model) if variant.name == "int8_dynamic" else None,
+        snippet=variant.snippet,
+        baseline_samples_ms=before,
+        variant_samples_ms=after,
+        samples_per_call=list(per_sample),
+        reason=f"after: batch {per_sample[1]} instead of {per_sample[0]}"
+        if per_sample[0] != per_sample[1]
+        else "",
+    )
+
+
+def _caller(
+    model: nn.Module,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    context: Callable[[], AbstractContextManager[Any]],
+) -> Callable[[], Any]:
+    def call() -> Any:
+        with context():
+            return model(*args, **kwargs)
+
+    return call
+
+
+def _max_error(
+    reference: Any, result: Any, per_sample: tuple[int, int]
+) -> tuple[float | None, float]:
+    ref = [t for t in output_tensors(reference) if t.is_floating_point()]
+    out = [t for t in output_tensors(result) if t.is_floating_point()]
+    if not ref or len(ref) != len(out):
+        return None, 0.0
+    error, magnitude = 0.0, 0.0
+    for r, o in zip(ref, out, strict=True):
+        o = (
+            o[: r.shape[0]] if per_sample[1] != per_sample[0] and o.dim() else o
+        )  # first rows = same samples
+        if r.shape != o.shape:
+            return None, 0.0
+        error = max(error, float((r.float() - o.float()).abs().max()))
+        magnitude = max(magnitude, float(r.float().abs().max()))
+    return error, magnitude
+
+
+def _state_bytes(model: nn.Module) -> int:
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.tell()
+
+
+# ------------------------------------------------------------------ the fixes
+def _same(
+    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], context: Any = torch.no_grad
+) -> Any:
+    n = batch_size(args, kwargs)
+    return model, args, kwargs, context, (n, n)
+
+
+def _inference_mode(model, args, kwargs):  # noqa: ANN001, ANN202
+    return _same(model, args, kwargs, torch.inference_mode)
+
+
+def _channels_last(model, args, kwargs):  # noqa: ANN001, ANN202
+    model = model.to(memory_format=torch.channels_last)
+    args = tuple(a.contiguous(memory_format=torch.channels_last) if _is_4d(a) else a for a in args)
+    return _same(model, args, kwargs)
+
+
+def _bf16_autocast(model, args, kwargs):  # noqa: ANN001, ANN202
+    device = next((p.device.type for p in model.parameters()), "cpu")
+
+    def context() -> Any:
+        return _stack(torch.no_grad(), torch.autocast(device, dtype=torch.bfloat16))
+
+    return _same(model, args, kwargs, context)
+
+
+def _compile(model, args, kwargs):  # noqa: ANN001, ANN202
+    return _same(torch.compile(model), args, kwargs)
+
+
+def _double_batch(model, args, kwargs):  # noqa: ANN001, ANN202
+    n = batch_size(args, kwargs)
+    big_args, big_kwargs = with_batch(args, kwargs, 2 * n)
+    return model, big_args, big_kwargs, torch.no_grad, (n, 2 * n)
+
+
+def _int8_dynamic(model, args, kwargs):  # noqa: ANN001, ANN202
+    from torch.ao.quantization import quantize_dynamic
+
+    quantized = quantize_dynamic(model.float(), {nn.Linear, nn.LSTM, nn.GRU}, dtype=torch.qint8)
+    return _same(quantized, args, kwargs)
+
+
+def _cudnn_benchmark(model, args, kwargs):  # noqa: ANN001, ANN202
+    def context() -> Any:
+        return _stack(torch.no_grad(), _backend_flag(torch.backends.cudnn, "benchmark", True))
+
+    return _same(model, args, kwargs, context)
+
+
+def _tf32(model, args, kwargs):  # noqa: ANN001, ANN202
+    def context() -> Any:
+        return _stack(
+            torch.no_grad(), _backend_flag(torch.backends.cuda.matmul, "allow_tf32", True)
+        )
+
+    return _same(model, args, kwargs, context)
+
+
+@contextmanager
+def _stack(*managers: AbstractContextManager[Any]) -> Iterator[None]:
+    """Enter several context managers as one."""
+    with ExitStack() as stack:
+        for m in managers:
+            stack.enter_context(m)
+        yield
+
+
+@contextmanager
+def _backend_flag(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """Set a torch.backends flag for the variant only."""
+    old = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, old)
+
+
+def _is_4d(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.dim() == 4
+
+
+def _always(ctx: StageContext) -> str:
+    return ""
+
+
+def _needs_conv(ctx: StageContext) -> str:
+    if not any(isinstance(m, nn.Conv2d) for m in ctx.subject.model.modules()):
+        return "the model has no Conv2d"
+    if not any(_is_4d(a) for a in ctx.subject.args):
+        return "no 4-D input to convert"
+    return ""
+
+
+def _needs_float32(ctx: StageContext) -> str:
+    dtypes = {p.dtype for p in ctx.subject.model.parameters()}
+    return "" if dtypes == {torch.float32} else "the model is not float32"
+
+
+def _needs_cpu_linear(ctx: StageContext) -> str:
+    if ctx.subject.device.type != "cpu":
+        return "dynamic int8 quantisation runs on the CPU only"
+    if not any(isinstance(m, (nn.Linear, nn.LSTM, nn.GRU)) for m in ctx.subject.model.modules()):
+        return "no Linear/LSTM/GRU layer to quantise"
+    return ""
+
+
+def _needs_cuda(ctx: StageContext) -> str:
+    return "" if ctx.subject.device.type == "cuda" else "CUDA only"
+
+
+def _needs_compile_opt_in(ctx: StageContext) -> str:
+    if ctx.options.stage_option("experiments", "compile", False):
+        return ""
+    return "compiling takes minutes on a CPU; add --experiment-compile"
+
+
+VARIANTS = [
+    Variant(
+        "inference_mode",
+        "torch.inference_mode instead of no_grad",
+        "with torch.inference_mode():\n    y = model(x)",
+        1e-6,
+        _inference_mode,
+        _always,
+    ),
+    Variant(
+        "channels_last",
+        "channels_last memory format",
+        "model = model.to(memory_format=torch.channels_last)\nx = x.to(memory_format=torch.channels_last)",
+        1e-4,
+        _channels_last,
+        _needs_conv,
+    ),
+    Variant(
+        "bf16_autocast",
+        "bf16 autocast",
+        "with torch.autocast(device_type, dtype=torch.bfloat16):\n    y = model(x)",
+        5e-2,
+        _bf16_autocast,
+        _needs_float32,
+    ),
+    Variant(
+        "larger_batch",
+        "twice the batch size (time per sample)",
+        "loader = DataLoader(dataset, batch_size=2 * batch_size)",
+        1e-4,
+        _double_batch,
+        _always,
+    ),
+    Variant(
+        "int8_dynamic",
+        "dynamic int8 quantisation of Linear/LSTM layers",
+        "model = torch.ao.quantization.quantize_dynamic(model, {nn.Linear, nn.LSTM}, dtype=torch.qint8)",
+        1e-1,
+        _int8_dynamic,
+        _needs_cpu_linear,
+    ),
+    Variant(
+        "torch_compile",
+        "torch.compile",
+        "model = torch.compile(model)",
+        1e-4,
+        _compile,
+        _needs_compile_opt_in,
+    ),
+    Variant(
+        "cudnn_benchmark",
+        "cudnn.benchmark = True",
+        "torch.backends.cudnn.benchmark = True",
+        1e-4,
+        _cudnn_benchmark,
+        _needs_cuda,
+    ),
+    Variant(
+        "tf32",
+        "TF32 matmuls",
+        "torch.backends.cuda.matmul.allow_tf32 = True",
+        1e-2,
+        _tf32,
+        _needs_cuda,
+    ),
+]
