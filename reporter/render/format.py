@@ -15,7 +15,7 @@ def count(n: float | None) -> str:
     for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(n) >= factor:
             return f"{n / factor:.2f} {suffix}"
-    return f"{n:g}" if isinstance(n, float) else str(n)
+    return f"{n:.3g}" if isinstance(n, float) else str(n)
 
 
 def exact(n: int | None) -> str:

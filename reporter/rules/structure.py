@@ -295,7 +295,7 @@ def uncounted(report: Report, th: dict[str, float]) -> list[Finding]:
             rule="flops-not-counted",
             severity="info",
             title="The FLOP total leaves out " + ", ".join(o.op for o in ops[:4]),
-            evidence={o.op: f"{o.calls} call(s)" for o in ops[:6]},
+            evidence={f"op {i + 1}": f"{o.op}, {o.calls} call(s)" for i, o in enumerate(ops[:6])},
             recommendation="Read FLOP figures as a lower bound; compare models by measured "
             "time as well.",
         )

@@ -1,0 +1,276 @@
+"""Rules that read the profile and timing sections: where the time goes."""
+
+from __future__ import annotations
+
+from reporter.render.format import percent
+from reporter.report import Finding, Report
+from reporter.rules.registry import evidence, rule
+
+SYNC_OPS = (
+    "aten::item",
+    "aten::_local_scalar_dense",
+    "aten::nonzero",
+    "cudaStreamSynchronize",
+    "cudaDeviceSynchronize",
+)
+
+
+@rule(
+    "hot-module",
+    "One module takes most of the step",
+    reads=["profile"],
+    thresholds={"compute.hot_module_share": 0.4},
+    doc="The deepest module whose forward takes more than this share of a step is where "
+    "optimisation pays first.",
+)
+def hot_module(report: Report, th: dict[str, float]) -> list[Finding]:
+    limit = th["compute.hot_module_share"]
+    hot = [m for m in report.profile.modules if m.depth >= 1 and m.share > limit]
+    if not hot:
+        return []
+    top = max(hot, key=lambda m: (m.depth, m.share))  # the most specific culprit
+    return [
+        Finding(
+            rule="hot-module",
+            severity="warning",
+            title=f"`{top.name}` ({top.type}) takes {percent(top.share)} of each step",
+            evidence=evidence(
+                module=top.name,
+                type=top.type,
+                time_per_step=f"{top.total_us / 1000:.3f} ms",
+                self_time=f"{top.self_us / 1000:.3f} ms",
+                share=percent(top.share),
+                calls_per_step=top.calls,
+            ),
+            recommendation="Look at this module first: its size, its dtype, and whether "
+            "its ops fuse (torch.compile) or can run at lower precision.",
+            snippet=f"model.{top.name} = torch.compile(model.{top.name})",
+            target=top.name,
+        )
+    ]
+
+
+@rule(
+    "memory-bound-ops",
+    "Elementwise and reduction ops dominate",
+    reads=["profile"],
+    thresholds={"compute.memory_bound_share": 0.4},
+    doc="Elementwise ops and reductions move memory and do little arithmetic; when they "
+    "take most of the time, fusing them (torch.compile) is the usual fix.",
+)
+def memory_bound(report: Report, th: dict[str, float]) -> list[Finding]:
+    cats = report.profile.kernel_categories_us or report.profile.categories_us
+    total = sum(cats.values())
+    bound = cats.get("elementwise", 0.0) + cats.get("reductions", 0.0)
+    if not total or bound / total <= th["compute.memory_bound_share"]:
+        return []
+    return [
+        Finding(
+            rule="memory-bound-ops",
+            severity="warning",
+            title=f"Elementwise ops and reductions take {percent(bound / total)} of op time",
+            evidence=evidence(
+                elementwise=f"{cats.get('elementwise', 0.0) / 1000:.3f} ms",
+                reductions=f"{cats.get('reductions', 0.0) / 1000:.3f} ms",
+                matmul_conv=f"{cats.get('matmul/conv', 0.0) / 1000:.3f} ms",
+                per="step",
+            ),
+            recommendation="Fuse them: torch.compile generates one kernel for chains of "
+            "elementwise ops; check with --experiments --experiment-compile.",
+            snippet="model = torch.compile(model)",
+        )
+    ]
+
+
+@rule(
+    "launch-bound",
+    "Many tiny ops: overhead-bound",
+    reads=["profile"],
+    thresholds={"compute.tiny_op_us": 20.0, "compute.tiny_op_calls": 200},
+    doc="When a step runs hundreds of ops that each take a few microseconds, Python and "
+    "dispatch overhead dominate: batch more work per op.",
+)
+def launch_bound(report: Report, th: dict[str, float]) -> list[Finding]:
+    ops = report.profile.ops_by_name
+    calls = sum(o.calls for o in ops)
+    self_us = sum(o.self_us for o in ops)
+    if calls < th["compute.tiny_op_calls"] or not calls:
+        return []
+    mean = self_us / calls
+    if mean >= th["compute.tiny_op_us"]:
+        return []
+    gpu = report.profile.device.startswith("cuda")
+    return [
+        Finding(
+            rule="launch-bound",
+            severity="warning",
+            title=f"{calls:,} ops per step averaging {mean:.1f} µs each: overhead-bound",
+            evidence=evidence(ops_per_step=f"{calls:,}", mean_op_time=f"{mean:.1f} µs"),
+            recommendation="Use a larger batch, torch.compile"
+            + (", or CUDA graphs (torch.compile(mode='reduce-overhead'))." if gpu else "."),
+            snippet="model = torch.compile(model, mode='reduce-overhead')"
+            if gpu
+            else "model = torch.compile(model)",
+        )
+    ]
+
+
+@rule(
+    "host-sync",
+    "Host-device synchronisation in the step",
+    reads=["profile"],
+    doc=".item(), .cpu(), nonzero and explicit synchronize calls make the host wait for the "
+    "device and stop torch.compile from capturing one graph.",
+)
+def host_sync(report: Report, th: dict[str, float]) -> list[Finding]:
+    found = [o for o in report.profile.ops_by_name if o.name in SYNC_OPS]
+    if not found:
+        return []
+    gpu = report.profile.device.startswith("cuda")
+    return [
+        Finding(
+            rule="host-sync",
+            severity="warning" if gpu else "info",
+            title=f"The step synchronises with the host: {', '.join(o.name for o in found)}",
+            evidence={
+                f"op {i + 1}": f"{o.name}: {o.calls} call(s) per step, {o.self_us:.1f} µs"
+                for i, o in enumerate(found)
+            },
+            recommendation="Keep values on the device: replace .item()/.cpu() checks with "
+            "tensor ops (torch.where), and log scalars every N steps only.",
+            snippet="loss_sum += loss.detach()  # instead of loss.item() every step",
+        )
+    ]
+
+
+@rule(
+    "throughput-still-rising",
+    "Throughput still grows with the batch size",
+    reads=["timing"],
+    thresholds={"compute.batch_gain": 1.2},
+    doc="From --batch-sweep: when a larger batch gives clearly more samples per second, the "
+    "chosen batch leaves the hardware idle.",
+)
+def still_rising(report: Report, th: dict[str, float]) -> list[Finding]:
+    sweep = report.timing.sweep
+    if sweep is None or not sweep.points:
+        return []
+    current = report.timing.batch_size
+    here = next((p for p in sweep.points if p.batch == current), None)
+    best = max(sweep.points, key=lambda p: p.throughput)
+    if (
+        here is None
+        or best.batch <= current
+        or best.throughput < th["compute.batch_gain"] * here.throughput
+    ):
+        return []
+    return [
+        Finding(
+            rule="throughput-still-rising",
+            severity="info",
+            title=f"Batch {best.batch} gives {best.throughput / here.throughput:.1f}× the "
+            f"throughput of batch {current}",
+            evidence=evidence(
+                batch=current,
+                throughput=f"{here.throughput:,.0f} samples/s",
+                best_batch=best.batch,
+                best_throughput=f"{best.throughput:,.0f} samples/s",
+                knee_batch=sweep.knee_batch,
+            ),
+            recommendation=f"Serve or train with batches near {sweep.knee_batch or best.batch} "
+            "if latency allows.",
+            snippet=f"DataLoader(dataset, batch_size={sweep.knee_batch or best.batch})",
+        )
+    ]
+
+
+@rule(
+    "noisy-timing",
+    "Latency measurement is noisy",
+    reads=["timing"],
+    doc="A wide spread means the machine was busy or the model's time varies; compare such "
+    "figures with care.",
+)
+def noisy(report: Report, th: dict[str, float]) -> list[Finding]:
+    timing = report.timing
+    if not timing.noisy:
+        return []
+    return [
+        Finding(
+            rule="noisy-timing",
+            severity="info",
+            title="The latency measurement is noisy",
+            evidence=evidence(
+                reason=timing.noise_reason,
+                median=f"{timing.latency_ms.median:.3f} ms",
+                p99=f"{timing.latency_ms.p99:.3f} ms",
+                cv=percent(timing.latency_ms.cv),
+            ),
+            recommendation="Re-run on an idle machine, pin threads (torch.set_num_threads), or "
+            "measure longer (--timing-seconds).",
+        )
+    ]
+
+
+@rule(
+    "fp32-matmul-on-gpu",
+    "float32 matmuls and convolutions on a Tensor-Core GPU",
+    reads=["profile"],
+    thresholds={"compute.matmul_share": 0.3},
+    doc="Tensor Cores run bf16/fp16 (and TF32) many times faster than full fp32.",
+)
+def fp32_on_gpu(report: Report, th: dict[str, float]) -> list[Finding]:
+    if not report.profile.device.startswith("cuda"):
+        return []
+    params = report.model.parameters
+    if params is None or set(params.by_dtype) - {"float32"}:
+        return []
+    cuda = report.environment.cuda or {}
+    if cuda.get("tf32_matmul") or cuda.get("float32_matmul_precision") in ("high", "medium"):
+        return []
+    cats = report.profile.kernel_categories_us or report.profile.categories_us
+    total = sum(cats.values())
+    share = cats.get("matmul/conv", 0.0) / total if total else 0.0
+    if share < th["compute.matmul_share"]:
+        return []
+    return [
+        Finding(
+            rule="fp32-matmul-on-gpu",
+            severity="warning",
+            title=f"Matmuls and convolutions ({percent(share)} of GPU time) run in full fp32",
+            evidence=evidence(
+                matmul_conv_share=percent(share),
+                tf32=cuda.get("tf32_matmul"),
+                float32_matmul_precision=cuda.get("float32_matmul_precision"),
+            ),
+            recommendation="Use bf16 autocast, or at least allow TF32.",
+            snippet="torch.set_float32_matmul_precision('high')\n"
+            "with torch.autocast('cuda', dtype=torch.bfloat16):\n    y = model(x)",
+        )
+    ]
+
+
+@rule(
+    "cudnn-benchmark-off",
+    "Convolutions on a GPU without cudnn.benchmark",
+    reads=["timing", "summary"],
+    doc="With fixed input shapes, cudnn.benchmark picks the fastest convolution algorithm.",
+)
+def cudnn_off(report: Report, th: dict[str, float]) -> list[Finding]:
+    if not report.model.device.startswith("cuda"):
+        return []
+    if not any(r.type.startswith("Conv") for r in report.summary.layers):
+        return []
+    if (report.environment.cuda or {}).get("cudnn_benchmark"):
+        return []
+    return [
+        Finding(
+            rule="cudnn-benchmark-off",
+            severity="info",
+            title="cudnn.benchmark is off for a convolutional model on a GPU",
+            evidence=evidence(cudnn_benchmark=False),
+            recommendation="Turn it on when input shapes are fixed; also try channels_last.",
+            snippet="torch.backends.cudnn.benchmark = True\n"
+            "model = model.to(memory_format=torch.channels_last)",
+        )
+    ]
