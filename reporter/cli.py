@@ -8,6 +8,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from reporter.options import RunOptions
 from reporter.report import STAGE_NAMES, Report, StageStatus
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE = 0, 1, 2
-SUBCOMMANDS = ("render", "trace")
+SUBCOMMANDS = ("render", "trace", "diff")
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 console = Console(stderr=True, highlight=False)
@@ -66,7 +67,8 @@ def run_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="perfreport",
         description="Analyse, profile and report on a PyTorch model defined in a Python file. "
-        "Subcommands: `perfreport render REPORT.json`, `perfreport trace DIR`.",
+        "Subcommands: `perfreport render REPORT.json`, `perfreport trace DIR`, "
+        "`perfreport diff BASE.json HEAD.json`.",
     )
     p.add_argument("model_file", help="Python file defining the model (see README: conventions)")
     p.add_argument("-o", "--out", help="output folder (default ./perfreport-<file stem>/)")
@@ -93,6 +95,11 @@ def run_parser() -> ArgumentParser:
         "--checkpoint", metavar="FILE", help="state_dict to load into the model (weights_only=True)"
     )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or meta")
+    p.add_argument(
+        "--no-auto-meta",
+        action="store_true",
+        help="never fall back to the meta device when the weights would not fit",
+    )
     p.add_argument("--depth", type=int, default=3, help="depth of the per-layer table (default 3)")
     stages = ",".join(STAGE_NAMES)
     p.add_argument("--only", help=f"run only these stages (comma-separated: {stages})")
@@ -101,11 +108,84 @@ def run_parser() -> ArgumentParser:
         "--format", default="html,json,md", help="outputs: html,json,md,pdf (default html,json,md)"
     )
     p.add_argument("--pdf", action="store_true", help="also write report.pdf")
+    add_pdf_budget_arguments(p)
+    p.add_argument(
+        "--experiments",
+        action="store_true",
+        help="apply each automatic fix and time it before and after",
+    )
+    p.add_argument(
+        "--experiment-seconds",
+        type=float,
+        default=1.0,
+        help="measuring time per side of each experiment (default 1)",
+    )
+    p.add_argument(
+        "--experiment-compile",
+        action="store_true",
+        help="include torch.compile among the experiments (slow on a CPU)",
+    )
     p.add_argument(
         "--train", action="store_true", help="also analyse a training step (forward+backward)"
     )
     p.add_argument(
         "--seed", type=int, default=0, help="seed for weights and random inputs (default 0)"
+    )
+    # profile and timing stages
+    p.add_argument(
+        "--profile-steps",
+        metavar="WAIT,WARMUP,ACTIVE",
+        help="torch.profiler schedule: steps skipped, warmed up, recorded (default 0,1,2)",
+    )
+    p.add_argument(
+        "--with-stack", action="store_true", help="record Python stacks in the trace (slower)"
+    )
+    p.add_argument(
+        "--timing-seconds",
+        type=float,
+        default=2.0,
+        help="seconds of latency measurement after warm-up (default 2)",
+    )
+    p.add_argument(
+        "--batch-sweep",
+        action="store_true",
+        help="time batch 1, 2, 4, ... up to --sweep-max-batch or a memory/time limit",
+    )
+    p.add_argument(
+        "--sweep-max-batch",
+        type=int,
+        default=1024,
+        help="largest batch of --batch-sweep (default 1024)",
+    )
+    p.add_argument(
+        "--sweep-seconds", type=float, default=10.0, help="time limit of --batch-sweep (default 10)"
+    )
+    # health stage
+    from reporter.health.options import add_health_arguments
+
+    add_health_arguments(p)
+    from reporter.distributed.run import add_distributed_arguments
+
+    add_distributed_arguments(p)
+    # graph stage
+    p.add_argument(
+        "--graph-depth",
+        type=int,
+        metavar="N",
+        help="module depth of the graph (default: the deepest that fits about 60 nodes)",
+    )
+    p.add_argument(
+        "--graph-format",
+        choices=("svg", "png", "pdf"),
+        default="svg",
+        help="also write graph.png or graph.pdf (graph.svg and graph.dot are always written)",
+    )
+    p.add_argument(
+        "--graph-colour",
+        choices=("auto", "flops", "time"),
+        default="auto",
+        help="colour graph nodes by FLOPs (params when FLOPs were not counted) or by measured "
+        "time; auto: time when the profile stage ran (default)",
     )
     p.add_argument(
         "--timeout",
@@ -136,6 +216,7 @@ def parse_run_options(argv: Sequence[str]) -> tuple[RunOptions, argparse.Namespa
         input_file=str(Path(args.input_file).resolve()) if args.input_file else None,
         checkpoint=str(Path(args.checkpoint).resolve()) if args.checkpoint else None,
         device=args.device,
+        auto_meta=not args.no_auto_meta,
         depth=args.depth,
         stages=select_stages(args.only, args.skip),
         train=args.train,
@@ -144,11 +225,51 @@ def parse_run_options(argv: Sequence[str]) -> tuple[RunOptions, argparse.Namespa
         timeout=args.timeout,
         command_line="perfreport " + shlex.join(argv),
     )
+    from reporter.profiling.options import check_timing_flags, profile_steps
+
+    check_timing_flags(args.timing_seconds, args.sweep_max_batch, args.sweep_seconds)
+    options.stage_options.setdefault("profile", {}).update(
+        steps=list(profile_steps(args.profile_steps)), with_stack=args.with_stack
+    )
+    options.stage_options.setdefault("timing", {}).update(
+        seconds=args.timing_seconds,
+        batch_sweep=args.batch_sweep,
+        sweep_max_batch=args.sweep_max_batch,
+        sweep_seconds=args.sweep_seconds,
+    )
+    if args.graph_depth is not None and args.graph_depth < 1:
+        raise UsageError(f"--graph-depth {args.graph_depth}: give 1 or more")
+    options.stage_options.setdefault("graph", {}).update(
+        depth=args.graph_depth, format=args.graph_format, colour=args.graph_colour
+    )
+    preflight(options)
     if args.depth < 1:
         raise UsageError(f"--depth {args.depth}: give 1 or more")
     if args.timeout <= 0:
         raise UsageError(f"--timeout {args.timeout:g}: give a number of seconds above 0")
+    from reporter.health.options import health_options
+
+    options.stage_options["health"] = health_options(args)
+    if args.experiment_seconds <= 0:
+        raise UsageError(f"--experiment-seconds {args.experiment_seconds:g}: give a number above 0")
+    options.stage_options["experiments"] = {
+        "enabled": args.experiments,
+        "seconds": args.experiment_seconds,
+        "compile": args.experiment_compile,
+    }
     return options, args
+
+
+def preflight(options: RunOptions) -> None:
+    """What can be checked without torch, before the model process starts."""
+    from reporter import preflight as check
+
+    check.check_model_file(Path(options.model_file))
+    if options.dtype:
+        check.dtype_name(options.dtype)
+    check.check_device_name(options.device)
+    check.check_input_file(options.input_file, "--input")
+    check.check_input_file(options.checkpoint, "--checkpoint")
 
 
 def parse_shape(text: str) -> list[int]:
@@ -201,11 +322,24 @@ def run_command(argv: Sequence[str]) -> int:
 
     options, args = parse_run_options(argv)
     formats = parse_formats(args.format, args.pdf)
+    from reporter.distributed.run import spec_from_args
+
+    launch_spec = spec_from_args(args, options.timeout)  # --nproc-per-node: torchrun
+    settings = settings_from_args(args, Path(options.model_file).parent)
     out_dir = prepare_out_dir(Path(options.out_dir))
     console.print(f"[bold]perfreport[/] {_plain(options.model_file)}")
     with Progress() as progress:
-        report = run_model(options, progress.update)
-    return finish(report, out_dir, formats, args.fail_on)
+        if launch_spec is not None:
+            from reporter.distributed.run import run_distributed
+
+            report = run_distributed(options, launch_spec, args.wrapper or "ddp", progress.update)
+        else:
+            report = run_model(options, progress.update)
+    if options.stage_option("graph", "colour", "auto") in ("auto", "time"):
+        from reporter.graph.recolour import recolour_files
+
+        recolour_files(report, out_dir)
+    return finish(report, out_dir, formats, args.fail_on, settings=settings, paper=args.paper)
 
 
 class Progress:
@@ -235,14 +369,32 @@ class Progress:
             console.print(f"  [dim]– {stage} skipped: {_plain(status.reason)}[/]", soft_wrap=True)
 
 
-def finish(report: Report, out_dir: Path, formats: tuple[str, ...], fail_on: str | None) -> int:
+def finish(
+    report: Report,
+    out_dir: Path,
+    formats: tuple[str, ...],
+    fail_on: str | None,
+    *,
+    settings: Settings | None = None,
+    paper: str = "a4",
+) -> int:
     """Apply the rules, write the files, print the summary, pick the exit code."""
+    from reporter.budgets import check_budgets, crossed
     from reporter.render import write_report
     from reporter.rules import run_rules
 
-    report.findings = run_rules(report)
-    written = write_report(report, out_dir, formats)
+    settings = settings or Settings()
+    report.findings = run_rules(report, settings.thresholds)
+    report.budgets = check_budgets(report, settings.budgets, settings.baseline)
+    written = write_report(report, out_dir, formats, paper=paper, warn=_warn)
     print_summary(report, written)
+    for result in report.budgets:
+        if result.status != "ok":
+            console.print(
+                f"[red]budget {result.status}:[/] {_plain(result.message)}", soft_wrap=True
+            )
+    if crossed(report.budgets):
+        return EXIT_FAIL_ON
     if fail_on:
         worst = max((SEVERITY_RANK.get(f.severity, 0) for f in report.findings), default=-1)
         if worst >= SEVERITY_RANK[fail_on]:
@@ -272,6 +424,59 @@ def _colour(severity: str) -> str:
     return {"critical": "red", "warning": "yellow"}.get(severity, "blue")
 
 
+def _warn(message: str) -> None:
+    console.print(f"[yellow]warning:[/] {_plain(message)}", soft_wrap=True)
+
+
+def add_pdf_budget_arguments(p: argparse.ArgumentParser, budgets: bool = True) -> None:
+    p.add_argument(
+        "--paper", choices=("a4", "letter"), default="a4", help="PDF paper size (default a4)"
+    )
+    if not budgets:
+        return
+    p.add_argument(
+        "--budget",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="limit to hold the run to, e.g. latency_ms=25, params=10M, latency=+5%% "
+        "(relative to --baseline); repeatable; a crossed budget exits 1",
+    )
+    p.add_argument("--baseline", metavar="BASE.json", help="report that relative budgets use")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML file with [tool.perfreport.budgets] and [tool.perfreport.thresholds] "
+        "(default: the nearest pyproject.toml)",
+    )
+
+
+def settings_from_args(args: argparse.Namespace, search_from: Path) -> Settings:
+    """Budgets, baseline and thresholds, read before the model runs so mistakes cost nothing."""
+    from reporter.budgets import collect_budgets, require_baseline
+    from reporter.report import load_report
+
+    budgets = collect_budgets(args.budget, args.config, search_from)
+    baseline = load_report(args.baseline) if args.baseline else None
+    require_baseline(budgets, baseline)
+    return Settings(budgets, baseline, thresholds_from_args(args.config, search_from))
+
+
+def thresholds_from_args(config: str | None, search_from: Path) -> dict[str, float]:
+    from reporter.config import perfreport_table, thresholds_from
+    from reporter.rules import default_thresholds
+
+    table, path = perfreport_table(config, search_from)
+    return thresholds_from(table, path, default_thresholds())
+
+
+@dataclass
+class Settings:
+    budgets: list[Any] = field(default_factory=list)
+    baseline: Report | None = None
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+
 # ---------------------------------------------------------------- perfreport render
 def render_command(argv: Sequence[str]) -> int:
     from reporter.output import prepare_out_dir
@@ -285,13 +490,15 @@ def render_command(argv: Sequence[str]) -> int:
     p.add_argument("-o", "--out", help="output folder (default: the report's folder)")
     p.add_argument("--format", default="html,md", help="outputs (default html,md)")
     p.add_argument("--pdf", action="store_true")
+    add_pdf_budget_arguments(p, budgets=False)
     p.add_argument("--debug", action="store_true")
     args = p.parse_args(argv)
     report = load_report(args.report_json)
     out_dir = prepare_out_dir(
         Path(args.out) if args.out else Path(args.report_json).resolve().parent
     )
-    for path in write_report(report, out_dir, parse_formats(args.format, args.pdf)):
+    formats = parse_formats(args.format, args.pdf)
+    for path in write_report(report, out_dir, formats, paper=args.paper, warn=_warn):
         console.print(f"wrote {_plain(str(path))}")
     return EXIT_OK
 
@@ -311,10 +518,12 @@ def trace_command(argv: Sequence[str]) -> int:
     p.add_argument("--format", default="html,json,md")
     p.add_argument("--pdf", action="store_true")
     p.add_argument("--fail-on", choices=("warning", "critical"))
+    p.add_argument("--config", metavar="FILE", help="TOML file with [tool.perfreport.thresholds]")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args(argv)
     source = Path(args.path)
     files = find_trace_files(source)
+    settings = Settings(thresholds=thresholds_from_args(args.config, Path.cwd()))
     formats = parse_formats(args.format, args.pdf)
     out_dir = prepare_out_dir(
         Path(args.out) if args.out else Path.cwd() / f"perfreport-trace-{source.stem}"
@@ -330,7 +539,70 @@ def trace_command(argv: Sequence[str]) -> int:
     )
     report.environment.perfreport_version = __version__
     report.environment.command_line = "perfreport trace " + shlex.join(argv)
-    return finish(report, out_dir, formats, args.fail_on)
+    return finish(report, out_dir, formats, args.fail_on, settings=settings)
 
 
-COMMANDS = {"render": render_command, "trace": trace_command}
+# ---------------------------------------------------------------- perfreport diff
+def diff_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="perfreport diff",
+        description="Compare two report.json files: what changed, and whether it is noise.",
+    )
+    p.add_argument("base", metavar="BASE.json")
+    p.add_argument("head", metavar="HEAD.json")
+    p.add_argument("-o", "--out", help="folder for diff.md, diff.html, diff.json")
+    p.add_argument("--format", default="md,html,json", help="with -o: md,html,json (default all)")
+    p.add_argument(
+        "--budget", action="append", default=[], metavar="NAME=VALUE", help="check HEAD against it"
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML file with [tool.perfreport.budgets]")
+    p.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit 1 when a figure got worse by more than the runs' measured noise",
+    )
+    p.add_argument(
+        "--module-threshold",
+        type=float,
+        default=0.10,
+        help="list modules whose FLOPs or parameters moved by this fraction (default 0.10)",
+    )
+    p.add_argument("--debug", action="store_true")
+    return p
+
+
+def diff_command(argv: Sequence[str]) -> int:
+    from reporter.budgets import check_budgets, collect_budgets, crossed
+    from reporter.diff import diff_reports
+    from reporter.output import prepare_out_dir, write_atomic
+    from reporter.render.diff_render import DIFF_FORMATS, DIFF_RENDERERS, render_diff_text
+    from reporter.report import load_report
+
+    args = diff_parser().parse_args(argv)
+    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in DIFF_FORMATS]
+    if unknown:
+        raise UsageError(f"--format: unknown {', '.join(unknown)}: use {', '.join(DIFF_FORMATS)}")
+    budgets = collect_budgets(args.budget, args.config, Path.cwd())
+    base, head = load_report(args.base), load_report(args.head)
+    diff = diff_reports(base, head, module_threshold=args.module_threshold)
+    results = check_budgets(head, budgets, base)
+    print(render_diff_text(diff, results), end="")
+    if args.out:
+        out_dir = prepare_out_dir(Path(args.out))
+        for fmt in formats:
+            path = out_dir / f"diff.{fmt}"
+            write_atomic(path, DIFF_RENDERERS[fmt](diff, results))
+            console.print(f"wrote {_plain(str(path))}")
+    code = EXIT_OK
+    for result in crossed(results):
+        console.print(f"[red]budget crossed:[/] {_plain(result.message)}", soft_wrap=True)
+        code = EXIT_FAIL_ON
+    if args.fail_on_regression and diff.worse:
+        names = ", ".join(m.label for m in diff.worse)
+        console.print(f"[red]failing:[/] worse beyond noise: {names}")
+        code = EXIT_FAIL_ON
+    return code
+
+
+COMMANDS = {"render": render_command, "trace": trace_command, "diff": diff_command}

@@ -20,45 +20,20 @@ from torch import nn
 
 from reporter.errors import UsageError
 from reporter.options import RunOptions
+from reporter.preflight import check_device_name, check_model_file, dtype_name
 from reporter.subject import Subject
 
 MODEL_FACTORIES = ("build_model", "get_model", "create_model")
 INPUT_NAMES = ("example_inputs", "example_input", "sample_input")
 
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "float": torch.float32,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-    "half": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float64": torch.float64,
-    "fp64": torch.float64,
-    "double": torch.float64,
-    "int64": torch.int64,
-    "long": torch.int64,
-    "int32": torch.int32,
-    "int": torch.int32,
-    "bool": torch.bool,
-}
-
 
 def parse_dtype(name: str) -> torch.dtype:
-    try:
-        return DTYPES[name.lower()]
-    except KeyError:
-        raise UsageError(
-            f"unknown --dtype {name!r}: use one of {', '.join(sorted(set(DTYPES)))}"
-        ) from None
+    return getattr(torch, dtype_name(name))
 
 
 def parse_device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"unknown --device {name!r}: use cpu, cuda, cuda:N or meta") from None
+    check_device_name(name)
+    device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise UsageError(
@@ -69,8 +44,6 @@ def parse_device(name: str) -> torch.device:
             raise UsageError(
                 f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here"
             )
-    elif device.type not in ("cpu", "meta"):
-        raise UsageError(f"--device {name} is not supported: use cpu, cuda, cuda:N or meta")
     return device
 
 
@@ -187,12 +160,7 @@ def available_memory(device: torch.device) -> int:
 
 def import_model_file(path: Path) -> dict[str, Any]:
     """Execute the model file as a module and return its globals."""
-    if not path.exists():
-        raise UsageError(f"{path}: no such file")
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory: give the Python file that defines the model")
-    if path.suffix != ".py":
-        raise UsageError(f"{path} is not a Python file: give a .py file that defines the model")
+    check_model_file(path)
     try:
         source = path.read_bytes()
     except OSError as exc:

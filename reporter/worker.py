@@ -19,7 +19,14 @@ from reporter.errors import UsageError
 from reporter.options import RunOptions
 from reporter.report import STAGE_NAMES, StageStatus, from_data, to_data
 
-EXECUTING_STAGES = {"profile", "timing", "trace", "health", "deploy", "experiments"}  # need real tensors
+EXECUTING_STAGES = {
+    "profile",
+    "timing",
+    "trace",
+    "health",
+    "deploy",
+    "experiments",
+}  # need real tensors
 FAULT_ENV = "PERFREPORT_INJECT_FAULT"  # "stage" or "stage:crash|hang|exit": for tests
 
 

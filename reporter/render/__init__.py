@@ -38,11 +38,33 @@ RENDERERS: dict[str, Callable[[Report], str | bytes]] = {
 }
 
 
-def write_report(report: Report, out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
-    """Render each format and write it atomically as DIR/report.<ext>; JSON first."""
+def write_report(
+    report: Report,
+    out_dir: Path,
+    formats: tuple[str, ...],
+    *,
+    paper: str = "a4",
+    warn: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Render each format and write it atomically as DIR/report.<ext>; JSON first, PDF last.
+
+    Without WeasyPrint (or Pango) the PDF is left out and `warn` gets one line naming what
+    to install; with no `warn` the error is raised after the other files are written."""
+    from reporter.render.pdf import PdfUnavailable, render_pdf
+
     written = []
-    for fmt in sorted(formats, key=lambda f: f != "json"):
+    missing_pdf: PdfUnavailable | None = None
+    for fmt in sorted(formats, key=lambda f: (f != "json", f == "pdf")):
         path = out_dir / f"report.{fmt}"
-        write_atomic(path, RENDERERS[fmt](report))
+        try:
+            data = render_pdf(report, paper=paper) if fmt == "pdf" else RENDERERS[fmt](report)
+        except PdfUnavailable as exc:
+            missing_pdf = exc
+            continue
+        write_atomic(path, data)
         written.append(path)
+    if missing_pdf is not None:
+        if warn is None:
+            raise missing_pdf
+        warn(str(missing_pdf))
     return written

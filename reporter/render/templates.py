@@ -19,6 +19,9 @@ def templates_dir() -> Path:
     raise FileNotFoundError(f"perfreport's templates are missing (looked in {here})")
 
 
+PRINT_ROWS = 20  # long tables keep this many rows in the PDF; HTML and JSON keep all
+
+
 @cache
 def environment(kind: str) -> jinja2.Environment:
     """kind "html" escapes every value; "md" does not (Markdown escaping is explicit)."""
@@ -31,4 +34,5 @@ def environment(kind: str) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(FILTERS)
+    env.globals["PRINT_ROWS"] = PRINT_ROWS
     return env

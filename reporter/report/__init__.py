@@ -12,8 +12,8 @@ from typing import Any
 
 from reporter.errors import UsageError
 from reporter.report.base import from_data, to_data
-from reporter.report.distributed import DistributedSection
 from reporter.report.deploy import DeploySection
+from reporter.report.distributed import DistributedSection
 from reporter.report.experiments import ExperimentsSection
 from reporter.report.graph import GraphSection
 from reporter.report.health import HealthSection

@@ -29,7 +29,9 @@ class SummarySection:
     outputs: list[Any] = field(default_factory=list)  # TensorSpec-like dicts of the output
     final_op: str = ""  # the last computing op of the forward, e.g. "aten._log_softmax"
     forward_warnings: list[str] = field(default_factory=list)  # warnings the forward raised
-    train_mode_modules: list[str] = field(default_factory=list)  # Dropout/BatchNorm in train mode as built
+    train_mode_modules: list[str] = field(
+        default_factory=list
+    )  # Dropout/BatchNorm in train mode as built
     output_nonfinite: int = 0  # NaN or Inf elements in the output
     method: str = ""
 
@@ -68,7 +70,9 @@ class TrainingMemory:
     optimizer_state_bytes: dict[str, int] = field(default_factory=dict)
     total_bytes: dict[str, int] = field(default_factory=dict)  # by optimizer
     peak_forward_bytes: int = 0  # live tensors during the grad-enabled forward
-    params_without_grad: list[str] = field(default_factory=list)  # trainable, no grad after backward
+    params_without_grad: list[str] = field(
+        default_factory=list
+    )  # trainable, no grad after backward
     loss_ops: list[str] = field(default_factory=list)  # ops that computed the loss
 
 

@@ -1,7 +1,7 @@
 """Rules that turn report figures into findings. Importing this package registers them all."""
 
 from reporter.distributed import rules as _distributed  # noqa: F401  (registers rules)
-from reporter.rules import compute, deploy, structure  # noqa: F401  (registers rules)
+from reporter.rules import compute, deploy, gpu, health, structure  # noqa: F401  (registers rules)
 from reporter.rules.registry import RULES, default_thresholds, run_rules
 
 __all__ = ["RULES", "default_thresholds", "run_rules"]

@@ -36,6 +36,15 @@ def _gradient_path(probe: TrainingProbe) -> list[LayerHealth]:
     ]
 
 
+def _no_gradient(probe: TrainingProbe) -> list[LayerHealth]:
+    """Layers whose gradient is exactly zero at every step, upstream of one that has one."""
+    ran = [x for x in probe.layers if x.grad_norm_median is not None]
+    live = [i for i, x in enumerate(ran) if x.grad_norm_median > 0]
+    if not live:
+        return []
+    return [x for x in ran[: live[-1]] if x.grad_norm_median == 0 and x.grad_norm_last == 0]
+
+
 def _layer_name(name: str) -> str:
     return name or "(model)"
 
@@ -47,11 +56,34 @@ def _layer_name(name: str) -> str:
     reads=["health"],
     thresholds={"health.vanishing_ratio": 1e-3, "health.min_layers": 3},
     doc="Relative gradient ||g||/||w|| of the first layer over that of the last layer, at "
-    "the first probe step. Early layers then barely learn.",
+    "the first probe step; or layers whose gradient is exactly zero at every step while a "
+    "layer nearer the output has one. Early layers then barely (or never) learn.",
 )
 def vanishing_gradients(report: Report, t: dict[str, float]) -> Iterable[Finding]:
     probe = _probe(report)
-    path = _gradient_path(probe) if probe else []
+    if probe is None:
+        return []
+    blocked = _no_gradient(probe)
+    if blocked:
+        return [
+            Finding(
+                rule="vanishing-gradients",
+                severity="warning",
+                title=f"No gradient reaches {len(blocked)} layer(s), from "
+                f"{_layer_name(blocked[0].name)}: their gradient is exactly zero at every step",
+                evidence=evidence(
+                    layers=", ".join(_layer_name(x.name) for x in blocked[:12]),
+                    steps=probe.steps_run,
+                ),
+                recommendation="Something between these layers and the loss passes no "
+                "gradient: dead ReLUs (see that finding), a detach(), an argmax/round, or a "
+                "branch whose output is unused.",
+                snippet="for name, p in model.named_parameters():\n"
+                "    print(name, None if p.grad is None else p.grad.norm())",
+                target=blocked[0].name,
+            )
+        ]
+    path = _gradient_path(probe)
     if len(path) < t["health.min_layers"]:
         return []
     first, last = path[0], path[-1]
@@ -266,7 +298,13 @@ def update_ratio(report: Report, t: dict[str, float]) -> Iterable[Finding]:
     if probe is None:
         return []
     low, high = t["health.update_ratio_low"], t["health.update_ratio_high"]
-    rated = [layer for layer in probe.layers if _finite(layer.update_ratio)]
+    # A layer with no gradient at all is not moved by any learning rate: the
+    # vanishing-gradients finding names it instead.
+    rated = [
+        layer
+        for layer in probe.layers
+        if _finite(layer.update_ratio) and (layer.grad_norm_median or 0) > 0
+    ]
     findings = []
     for side, layers in (
         ("high", [x for x in rated if x.update_ratio > high]),
@@ -391,6 +429,10 @@ def nan_inf(report: Report, t: dict[str, float]) -> Iterable[Finding]:
 
 
 # ---------------------------------------------------------------- TensorBoard curves
+def _curve_name(c: ScalarCurve) -> str:
+    return c.tag if c.run == "." else f"{c.run}/{c.tag}"
+
+
 def _is_loss(c: ScalarCurve) -> bool:
     return "loss" in c.tag.lower()
 
@@ -473,11 +515,11 @@ def overfitting(report: Report, t: dict[str, float]) -> Iterable[Finding]:
             Finding(
                 rule="overfitting",
                 severity="warning",
-                title=f"Overfitting: {val.tag} rose {100 * (end / best - 1):.0f}% after step "
-                f"{best_step} while {tr.tag} kept falling",
+                title=f"Overfitting: {_curve_name(val)} rose {100 * (end / best - 1):.0f}% "
+                f"after step {best_step} while {_curve_name(tr)} kept falling",
                 evidence=evidence(
-                    validation=f"{val.run}/{val.tag}",
-                    training=f"{tr.run}/{tr.tag}",
+                    validation=_curve_name(val),
+                    training=_curve_name(tr),
                     best_validation_step=best_step,
                     best_validation_loss=f"{best:.4g}",
                     last_validation_loss=f"{end:.4g}",
@@ -521,10 +563,10 @@ def not_converging(report: Report, t: dict[str, float]) -> Iterable[Finding]:
             Finding(
                 rule="not-converging",
                 severity="warning",
-                title=f"Not converging: {c.tag} fell {100 * (first - last) / first:.1f}% over "
+                title=f"Not converging: {_curve_name(c)} fell {100 * (first - last) / first:.1f}% over "
                 f"{len(pts)} logged points",
                 evidence=evidence(
-                    curve=f"{c.run}/{c.tag}",
+                    curve=_curve_name(c),
                     first_10pct_mean=f"{first:.4g}",
                     last_10pct_mean=f"{last:.4g}",
                     steps=f"{pts[0][0]} to {pts[-1][0]}",
@@ -566,10 +608,10 @@ def loss_spikes(report: Report, t: dict[str, float]) -> Iterable[Finding]:
             Finding(
                 rule="loss-spikes",
                 severity="warning",
-                title=f"Loss spikes: {len(spikes)} in {c.tag}, the largest {value / med:.1f}x "
+                title=f"Loss spikes: {len(spikes)} in {_curve_name(c)}, the largest {value / med:.1f}x "
                 f"the recent median at step {step}",
                 evidence=evidence(
-                    curve=f"{c.run}/{c.tag}",
+                    curve=_curve_name(c),
                     spike_steps=", ".join(str(s) for s, _, _ in spikes[:10]),
                     largest=f"{value:.4g} vs median {med:.4g}",
                 ),

@@ -1,0 +1,161 @@
+"""Fidelity and cost of the profile and timing stages.
+
+1. For every model in sample_models/: the median latency the timing stage reports versus
+   an independent ``torch.utils.benchmark.Timer.blocked_autorange`` median, measured in
+   the same process on the same inputs (target: within 5%). The two are interleaved
+   (stage, Timer, stage, Timer) and the table shows each, so drift is visible.
+2. GPT-2 small from ``transformers.GPT2Config()`` on CPU: wall time of a whole
+   ``perfreport`` run versus the "anchors" doing less, in one process: torchinfo summary
+   + torch.profiler 5 steps + torchview graph (depth 1: deeper fails on GPT-2). Both are timed as fresh processes, imports
+   and model construction included. Target ratio <= 1.0.
+
+Run: .venv/bin/python benchmarks/profile.py [--skip-gpt2] [--seq 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import torch
+import torch.utils.benchmark as benchmark
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from reporter.loader import load_subject  # noqa: E402
+from reporter.options import RunOptions  # noqa: E402
+from reporter.stages import StageContext, run_stage  # noqa: E402
+
+ROUNDS = 5
+
+GPT2_FILE = """
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+
+def build_model():
+    return GPT2LMHeadModel(GPT2Config()).eval()
+
+
+def example_inputs():
+    return {{"input_ids": torch.randint(0, 50257, (1, {seq}))}}
+"""
+
+ANCHORS = """
+import sys, time, torch, torchinfo, torchview
+from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
+from transformers import GPT2Config, GPT2LMHeadModel
+torch.manual_seed(0)
+model = GPT2LMHeadModel(GPT2Config()).eval()
+ids = torch.randint(0, 50257, (1, {seq}))
+out = sys.argv[1]
+torchinfo.summary(model, input_data={{"input_ids": ids}}, depth=3, verbose=0)
+with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU],
+        schedule=schedule(wait=0, warmup=0, active=5), record_shapes=True,
+        on_trace_ready=tensorboard_trace_handler(out)) as prof:
+    for _ in range(5):
+        model(input_ids=ids)
+        prof.step()
+# depth 1: torchview 0.2.7 raises KeyError in render_edges on GPT-2 at depth 2 or 3
+graph = torchview.draw_graph(model, input_data={{"input_ids": ids}}, depth=1,
+                             save_graph=True, directory=out, filename="graph")
+"""
+
+
+def fidelity(seconds: float) -> list[tuple[str, float, float, float, float]]:
+    """(model, stage median, Timer median, difference, Timer's spread between rounds)."""
+    rows = []
+    for path in sorted((REPO / "sample_models").glob("*.py")):
+        with tempfile.TemporaryDirectory() as tmp:
+            opts = RunOptions(
+                model_file=str(path),
+                out_dir=tmp,
+                stage_options={"timing": {"seconds": seconds}},
+            )
+            subject = load_subject(opts)
+            ctx = StageContext(subject=subject, options=opts)
+            stage, timer = [], []
+            for _ in range(ROUNDS):
+                stage.append(run_stage("timing", ctx).latency_ms.median)
+                t = benchmark.Timer(
+                    stmt="f()",
+                    globals={"f": subject.call},
+                    num_threads=torch.get_num_threads(),
+                )
+                with torch.inference_mode():
+                    timer.append(t.blocked_autorange(min_run_time=seconds).median * 1e3)
+            s, b = statistics.median(stage), statistics.median(timer)
+            rows.append((path.stem, s, b, (s - b) / b, (max(timer) - min(timer)) / min(timer)))
+    return rows
+
+
+def print_fidelity(seconds: float) -> None:
+    print(
+        f"\nLatency fidelity: timing stage vs torch.utils.benchmark.Timer, interleaved, "
+        f"median of {ROUNDS} rounds each"
+    )
+    print(
+        f"{'model':<18}{'stage ms':>11}{'Timer ms':>11}{'diff':>9}{'Timer spread':>14}  within 5%"
+    )
+    for name, s, b, d, spread in fidelity(seconds):
+        ok = "yes" if abs(d) <= 0.05 else "NO"
+        print(f"{name:<18}{s:>11.3f}{b:>11.3f}{d:>+9.1%}{spread:>14.1%}  {ok}")
+    print("(Timer spread: how far Timer's own medians moved between rounds on this machine)")
+
+
+def run_timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, cwd=REPO)
+    return time.perf_counter() - start
+
+
+def gpt2(seq: int) -> tuple[float, float, dict[str, float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        model_file = Path(tmp) / "gpt2_small.py"
+        model_file.write_text(textwrap.dedent(GPT2_FILE.format(seq=seq)))
+        anchors = Path(tmp) / "anchors.py"
+        anchors.write_text(ANCHORS.format(seq=seq))
+        t_anchor = run_timed([sys.executable, str(anchors), str(Path(tmp) / "anchor_out")])
+        out = Path(tmp) / "report"
+        t_report = run_timed(
+            [sys.executable, "-m", "reporter", str(model_file), "-o", str(out), "--format", "json"]
+        )
+        import json
+
+        report = json.loads((out / "report.json").read_text())
+        stages = {k: v.get("seconds") or 0.0 for k, v in report["stages"].items()}
+    return t_report, t_anchor, stages
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--skip-gpt2", action="store_true")
+    p.add_argument("--skip-fidelity", action="store_true")
+    p.add_argument("--seq", type=int, default=64, help="GPT-2 input length (default 64)")
+    p.add_argument("--seconds", type=float, default=1.0, help="timing budget per measurement")
+    p.add_argument("--threads", type=int, help="torch threads for part 1 (default: torch's)")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
+    if not args.skip_fidelity:
+        print_fidelity(args.seconds)
+    if args.skip_gpt2:
+        return
+    t_report, t_anchor, stages = gpt2(args.seq)
+    print(f"\nGPT-2 small (GPT2Config(), input 1x{args.seq}), CPU, fresh processes")
+    print(f"{'whole perfreport run':<44}{t_report:>8.1f} s")
+    print(f"{'anchors: torchinfo + profiler 5 steps + torchview':<44}{t_anchor:>8.1f} s")
+    print(f"{'ratio (target <= 1.0)':<44}{t_report / t_anchor:>8.2f}")
+    print("perfreport stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Settings from TOML: `[tool.perfreport]` in the nearest pyproject.toml, or --config FILE.
+
+A --config file may hold the same tables at its top level (`[budgets]`, `[thresholds]`)
+or under `[tool.perfreport]`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from reporter.errors import UsageError
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml in `start` or a folder above it."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"--config {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path} is not valid TOML ({exc})") from None
+
+
+def perfreport_table(config: str | None, search_from: Path) -> tuple[dict[str, Any], Path | None]:
+    """The perfreport settings and the file they came from ({} and None when there are none)."""
+    if config:
+        path = Path(config)
+        data = read_toml(path)
+        return data.get("tool", {}).get("perfreport", data), path
+    path = find_pyproject(search_from)
+    if path is None:
+        return {}, None
+    return read_toml(path).get("tool", {}).get("perfreport", {}), path
+
+
+def thresholds_from(
+    table: dict[str, Any], path: Path | None, known: dict[str, float]
+) -> dict[str, float]:
+    """[thresholds] overrides, checked against the thresholds the rules declare."""
+    raw = table.get("thresholds", {})
+    if not isinstance(raw, dict):
+        raise UsageError(f"{path}: [tool.perfreport.thresholds] must be a table of NAME = NUMBER")
+    out = {}
+    for name, value in raw.items():
+        if name not in known:
+            raise UsageError(
+                f"{path}: unknown threshold {name!r}: see docs/rules.md for the names "
+                f"(e.g. {next(iter(sorted(known)))})"
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UsageError(f"{path}: threshold {name} = {value!r} is not a number")
+        out[name] = float(value)
+    return out

@@ -1,0 +1,1 @@
+"""Helpers for the profile and timing stages: scopes, op categories, statistics, sweep."""

@@ -1,0 +1,115 @@
+"""Timing a callable outside the profiler: warm-up until stable, then blocked samples.
+
+Like ``torch.utils.benchmark.Timer.blocked_autorange``: each sample times a block of
+``number`` calls and divides, so timer resolution and loop overhead vanish even for
+sub-millisecond models; the median over samples resists outliers. On CUDA the block is
+bracketed by synchronisation (host time) and by CUDA events (device time).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+# A sample lasts at least 1 ms: timer overhead (~0.1 µs) is then below 1e-4 of it, as
+# Timer.blocked_autorange requires; short blocks keep preemption by other processes out
+# of most samples, so the median stays close to the undisturbed time.
+MIN_BLOCK_S = 0.001
+MIN_SAMPLES = 5  # slow models: a few samples beat a run that takes minutes
+MAX_SAMPLES = 1000
+SLOW_MIN_SAMPLES = 3
+STABLE_WINDOW = 5  # warm-up ends when two windows of this many calls agree ...
+STABLE_TOLERANCE = 0.05  # ... within 5%
+MIN_WARMUP_CALLS = 2  # the first call pays one-off costs; the second shows if they are gone
+
+
+@dataclass
+class Measurement:
+    samples_ms: list[float]  # per-call time of each sample
+    number: int  # calls per sample
+    warmup_calls: int
+    warmup_stable: bool
+    seconds: float  # measuring time, warm-up excluded
+    cuda_event_ms: list[float] = field(default_factory=list)
+
+
+def synchronizer(device: torch.device) -> Callable[[], None]:
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+def warm_up(
+    fn: Callable[[], object], sync: Callable[[], None], budget_s: float
+) -> tuple[list[float], bool]:
+    """Call ``fn`` until the median of the last window is within 5% of the one before.
+
+    Returns the per-call times (s) and whether it settled before the budget ran out.
+    """
+    times: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    while True:
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= max(MIN_WARMUP_CALLS, 2 * STABLE_WINDOW):
+            last = statistics.median(times[-STABLE_WINDOW:])
+            before = statistics.median(times[-2 * STABLE_WINDOW : -STABLE_WINDOW])
+            if abs(last - before) <= STABLE_TOLERANCE * before:
+                return times, True
+        if time.perf_counter() >= deadline and len(times) >= MIN_WARMUP_CALLS:
+            return times, False
+
+
+def measure(
+    fn: Callable[[], object],
+    device: torch.device,
+    budget_s: float = 2.0,
+    warmup_budget_s: float | None = None,
+    min_samples: int = MIN_SAMPLES,
+) -> Measurement:
+    """Time ``fn`` in blocks for about ``budget_s`` seconds (at least ``min_samples``)."""
+    sync = synchronizer(device)
+    warm, stable = warm_up(fn, sync, budget_s / 2 if warmup_budget_s is None else warmup_budget_s)
+    per_call = statistics.median(warm[-STABLE_WINDOW:])
+    number = max(1, math.ceil(MIN_BLOCK_S / per_call - 1e-6)) if per_call > 0 else 1
+    n_samples = int(budget_s / max(per_call * number, 1e-9) + 1e-6)  # 99.999.. is 100
+    # A model slower than the budget allows still gets 3 samples, not min_samples: for
+    # GPT-2 on a laptop CPU that is seconds, not a minute.
+    floor = min_samples if per_call * number * min_samples <= 2 * budget_s else SLOW_MIN_SAMPLES
+    n_samples = max(floor, min(MAX_SAMPLES, n_samples))
+    cuda = device.type == "cuda"
+    samples: list[float] = []
+    events_ms: list[float] = []
+    started = time.perf_counter()
+    for _ in range(n_samples):
+        if cuda:
+            start_evt = torch.cuda.Event(enable_timing=True)
+            end_evt = torch.cuda.Event(enable_timing=True)
+        sync()
+        t0 = time.perf_counter()
+        if cuda:
+            start_evt.record()
+        for _ in range(number):
+            fn()
+        if cuda:
+            end_evt.record()
+        sync()
+        samples.append((time.perf_counter() - t0) * 1e3 / number)
+        if cuda:
+            events_ms.append(start_evt.elapsed_time(end_evt) / number)
+    return Measurement(
+        samples_ms=samples,
+        number=number,
+        warmup_calls=len(warm),
+        warmup_stable=stable,
+        seconds=time.perf_counter() - started,
+        cuda_event_ms=events_ms,
+    )

@@ -1,0 +1,57 @@
+"""Latency statistics over raw samples, kept simple enough to recompute by hand."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+from reporter.report.profile import LatencyStats
+
+# A run whose coefficient of variation or p99/median passes these is marked noisy.
+NOISY_CV = 0.10
+NOISY_TAIL = 1.5
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default 'linear' method)."""
+    if not values:
+        raise ValueError("quantile of no values")
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def latency_stats(samples_ms: Sequence[float]) -> LatencyStats:
+    mean = statistics.fmean(samples_ms)
+    std = statistics.pstdev(samples_ms) if len(samples_ms) > 1 else 0.0
+    return LatencyStats(
+        median=quantile(samples_ms, 0.5),
+        p90=quantile(samples_ms, 0.9),
+        p99=quantile(samples_ms, 0.99),
+        min=min(samples_ms),
+        max=max(samples_ms),
+        mean=mean,
+        iqr=quantile(samples_ms, 0.75) - quantile(samples_ms, 0.25),
+        cv=std / mean if mean > 0 else 0.0,
+    )
+
+
+def noise_reason(stats: LatencyStats) -> str:
+    """Why a measurement should not be trusted to a few percent; '' when it can be."""
+    reasons = []
+    if stats.cv > NOISY_CV:
+        reasons.append(f"coefficient of variation {stats.cv:.0%} > {NOISY_CV:.0%}")
+    if stats.median > 0 and stats.p99 / stats.median > NOISY_TAIL:
+        reasons.append(f"p99 is {stats.p99 / stats.median:.1f}x the median")
+    return "; ".join(reasons)
+
+
+def knee(batches: Sequence[int], throughputs: Sequence[float], share: float = 0.9) -> int | None:
+    """The smallest batch whose throughput reaches ``share`` of the best one seen."""
+    if not throughputs:
+        return None
+    best = max(throughputs)
+    return next(b for b, t in zip(batches, throughputs, strict=True) if t >= share * best)

@@ -1,0 +1,274 @@
+"""Inline SVG charts: small pure functions that return an ``<svg>`` string.
+
+No script, no external font or stylesheet: the SVG draws the same in a browser, offline,
+and in WeasyPrint. Every label and title is escaped here with ``html.escape`` (names are
+user data: module, op and kernel names), so a template may insert the result with
+``|safe``. Colours are checked against a strict pattern for the same reason.
+
+    bar_chart([("aten::mm", 120.0), ("aten::add", 30.5, "#b54708")], unit=" µs")
+    stacked_bar([("compute", 70.0), ("idle", 30.0)], title="GPU time")
+    stacked_bars([("rank 0", [("host wait", 5.0), ("other", 1.0)]), ...])
+
+Items are tuples ``(label, value)`` or ``(label, value, colour)``; a colour of None takes
+the next one of ``PALETTE``. Values that are negative, NaN or None count as 0.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Callable, Sequence
+
+PALETTE = (
+    "#2f5d9b",  # blue
+    "#e08a2e",  # orange
+    "#3b8f5a",  # green
+    "#b42318",  # red
+    "#7a5ea8",  # purple
+    "#8c6d46",  # brown
+    "#c55a9a",  # pink
+    "#6b7280",  # grey
+    "#a3a13a",  # olive
+    "#2a9bb0",  # teal
+)
+FONT = "-apple-system, 'Segoe UI', 'DejaVu Sans', Helvetica, Arial, sans-serif"
+_COLOUR = re.compile(r"#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20}")
+_CHAR_PX = 6.6  # average glyph width at 12 px, to size label columns without a font
+
+Item = tuple  # (label, value) or (label, value, colour)
+Formatter = Callable[[float], str]
+
+
+def default_format(value: float) -> str:
+    """1234.5 -> '1,234.5'; 0.1234 -> '0.123'."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:,.1f}"
+    return f"{value:.3g}"
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def colour(value: str | None, index: int) -> str:
+    """A safe fill colour: the given one if it is #hex or a plain name, else the palette's."""
+    if value and _COLOUR.fullmatch(value):
+        return value
+    return PALETTE[index % len(PALETTE)]
+
+
+def _value(v: object) -> float:
+    try:
+        f = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+    return f if math.isfinite(f) and f > 0 else 0.0
+
+
+def _unpack(item: Item, index: int) -> tuple[str, float, str]:
+    label = str(item[0]) if len(item) > 0 else ""
+    value = _value(item[1]) if len(item) > 1 else 0.0
+    fill = colour(item[2] if len(item) > 2 else None, index)
+    return label, value, fill
+
+
+def _clip(label: str, max_chars: int) -> str:
+    return label if len(label) <= max_chars else label[: max_chars - 1] + "…"
+
+
+def _svg(width: float, height: float, title: str, body: list[str]) -> str:
+    label = esc(title) if title else "chart"
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+        f'width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
+        f'style="max-width:100%;height:auto" '
+        f'aria-label="{label}" font-family="{esc(FONT)}" font-size="12">'
+        + (f"<title>{esc(title)}</title>" if title else "")
+        + "".join(body)
+        + "</svg>"
+    )
+
+
+def bar_chart(
+    items: Sequence[Item],
+    *,
+    width: int = 640,
+    bar_height: int = 18,
+    gap: int = 6,
+    unit: str = "",
+    fmt: Formatter = default_format,
+    title: str = "",
+    max_label_chars: int = 48,
+) -> str:
+    """Horizontal bars, one per item, longest scaled to the available width.
+
+    Each bar carries its value as text and its full label as a hover title. Returns ""
+    when there is nothing to draw.
+    """
+    rows = [_unpack(item, 0) for item in items]  # one colour unless an item names its own
+    if not rows:
+        return ""
+    labels = [_clip(label, max_label_chars) for label, _, _ in rows]
+    label_w = min(width * 0.45, 8 + _CHAR_PX * max(len(s) for s in labels))
+    value_w = 8 + _CHAR_PX * max(len(fmt(v) + unit) for _, v, _ in rows)
+    bar_w = max(40.0, width - label_w - value_w - 8)
+    top = 20 if title else 0
+    height = top + len(rows) * (bar_height + gap) + gap
+    largest = max(v for _, v, _ in rows) or 1.0
+    body = []
+    if title:
+        body.append(f'<text x="0" y="14" font-weight="600">{esc(title)}</text>')
+    for i, ((label, value, fill), shown) in enumerate(zip(rows, labels, strict=True)):
+        y = top + gap + i * (bar_height + gap)
+        w = bar_w * value / largest
+        text_y = y + bar_height * 0.72
+        body.append(
+            f"<g><title>{esc(label)}: {esc(fmt(value) + unit)}</title>"
+            f'<text x="{label_w - 6:.1f}" y="{text_y:.1f}" text-anchor="end">{esc(shown)}</text>'
+            f'<rect x="{label_w:.1f}" y="{y}" width="{max(w, 0.5):.1f}" height="{bar_height}" '
+            f'fill="{fill}" rx="2"/>'
+            f'<text x="{label_w + w + 4:.1f}" y="{text_y:.1f}">{esc(fmt(value) + unit)}</text></g>'
+        )
+    return _svg(width, height, title, body)
+
+
+def stacked_bars(
+    rows: Sequence[tuple[str, Sequence[Item]]],
+    *,
+    width: int = 640,
+    bar_height: int = 20,
+    gap: int = 8,
+    unit: str = "",
+    fmt: Formatter = default_format,
+    title: str = "",
+    scale: str = "row",
+    legend: bool = True,
+    max_label_chars: int = 24,
+) -> str:
+    """One horizontal bar per row, split into segments, with one shared legend.
+
+    ``rows`` is ``[(row_label, [(segment_label, value[, colour]), ...]), ...]``; segments
+    with the same label share a colour across rows. ``scale="row"`` fills each bar to the
+    full width (shares); ``scale="max"`` scales every bar to the largest row total (so the
+    rows' totals compare). Returns "" when every value is 0.
+    """
+    colours: dict[str, str] = {}
+    parsed: list[tuple[str, list[tuple[str, float, str]]]] = []
+    for row_label, segments in rows:
+        segs = []
+        for item in segments:
+            label = str(item[0])
+            if label not in colours:
+                colours[label] = colour(item[2] if len(item) > 2 else None, len(colours))
+            segs.append((label, _value(item[1]), colours[label]))
+        parsed.append((str(row_label), segs))
+    totals = [sum(v for _, v, _ in segs) for _, segs in parsed]
+    if not parsed or not any(totals):
+        return ""
+    single = len(parsed) == 1 and not parsed[0][0]
+    labels = [_clip(label, max_label_chars) for label, _ in parsed]
+    label_w = 0.0 if single else min(width * 0.3, 8 + _CHAR_PX * max(len(s) for s in labels))
+    bar_w = max(40.0, width - label_w - (0 if scale == "row" else 80))
+    largest = max(totals) or 1.0
+    top = 20 if title else 0
+    body = []
+    if title:
+        body.append(f'<text x="0" y="14" font-weight="600">{esc(title)}</text>')
+    y = top + gap
+    for (row_label, segs), shown, total in zip(parsed, labels, totals, strict=True):
+        if not single:
+            body.append(
+                f'<text x="{label_w - 6:.1f}" y="{y + bar_height * 0.7:.1f}" text-anchor="end">'
+                f"<title>{esc(row_label)}</title>{esc(shown)}</text>"
+            )
+        full = bar_w if scale == "row" else bar_w * total / largest
+        x = label_w
+        for label, value, fill in segs:
+            if value <= 0 or total <= 0:
+                continue
+            w = full * value / total
+            share = value / total
+            body.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{max(w, 0.5):.1f}" height="{bar_height}" '
+                f'fill="{fill}"><title>{esc(row_label + ": " if row_label else "")}'
+                f"{esc(label)}: {esc(fmt(value) + unit)} ({share:.1%})</title></rect>"
+            )
+            x += w
+        if scale != "row":
+            body.append(
+                f'<text x="{label_w + full + 4:.1f}" y="{y + bar_height * 0.7:.1f}">'
+                f"{esc(fmt(total) + unit)}</text>"
+            )
+        y += bar_height + gap
+    if legend:
+        placed = _layout(_legend_entries(colours, parsed, totals, unit, fmt, single), width)
+        for line, x, text, fill in placed:
+            ly = y + line * 20
+            body.append(
+                f'<rect x="{x:.1f}" y="{ly + 3}" width="12" height="12" fill="{fill}" rx="2"/>'
+                f'<text x="{x + 17:.1f}" y="{ly + 13}">{esc(text)}</text>'
+            )
+        y += 20 * (placed[-1][0] + 1 if placed else 0)
+    return _svg(width, y + gap, title, body)
+
+
+def stacked_bar(
+    segments: Sequence[Item],
+    *,
+    width: int = 640,
+    bar_height: int = 24,
+    unit: str = "",
+    fmt: Formatter = default_format,
+    title: str = "",
+    legend: bool = True,
+) -> str:
+    """One full-width bar split into segments (shares), with a legend of values."""
+    return stacked_bars(
+        [("", segments)],
+        width=width,
+        bar_height=bar_height,
+        unit=unit,
+        fmt=fmt,
+        title=title,
+        legend=legend,
+    )
+
+
+def _legend_entries(
+    colours: dict[str, str],
+    parsed: list[tuple[str, list[tuple[str, float, str]]]],
+    totals: list[float],
+    unit: str,
+    fmt: Formatter,
+    single: bool,
+) -> list[tuple[str, str]]:
+    """(text, colour) per segment label that has time somewhere; one bar adds its values."""
+    entries = []
+    for label, fill in colours.items():
+        value = sum(v for _, segs in parsed for name, v, _ in segs if name == label)
+        if value <= 0:
+            continue  # nothing of this kind anywhere: no legend entry
+        if single:
+            share = value / totals[0] if totals[0] else 0.0
+            entries.append((f"{label} {fmt(value)}{unit} ({share:.1%})", fill))
+        else:
+            entries.append((label, fill))
+    return entries
+
+
+def _layout(entries: list[tuple[str, str]], width: int) -> list[tuple[int, float, str, str]]:
+    """(line, x, text, colour) for legend entries wrapped to the width."""
+    placed = []
+    line, x = 0, 0.0
+    for text, fill in entries:
+        w = 18 + _CHAR_PX * len(text) + 14
+        if x > 0 and x + w > width:
+            line, x = line + 1, 0.0
+        placed.append((line, x, text, fill))
+        x += w
+    return placed

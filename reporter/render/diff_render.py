@@ -1,0 +1,156 @@
+"""ReportDiff -> text for the terminal, Markdown for a review comment, HTML, JSON."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from reporter.diff import MetricChange, ReportDiff
+from reporter.render import format as fmt
+from reporter.render.templates import environment, templates_dir
+from reporter.report import BudgetResult, to_data
+
+DIFF_FORMATS = ("md", "html", "json")
+MAX_MD_CHARS = 60_000  # GitHub's comment limit is 65,536
+
+UNIT_FORMAT: dict[str, Callable[[Any], str]] = {
+    "count": fmt.count,
+    "flops": fmt.flops,
+    "bytes": fmt.nbytes,
+    "ms": fmt.ms,
+    "per_s": lambda v: f"{fmt.count(v)}/s",
+}
+
+
+def format_value(unit: str, value: float | None) -> str:
+    return "–" if value is None else UNIT_FORMAT.get(unit, fmt.count)(value)
+
+
+def format_delta(change: MetricChange) -> str:
+    """'+1.20 M (+10.3%)'; '0' when unchanged; '' when not compared."""
+    if change.delta is None:
+        return ""
+    if change.delta == 0:
+        return "0"
+    sign = "+" if change.delta > 0 else "−"
+    text = sign + format_value(change.unit, abs(change.delta))
+    if change.relative is not None:
+        text += f" ({'+' if change.relative > 0 else '−'}{abs(change.relative):.1%})"
+    return text
+
+
+def metric_rows(diff: ReportDiff) -> list[dict[str, str]]:
+    """Display-ready rows shared by every view."""
+    return [
+        {
+            "label": m.label,
+            "base": format_value(m.unit, m.base),
+            "head": format_value(m.unit, m.head),
+            "change": format_delta(m),
+            "verdict": m.verdict,
+            "note": m.note,
+        }
+        for m in diff.metrics
+    ]
+
+
+def module_rows(diff: ReportDiff) -> list[dict[str, str]]:
+    rows = []
+    for c in diff.modules:
+        unit = "flops" if c.metric == "flops" else "count"
+        relative = "new" if c.base is None else "gone" if c.head is None else ""
+        if not relative and c.relative is not None:
+            relative = f"{'+' if c.relative > 0 else '−'}{abs(c.relative):.0%}"
+        rows.append(
+            {
+                "name": c.name,
+                "type": c.type,
+                "metric": "FLOPs" if c.metric == "flops" else "parameters",
+                "base": format_value(unit, c.base),
+                "head": format_value(unit, c.head),
+                "change": ("+" if c.delta > 0 else "−") + format_value(unit, abs(c.delta)),
+                "relative": relative,
+            }
+        )
+    return rows
+
+
+def _context(diff: ReportDiff, budgets: list[BudgetResult]) -> dict[str, Any]:
+    return {
+        "diff": diff,
+        "rows": metric_rows(diff),
+        "modules": module_rows(diff),
+        "budgets": budgets,
+        "worse": [m.label for m in diff.worse],
+        "crossed": [b for b in budgets if b.status == "crossed"],
+    }
+
+
+def render_diff_markdown(diff: ReportDiff, budgets: list[BudgetResult] | None = None) -> str:
+    text = environment("md").get_template("diff.md.j2").render(**_context(diff, budgets or []))
+    if len(text) > MAX_MD_CHARS:
+        text = text[: MAX_MD_CHARS - 200].rsplit("\n", 1)[0]
+        text += "\n\n…cut to fit a review comment; the full diff is in diff.html.\n"
+    return text
+
+
+def render_diff_html(diff: ReportDiff, budgets: list[BudgetResult] | None = None) -> str:
+    css = (templates_dir() / "report.css").read_text(encoding="utf-8")
+    return (
+        environment("html")
+        .get_template("diff.html.j2")
+        .render(**_context(diff, budgets or []), css=css, nonce=secrets.token_urlsafe(16))
+    )
+
+
+def render_diff_json(diff: ReportDiff, budgets: list[BudgetResult] | None = None) -> str:
+    data = {"diff": to_data(diff), "budgets": to_data(budgets or [])}
+    data["diff"]["worse"] = [m.key for m in diff.worse]
+    return json.dumps(data, indent=2) + "\n"
+
+
+DIFF_RENDERERS: dict[str, Callable[[ReportDiff, list[BudgetResult]], str]] = {
+    "md": render_diff_markdown,
+    "html": render_diff_html,
+    "json": render_diff_json,
+}
+
+
+def render_diff_text(diff: ReportDiff, budgets: list[BudgetResult] | None = None) -> str:
+    """Plain columns for a terminal or a CI log."""
+    lines = [f"perfreport diff: {diff.base_name} (base) → {diff.head_name} (head)", ""]
+    header = {"label": "", "base": "base", "head": "head", "change": "change", "verdict": ""}
+    rows = [header, *metric_rows(diff)]
+    widths = {k: max(len(r[k]) for r in rows) for k in header}
+    for r in rows:
+        cells = [
+            r["label"].ljust(widths["label"]),
+            r["base"].rjust(widths["base"]),
+            r["head"].rjust(widths["head"]),
+            r["change"].ljust(widths["change"]),
+            r["verdict"],
+        ]
+        note = f"  ({r['note']})" if r.get("note") else ""
+        lines.append("  ".join(cells).rstrip() + note)
+    if not diff.metrics:
+        lines.append("no figure was measured in either report")
+    for title, found in (("added", diff.findings_added), ("removed", diff.findings_removed)):
+        if found:
+            lines += ["", f"Findings {title}:"]
+            lines += [f"  {f.severity:8} {f.title}" for f in found]
+    if diff.modules:
+        lines += ["", f"Modules that moved by {diff.module_threshold:.0%} or more:"]
+        for m in module_rows(diff):
+            lines.append(
+                f"  {m['name']:30} {m['metric']:10} {m['base']:>12} → {m['head']:>12}"
+                f"  {m['change']} {m['relative']}".rstrip()
+            )
+        if diff.modules_left_out:
+            lines.append(f"  …and {diff.modules_left_out} more in diff.json")
+    if budgets:
+        lines.append("")
+        lines += [f"budget {r.status}: {r.message}" for r in budgets]
+    lines += [f"note: {n}" for n in diff.notes]
+    return "\n".join(lines) + "\n"

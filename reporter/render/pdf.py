@@ -1,0 +1,110 @@
+"""Report -> PDF with WeasyPrint, from the HTML templates plus templates/print.css.
+
+WeasyPrint is optional: without it (or without Pango, which it loads at import time)
+``render_pdf`` raises ``PdfUnavailable`` and the other formats are still written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reporter.render.html import render_html
+from reporter.render.templates import templates_dir
+from reporter.report import Report
+
+PAPERS = {"a4": "A4", "letter": "letter"}
+DEBIAN_PACKAGES = "libpango-1.0-0 libpangoft2-1.0-0"
+
+
+class PdfUnavailable(RuntimeError):
+    """WeasyPrint or its system libraries are missing; the message says what to install."""
+
+
+def render_pdf(report: Report, *, paper: str = "a4") -> bytes:
+    """The HTML report laid out for print: paper size, running header, page numbers."""
+    weasyprint = _import_weasyprint()
+    if paper not in PAPERS:
+        raise ValueError(f"paper {paper!r}: use {', '.join(PAPERS)}")
+    html = with_print_css(render_html(report, for_print=True), report, paper)
+    fetcher = data_only_fetcher(weasyprint)
+    document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher)
+    return document.write_pdf()
+
+
+def with_print_css(html: str, report: Report, paper: str) -> str:
+    """Append the print rules to the page's own styles. Stylesheets handed to write_pdf
+    count as user styles, which lose to the page's author styles, so they go in <head>."""
+    css = print_css() + page_css(report, paper)
+    return html.replace("</head>", f"<style>{css}</style>\n</head>", 1)
+
+
+def _import_weasyprint() -> Any:
+    # WeasyPrint loads Pango through cffi when imported: a missing system library shows up
+    # as OSError, a missing Python package as ImportError.
+    try:
+        import weasyprint
+    except ImportError as exc:
+        raise PdfUnavailable(
+            f"PDF not written: WeasyPrint is not installed ({exc}); "
+            f"run `pip install 'perfreport[pdf]'` and `apt-get install {DEBIAN_PACKAGES}`"
+        ) from None
+    except OSError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise PdfUnavailable(
+            f"PDF not written: WeasyPrint cannot load its system libraries ({first}); "
+            f"install them with `apt-get install {DEBIAN_PACKAGES}`"
+        ) from None
+    return weasyprint
+
+
+def print_css() -> str:
+    return (templates_dir() / "print.css").read_text(encoding="utf-8")
+
+
+def page_css(report: Report, paper: str) -> str:
+    """@page rules that carry report data: paper size, model name and date in the header."""
+    date = (report.environment.timestamp or report.created or "")[:10]
+    name = report.model.class_name
+    return (
+        f"@page {{ size: {PAPERS[paper]}; "
+        f"@top-left {{ content: {css_string(name)}; }} "
+        f"@top-right {{ content: {css_string(date)}; }} }}\n"
+    )
+
+
+def css_string(text: str) -> str:
+    """A CSS string literal that holds any text: every character that is not plainly safe
+    is written as a hex escape, so a model name cannot close the string or the rule."""
+    out = []
+    for ch in text:
+        if ch.isalnum() and ch.isascii() or ch in " .-_:+,()":
+            out.append(ch)
+        else:
+            out.append(f"\\{ord(ch):06x} ")  # the space ends the escape and is dropped
+    return '"' + "".join(out) + '"'
+
+
+def data_only_fetcher(weasyprint: Any) -> Any:
+    """A url_fetcher that serves ``data:`` URLs and refuses everything else.
+
+    The report embeds user text (model names, paths); a stray ``file://`` or ``http://``
+    reference must not read local files or reach the network while rendering.
+    """
+    fetcher_class = getattr(weasyprint, "URLFetcher", None)
+    if fetcher_class is None:  # WeasyPrint < 68: a url_fetcher is a function
+        default = weasyprint.default_url_fetcher
+
+        def fetch(url: str, *args: Any, **kwargs: Any) -> Any:
+            if not url.lower().startswith("data:"):
+                raise ValueError(f"perfreport refuses to fetch {url[:80]} while rendering PDF")
+            return default(url, *args, **kwargs)
+
+        return fetch
+
+    class DataOnlyFetcher(fetcher_class):  # type: ignore[misc, valid-type]
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            if not url.lower().startswith("data:"):
+                raise ValueError(f"perfreport refuses to fetch {url[:80]} while rendering PDF")
+            return super().fetch(url, headers)
+
+    return DataOnlyFetcher(allowed_protocols=["data"])

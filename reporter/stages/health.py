@@ -1,0 +1,132 @@
+"""Health stage: does the model train well? A short training probe on a copy of the model,
+an optional optimizer comparison, TensorBoard logs and accuracy on eval_batches().
+
+Options (RunOptions.stage_options["health"]): train_steps (default 20; 0 turns the probe
+off), optimizer (sgd, adam, adamw; default adam), lr (default: the optimizer's usual one),
+compare_optimizers (bool), logdir (folder of TensorBoard event files).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from reporter.errors import UsageError
+from reporter.health.training import DEFAULT_LR, resolve_loss
+from reporter.report.health import HealthSection
+from reporter.stages.context import SkipStage, StageContext
+
+DEFAULT_STEPS = 20
+DEFAULT_OPTIMIZER = "adam"
+# The default probe (no --train-steps) stops after this many seconds, so a large model
+# does not make every report slow; an explicit --train-steps N always runs N steps.
+DEFAULT_BUDGET_S = 3.0
+
+METHOD = (
+    "Training probe: {steps} steps of {optimizer} (lr {lr:g}) on a deep copy of the model in "
+    "train() mode, always on the same sample input, so the analysed model is untouched. "
+    "Loss: {loss}. Per layer (a module owning parameters): L2 norm of its gradient and "
+    "weights, and the median over steps of ||update|| / ||weights||. ReLU, sigmoid and tanh "
+    "outputs are caught wherever they are called (modules and functional calls) and counted: "
+    "exact zeros for ReLU, outside [0.01, 0.99] for sigmoid, |y| > 0.99 for tanh. NaN/inf "
+    "are located by a forward hook on every module (innermost first) and by the gradients."
+)
+
+
+def options(ctx: StageContext) -> dict[str, Any]:
+    get = ctx.options.stage_option
+    return {
+        "steps": int(get("health", "train_steps", DEFAULT_STEPS)),
+        "budget": None if get("health", "train_steps") is not None else DEFAULT_BUDGET_S,
+        "optimizer": get("health", "optimizer", DEFAULT_OPTIMIZER),
+        "lr": get("health", "lr", None),
+        "compare": bool(get("health", "compare_optimizers", False)),
+        "logdir": get("health", "logdir", None),
+    }
+
+
+def run(ctx: StageContext) -> HealthSection:
+    opts = options(ctx)
+    subject = ctx.subject
+    section = HealthSection()
+    parts: list[tuple[str, Callable[[], None]]] = []
+    trainable = any(p.requires_grad for p in subject.model.parameters())
+    on_meta = subject.device.type == "meta"
+    if opts["steps"] > 0 and trainable and not on_meta:
+        parts.append(("training probe", lambda: _probe(ctx, section, opts)))
+        if opts["compare"]:
+            parts.append(("optimizer comparison", lambda: _compare(ctx, section, opts)))
+    elif opts["steps"] > 0:
+        why = "the model is on the meta device" if on_meta else "no parameter needs a gradient"
+        section.notes.append(f"No training probe: {why}.")
+    if opts["logdir"]:
+        parts.append(("training logs", lambda: _logs(section, opts["logdir"])))
+    if subject.eval_batches is not None and not on_meta:
+        parts.append(("accuracy on eval_batches()", lambda: _accuracy(ctx, section)))
+    if not parts:
+        if section.notes:  # the probe cannot run here: say why
+            raise SkipStage(section.notes[0] + " No --logdir or eval_batches() either.")
+        raise SkipStage(
+            "the training probe is off (--train-steps 0) and there is no --logdir or "
+            "eval_batches(); give --train-steps N to run it"
+        )
+    errors: list[BaseException] = []
+    for label, part in parts:
+        try:
+            part()
+        except UsageError:
+            raise
+        except Exception as exc:  # one part failing must not lose the others
+            errors.append(exc)
+            section.notes.append(f"The {label} failed: {type(exc).__name__}: {exc}")
+    if len(errors) == len(parts):
+        raise errors[0]
+    return section
+
+
+def _probe(ctx: StageContext, section: HealthSection, opts: dict[str, Any]) -> None:
+    from reporter.health.probe import run_probe
+
+    subject = ctx.subject
+    model = copy.deepcopy(subject.model)
+    lr = opts["lr"] if opts["lr"] is not None else DEFAULT_LR[opts["optimizer"]]
+    loss, source = resolve_loss(model, subject, ctx.options.seed)
+    section.probe = run_probe(
+        model,
+        lambda m: m(*subject.args, **subject.kwargs),
+        loss,
+        optimizer=opts["optimizer"],
+        lr=lr,
+        steps=opts["steps"],
+        seed=ctx.options.seed,
+        loss_source=source,
+        time_budget=opts["budget"],
+    )
+    section.method = METHOD.format(
+        steps=section.probe.steps_run, optimizer=opts["optimizer"], lr=lr, loss=source
+    )
+
+
+def _compare(ctx: StageContext, section: HealthSection, opts: dict[str, Any]) -> None:
+    from reporter.health.compare import compare_optimizers
+
+    subject = ctx.subject
+    start = copy.deepcopy(subject.model)  # its no_grad pass must not touch BN statistics
+    loss, _ = resolve_loss(start, subject, ctx.options.seed)
+    section.comparison = compare_optimizers(
+        start, subject, loss, steps=opts["steps"], seed=ctx.options.seed, lr=opts["lr"]
+    )
+
+
+def _logs(section: HealthSection, logdir: str) -> None:
+    from reporter.health.logs import read_logs
+
+    section.logs = read_logs(logdir)
+
+
+def _accuracy(ctx: StageContext, section: HealthSection) -> None:
+    from reporter.health.accuracy import evaluate
+
+    subject = ctx.subject
+    section.accuracy = evaluate(subject.model, subject.eval_batches(), subject.device)

@@ -1,0 +1,104 @@
+"""The timing stage: forward latency and throughput measured outside the profiler.
+
+The model runs in ``eval()`` under ``inference_mode``, as in the profile stage's
+inference steps. See reporter.profiling.measure for the method.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from reporter.profiling.measure import measure
+from reporter.profiling.options import positive
+from reporter.profiling.stats import latency_stats, noise_reason
+from reporter.profiling.sweep import SweepLimits, batch_size, run_sweep
+from reporter.report.profile import TimingSection
+from reporter.stages.context import SkipStage, StageContext
+
+DEFAULT_SECONDS = 2.0  # warm-up gets up to half of it again
+
+
+def run(ctx: StageContext) -> TimingSection:
+    subject = ctx.subject
+    device = subject.device
+    if device.type == "meta":
+        raise SkipStage("nothing executes on the meta device: time on cpu or cuda")
+    seconds = positive(
+        ctx.options.stage_option("timing", "seconds", DEFAULT_SECONDS), "--timing-seconds"
+    )
+    model = subject.model.eval()
+    with torch.inference_mode():
+        m = measure(subject.call, device, budget_s=seconds)
+    stats = latency_stats(m.samples_ms)
+    batch = batch_size(subject.args, subject.kwargs)
+    reason = noise_reason(stats)
+    section = TimingSection(
+        latency_ms=stats,
+        throughput=batch / (stats.median / 1e3) if stats.median > 0 else 0.0,
+        batch_size=batch,
+        samples_ms=m.samples_ms,
+        iterations_per_sample=m.number,
+        warmup_iterations=m.warmup_calls,
+        warmup_stable=m.warmup_stable,
+        measure_seconds=m.seconds,
+        noisy=bool(reason),
+        noise_reason=reason,
+        threads=torch.get_num_threads(),
+        device=str(device),
+        settings=device_settings(device),
+    )
+    if m.cuda_event_ms:
+        section.cuda_event_ms = latency_stats(m.cuda_event_ms)
+    profile = ctx.sections.get("profile")
+    if profile is not None and profile.mode == "inference" and profile.step_us_median:
+        section.profiler_overhead = profile.step_us_median / 1e3 / stats.median
+    if ctx.options.stage_option("timing", "batch_sweep", False):
+        section.sweep = run_sweep(model, subject.args, subject.kwargs, device, sweep_limits(ctx))
+    sync = (
+        "torch.cuda.synchronize around each block, CUDA events inside it; "
+        if device.type == "cuda"
+        else ""
+    )
+    section.method = (
+        f"eval() + inference_mode, {section.threads} threads; warm-up of {m.warmup_calls} calls "
+        f"({'stable within 5%' if m.warmup_stable else 'not yet stable when its budget ran out'}),"
+        f" then {len(m.samples_ms)} samples of {m.number} call(s) each (time.perf_counter, "
+        f"{sync}median over samples), {m.seconds:.2f} s of measuring. Throughput = batch "
+        f"{batch} (first dim of the first input) / median latency."
+    )
+    return section
+
+
+def sweep_limits(ctx: StageContext) -> SweepLimits:
+    limits = SweepLimits()
+    opt = ctx.options.stage_option
+    if opt("timing", "sweep_max_batch") is not None:
+        limits.max_batch = int(opt("timing", "sweep_max_batch"))
+    if opt("timing", "sweep_seconds") is not None:
+        limits.seconds = positive(opt("timing", "sweep_seconds"), "--sweep-seconds")
+    if opt("timing", "sweep_memory_bytes") is not None:
+        limits.memory_bytes = int(opt("timing", "sweep_memory_bytes"))
+    if opt("timing", "sweep_point_seconds") is not None:
+        limits.point_seconds = positive(opt("timing", "sweep_point_seconds"), "sweep_point_seconds")
+    return limits
+
+
+def device_settings(device: torch.device) -> dict[str, Any]:
+    """Settings that change GPU speed, kept beside the figures they affect."""
+    settings: dict[str, Any] = {
+        "autocast_cpu": torch.is_autocast_enabled("cpu"),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+    }
+    if device.type == "cuda":
+        settings.update(
+            {
+                "device_name": torch.cuda.get_device_name(device),
+                "cudnn_benchmark": torch.backends.cudnn.benchmark,
+                "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+                "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+                "autocast_cuda": torch.is_autocast_enabled("cuda"),
+            }
+        )
+    return settings

@@ -1,0 +1,960 @@
+"""Figures of one rank's trace: window, steps, GPU time breakdown, kernels, launches, syncs.
+
+Small pure functions over the records of ``events.py``; ``analyse_rank`` puts them
+together into a ``RankFigures``. The definitions are in ``reporter/report/trace.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from reporter.report.trace import (
+    Breakdown,
+    CommFigures,
+    GpuFigures,
+    IdleSplit,
+    KernelRow,
+    LaunchFigures,
+    MemcpyFigures,
+    MemcpyRow,
+    MemoryPeak,
+    ModuleRow,
+    NameTime,
+    OpRow,
+    RankFigures,
+    StepFigures,
+    StreamFigures,
+    StreamRow,
+    SyncFigures,
+    SyncSite,
+    TensorCoreFigures,
+)
+from reporter.trace import intervals as iv
+from reporter.trace.events import (
+    CPU_OP,
+    CUDA_DRIVER,
+    CUDA_RUNTIME,
+    GPU_MEMCPY,
+    GPU_MEMSET,
+    KERNEL,
+    PYTHON_FUNCTION,
+    STEP_PREFIX,
+    USER_ANNOTATION,
+    GpuEvent,
+    HostEvent,
+    TraceEvents,
+    nearest_ancestor,
+)
+from reporter.trace.intervals import Timeline
+
+SHORT_GAP_US = 10.0  # a GPU gap this short with work queued is launch latency, not waste
+TINY_KERNEL_US = 10.0  # kernels shorter than this are dominated by launch cost
+SLOW_CALL_US = 50.0  # runtime calls longer than this stall the launching thread
+TOP_KERNELS = 15
+TOP_OPS = 15
+
+# Kernel name families that run on Tensor Cores (cuBLAS/cuDNN/CUTLASS naming): tensorop,
+# xmma, hmma/imma, (w)gmma, and MMA instruction shapes such as s1688, h884, 16816.
+_TENSOR_CORE = re.compile(
+    r"tensorop|xmma|hmma|imma|wgmma|gmma_|[hsi]884|[hsi]1688|16816|8816", re.IGNORECASE
+)
+# Reduced-precision GEMM/conv kernels that name only their data type (ampere_bf16_..).
+_TENSOR_CORE_TYPES = re.compile(r"tf32|bf16|fp16|f16|int8", re.IGNORECASE)
+# GEMM and convolution kernels: the work that Tensor Cores could run.
+_MATMUL_CONV = re.compile(
+    r"gemm|conv|winograd|fft2d|scudnn|dgrad|wgrad|fprop|implicit_gemm", re.IGNORECASE
+)
+# Helper kernels around a convolution or GEMM that do no matrix math themselves.
+_NOT_MATMUL = re.compile(
+    r"fbgemm|offsets|nchwtonhwc|nhwctonchw|generatewinogradtiles|reducesplitk|"
+    r"reduce_wgrad|scalepacked|splitkreduce",
+    re.IGNORECASE,
+)
+_NAMESPACE = re.compile(r"\b\w+::")
+_LAUNCH_CALL = re.compile(r"LaunchKernel|cuLaunch|LaunchCooperative|cudaGraphLaunch")
+# Host calls that block until the GPU catches up.
+BLOCKING_CALLS = frozenset(
+    {
+        "cudaDeviceSynchronize",
+        "cudaStreamSynchronize",
+        "cudaEventSynchronize",
+        "cudaMemcpy",
+        "cuCtxSynchronize",
+        "cuStreamSynchronize",
+        "cuEventSynchronize",
+    }
+)
+# Ops that read a GPU value on the host, so they wait for the GPU.
+SYNC_OPS = frozenset(
+    {"aten::item", "aten::_local_scalar_dense", "aten::nonzero", "aten::is_nonzero"}
+)
+_DATALOADER = re.compile(r"dataloader|data_load|_next_data|enumerate\(DataLoader", re.IGNORECASE)
+_MEMCPY_NAME = re.compile(r"Memcpy\s+(\w+)\s*\((\w+)\s*->\s*(\w+)\)")
+# Python frames from libraries, not from the user's code.
+_LIBRARY_FRAME = re.compile(
+    r"torch/|site-packages|dist-packages|<built-in|<frozen|^typing\.py|^enum\.py|"
+    r"^threading\.py|^contextlib\.py|^functools\.py|^nn\.Module:"
+)
+MODULE_PREFIX = "nn.Module: "
+
+
+@dataclass
+class Window:
+    start: float
+    end: float
+
+    @property
+    def length(self) -> float:
+        return max(0.0, self.end - self.start)
+
+
+# --------------------------------------------------------------------------- names
+
+
+def short_kernel_name(name: str, limit: int = 90) -> str:
+    """A kernel name a person can read: no return type, argument list or namespaces inside
+    the template arguments, at most ``limit`` characters.
+
+    'void at::native::vectorized_elementwise_kernel<4, at::native::CUDAFunctor_add<float>,
+    at::detail::Array<char*, 3> >(int, ...)' ->
+    'at::native::vectorized_elementwise_kernel<4, CUDAFunctor_add<float>, Array<char*, 3> >'
+    """
+    s = name[5:] if name.startswith("void ") else name
+    s = s.replace("(anonymous namespace)::", "")
+    depth = 0
+    for i, ch in enumerate(s):
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        elif ch == "(" and depth == 0 and i > 0:
+            s = s[:i]  # the argument list
+            break
+    k = s.find("<")
+    if k > 0:
+        s = s[:k] + _NAMESPACE.sub("", s[k:])
+    s = s.strip()
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return s or name
+
+
+def is_tensor_core_kernel(name: str) -> bool:
+    """By name: an MMA family, or a GEMM/conv kernel in a Tensor Core data type."""
+    if _TENSOR_CORE.search(name):
+        return True
+    return is_matmul_or_conv_kernel(name) and bool(_TENSOR_CORE_TYPES.search(name))
+
+
+def is_matmul_or_conv_kernel(name: str) -> bool:
+    return bool(_MATMUL_CONV.search(name)) and not _NOT_MATMUL.search(name)
+
+
+def parse_memcpy(name: str) -> tuple[str, str, str]:
+    """'Memcpy HtoD (Pageable -> Device)' -> ('HtoD', 'Pageable', 'Device')."""
+    m = _MEMCPY_NAME.search(name)
+    if m:
+        return m.group(1), m.group(2), m.group(3)
+    parts = name.split()
+    return (parts[1] if len(parts) > 1 else name), "", ""
+
+
+# --------------------------------------------------------------------------- window
+
+
+def main_device(gpu: Sequence[GpuEvent]) -> int | None:
+    """The device that ran the most GPU ops (a rank normally drives one)."""
+    if not gpu:
+        return None
+    return Counter(g.device for g in gpu).most_common(1)[0][0]
+
+
+def trace_window(ev: TraceEvents, gpu: Sequence[GpuEvent]) -> Window:
+    """See the module doc of reporter.report.trace: steps extended by their GPU tail."""
+    if ev.steps:
+        start = ev.steps[0].start
+        last_end = max(s.end for s in ev.steps)
+        end = last_end
+        host = ev.host
+        for g in gpu:
+            launched = host[g.launch].start if g.launch >= 0 else g.start
+            if launched < last_end and g.end > end:
+                end = g.end
+        return Window(start, end)
+    if gpu:
+        return Window(min(g.start for g in gpu), max(g.end for g in gpu))
+    if ev.host:
+        return Window(min(h.start for h in ev.host), max(h.end for h in ev.host))
+    return Window(0.0, 0.0)
+
+
+def step_windows(ev: TraceEvents, window: Window) -> list[Window]:
+    """Each step runs until the next one starts; the last one to the window's end."""
+    steps = ev.steps
+    out = []
+    for i, s in enumerate(steps):
+        end = steps[i + 1].start if i + 1 < len(steps) else window.end
+        out.append(Window(s.start, max(end, s.start)))
+    return out
+
+
+# --------------------------------------------------------------------------- GPU time
+
+
+@dataclass
+class Timelines:
+    """Merged intervals of each kind of GPU op inside the window."""
+
+    compute: Timeline  # non-collective kernels
+    communication: Timeline  # collective kernels
+    kernels: Timeline  # all kernels
+    with_memcpy: Timeline  # kernels and copies
+    active: Timeline  # every GPU op
+
+
+def timelines(gpu_sorted: Sequence[GpuEvent], window: Window) -> Timelines:
+    """The five merged timelines in one pass over the ops (sorted by start), clipped to
+    the window: each op extends the unions it belongs to, so nothing is sorted again."""
+    lo, hi = window.start, window.end
+    # Union levels: 0 compute, 1 communication, 2 all kernels, 3 + memcpy, 4 + memset.
+    levels_of = {
+        (KERNEL, False): (0, 2, 3, 4),
+        (KERNEL, True): (1, 2, 3, 4),
+        (GPU_MEMCPY, False): (3, 4),
+        (GPU_MEMSET, False): (4,),
+    }
+    merged: list[list[iv.Interval]] = [[], [], [], [], []]
+    cur_s: list[float | None] = [None] * 5
+    cur_e = [0.0] * 5
+    for g in gpu_sorted:
+        s, e = g.start, g.end
+        if e <= lo or s >= hi:
+            continue
+        if s < lo:
+            s = lo
+        if e > hi:
+            e = hi
+        for level in levels_of.get((g.cat, g.collective), (4,)):
+            start = cur_s[level]
+            if start is None:
+                cur_s[level], cur_e[level] = s, e
+            elif s > cur_e[level]:
+                merged[level].append((start, cur_e[level]))
+                cur_s[level], cur_e[level] = s, e
+            elif e > cur_e[level]:
+                cur_e[level] = e
+    for level in range(5):
+        start = cur_s[level]
+        if start is not None:
+            merged[level].append((start, cur_e[level]))
+    return Timelines(*(Timeline(m) for m in merged))
+
+
+def breakdown_in(t: Timelines, lo: float, hi: float) -> Breakdown:
+    """Priority breakdown of [lo, hi]: compute > communication > memcpy > memset > idle."""
+    k = t.compute.within(lo, hi)
+    kc = t.kernels.within(lo, hi)
+    kcm = t.with_memcpy.within(lo, hi)
+    a = t.active.within(lo, hi)
+    return Breakdown(
+        compute_us=k,
+        communication_us=kc - k,
+        memcpy_us=kcm - kc,
+        memset_us=a - kcm,
+        idle_us=max(0.0, (hi - lo) - a),
+    )
+
+
+@dataclass
+class Gap:
+    start: float
+    end: float
+    kind: str  # "host_wait", "short_gap" or "other"
+
+
+def idle_gaps(
+    gpu_sorted: Sequence[GpuEvent], host: Sequence[HostEvent], window: Window, short_us: float
+) -> list[Gap]:
+    """Gaps with no GPU op running in the window, each classified by the op that ends it.
+
+    host_wait: the next op's launch call began at or after the gap began (nothing queued);
+    short_gap: it was queued and the gap is at most ``short_us``; other: queued but longer,
+    or launch unknown. A gap at the window's end with no later op is host_wait.
+    """
+    lo, hi = window.start, window.end
+    gaps: list[Gap] = []
+    busy_until = lo
+    for g in gpu_sorted:
+        if g.end <= busy_until:
+            continue
+        if g.start > busy_until:
+            gap_start = busy_until
+            if gap_start >= hi:
+                break
+            gap_end = min(g.start, hi)
+            if g.launch >= 0:
+                queued = host[g.launch].start < gap_start
+                if not queued:
+                    kind = "host_wait"
+                elif g.start - gap_start <= short_us:
+                    kind = "short_gap"
+                else:
+                    kind = "other"
+            else:
+                kind = "other"
+            gaps.append(Gap(gap_start, gap_end, kind))
+        busy_until = max(busy_until, g.end)
+        if busy_until >= hi:
+            break
+    if busy_until < hi:
+        gaps.append(Gap(busy_until, hi, "host_wait"))
+    return gaps
+
+
+@dataclass
+class GapTimelines:
+    """The idle gaps, all and by kind, for per-step sums."""
+
+    all: Timeline
+    host_wait: Timeline
+    short_gap: Timeline
+    other: Timeline
+    short_us: float
+
+    @classmethod
+    def of(cls, gaps: Sequence[Gap], short_us: float) -> GapTimelines:
+        def kind(k: str) -> Timeline:
+            return Timeline([(g.start, g.end) for g in gaps if g.kind == k])
+
+        return cls(
+            Timeline([(g.start, g.end) for g in gaps]),
+            kind("host_wait"),
+            kind("short_gap"),
+            kind("other"),
+            short_us,
+        )
+
+    def split(self, lo: float, hi: float) -> IdleSplit:
+        return IdleSplit(
+            host_wait_us=self.host_wait.within(lo, hi),
+            short_gap_us=self.short_gap.within(lo, hi),
+            other_us=self.other.within(lo, hi),
+            gaps=self.all.count(lo, hi),
+            short_gap_threshold_us=self.short_us,
+        )
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+def launching_ops(ev: TraceEvents, gpu: Sequence[GpuEvent]) -> dict[int, str]:
+    """Launch call index -> the innermost cpu_op around it (else the innermost annotation)."""
+    host = ev.host
+    out: dict[int, str] = {}
+    for g in gpu:
+        i = g.launch
+        if i < 0 or i in out:
+            continue
+        annotation = ""
+        p = host[i].parent
+        while p >= 0:
+            h = host[p]
+            if h.cat == CPU_OP:
+                break
+            if h.cat == USER_ANNOTATION and not annotation:
+                annotation = h.name
+            p = h.parent
+        out[i] = host[p].name if p >= 0 else annotation
+    return out
+
+
+def kernel_rows(kernels: Sequence[GpuEvent], launched_by: dict[int, str]) -> list[KernelRow]:
+    """Kernels grouped by name, most time first, with the op that launched them most."""
+    total = sum(g.end - g.start for g in kernels) or 1.0
+    groups: dict[str, list[GpuEvent]] = defaultdict(list)
+    for g in kernels:
+        groups[g.name].append(g)
+    rows = []
+    for name, items in groups.items():
+        durs = [g.end - g.start for g in items]
+        by_op: Counter[str] = Counter()
+        for g, d in zip(items, durs, strict=True):
+            op = launched_by.get(g.launch)
+            if op:
+                by_op[op] += d
+        t = sum(durs)
+        rows.append(
+            KernelRow(
+                name=name,
+                short_name=short_kernel_name(name),
+                count=len(items),
+                total_us=t,
+                mean_us=t / len(items),
+                max_us=max(durs),
+                share=t / total,
+                launched_by=by_op.most_common(1)[0][0] if by_op else "",
+                category="communication" if items[0].collective else "compute",
+                tensor_core=is_tensor_core_kernel(name),
+                matmul_or_conv=is_matmul_or_conv_kernel(name),
+            )
+        )
+    rows.sort(key=lambda r: (-r.total_us, r.name))
+    return rows
+
+
+def tensor_core_figures(rows: Sequence[KernelRow], capable: bool | None) -> TensorCoreFigures:
+    total = sum(r.total_us for r in rows) or 1.0
+    tc = sum(r.total_us for r in rows if r.tensor_core)
+    mm = sum(r.total_us for r in rows if r.matmul_or_conv)
+    not_tc = [r for r in rows if r.matmul_or_conv and not r.tensor_core]
+    not_tc_us = sum(r.total_us for r in not_tc)
+    if capable is None and tc > 0:
+        capable = True  # Tensor Core kernels ran, so the device has them
+    return TensorCoreFigures(
+        available=capable,
+        tensor_core_us=tc,
+        share=tc / total,
+        matmul_conv_us=mm,
+        not_tensor_core_us=not_tc_us,
+        not_tensor_core_share=not_tc_us / total,
+        top_not_tensor_core=list(not_tc[:5]),
+    )
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+def launch_figures(
+    kernels: Sequence[GpuEvent],
+    host: Sequence[HostEvent],
+    runtime: Sequence[HostEvent],
+    window: Window,
+) -> LaunchFigures:
+    durs = sorted(g.end - g.start for g in kernels)
+    delays = []
+    shorter = 0
+    for g in kernels:
+        if g.launch >= 0:
+            call = host[g.launch]
+            delays.append(g.start - call.start)
+            if g.end - g.start < call.end - call.start:
+                shorter += 1
+    delays.sort()
+    slow: dict[str, NameTime] = {}
+    runtime_us = launch_us = slow_us = 0.0
+    slow_n = 0
+    is_launch: dict[str, bool] = {}
+    for h in runtime:
+        d = h.end - h.start
+        runtime_us += d
+        hit = is_launch.get(h.name)
+        if hit is None:
+            hit = is_launch[h.name] = bool(_LAUNCH_CALL.search(h.name))
+        if hit:
+            launch_us += d
+        if d > SLOW_CALL_US:
+            slow_n += 1
+            slow_us += d
+            row = slow.setdefault(h.name, NameTime(h.name))
+            row.count += 1
+            row.total_us += d
+    n = len(kernels)
+    tiny = sum(1 for d in durs if d < TINY_KERNEL_US)
+    ms = window.length / 1000.0
+    return LaunchFigures(
+        kernels=n,
+        median_kernel_us=statistics.median(durs) if durs else None,
+        tiny_kernels=tiny,
+        tiny_share=tiny / n if n else 0.0,
+        tiny_kernel_threshold_us=TINY_KERNEL_US,
+        shorter_than_launch=shorter,
+        shorter_than_launch_share=shorter / n if n else 0.0,
+        launch_delay_median_us=statistics.median(delays) if delays else None,
+        launch_delay_p90_us=_percentile(delays, 0.9),
+        runtime_us=runtime_us,
+        launch_call_us=launch_us,
+        slow_calls=slow_n,
+        slow_call_us=slow_us,
+        slow_call_threshold_us=SLOW_CALL_US,
+        slow_call_names=sorted(slow.values(), key=lambda r: -r.total_us)[:5],
+        kernels_per_ms=n / ms if ms > 0 else 0.0,
+    )
+
+
+def memcpy_figures(copies: Sequence[GpuEvent]) -> MemcpyFigures:
+    out = MemcpyFigures()
+    rows: dict[tuple[str, str, str], MemcpyRow] = {}
+    kinds: dict[str, tuple[str, str, str]] = {}  # by name: parse each copy kind once
+    for g in copies:
+        kind = kinds.get(g.name)
+        if kind is None:
+            kind = kinds[g.name] = parse_memcpy(g.name)
+        direction, src, dst = kind
+        row = rows.get((direction, src, dst))
+        if row is None:
+            row = rows[(direction, src, dst)] = MemcpyRow(direction, src, dst)
+        d = g.end - g.start
+        row.count += 1
+        row.bytes += g.bytes
+        row.total_us += d
+        out.count += 1
+        out.bytes += g.bytes
+        out.total_us += d
+        if "Pageable" in (src, dst):
+            out.pageable_count += 1
+            out.pageable_bytes += g.bytes
+            out.pageable_us += d
+    out.rows = sorted(rows.values(), key=lambda r: -r.total_us)
+    return out
+
+
+def stream_figures(gpu: Sequence[GpuEvent], window: Window, active_us: float) -> StreamFigures:
+    by_stream: dict[int, list[GpuEvent]] = defaultdict(list)
+    for g in gpu:
+        by_stream[g.stream].append(g)
+    merged = {}
+    rows = []
+    for stream, items in by_stream.items():
+        spans = iv.clip(((g.start, g.end) for g in items), window.start, window.end)
+        m = iv.merge(spans, presorted=True)  # the ops come sorted by start
+        merged[stream] = m
+        rows.append(
+            StreamRow(
+                stream=stream,
+                busy_us=iv.length(m),
+                ops=len(items),
+                kernels=sum(1 for g in items if g.cat == KERNEL),
+            )
+        )
+    rows.sort(key=lambda r: -r.busy_us)
+    concurrent = iv.concurrent_length(list(merged.values()), 2) if len(merged) > 1 else 0.0
+    return StreamFigures(
+        streams=rows,
+        concurrent_us=concurrent,
+        concurrent_share=concurrent / active_us if active_us else 0.0,
+    )
+
+
+def comm_figures(kernels: Sequence[GpuEvent], t: Timelines, window: Window) -> CommFigures:
+    comm = [g for g in kernels if g.collective]
+    total = t.communication.length
+    overlapped = iv.intersection_length(t.communication.merged, t.compute.merged)
+    names: dict[str, NameTime] = {}
+    for g in comm:
+        key = short_kernel_name(g.name)
+        row = names.setdefault(key, NameTime(key))
+        row.count += 1
+        row.total_us += g.end - g.start
+    return CommFigures(
+        kernels=len(comm),
+        total_us=total,
+        overlapped_us=overlapped,
+        exposed_us=total - overlapped,
+        overlap_share=overlapped / total if total else 0.0,
+        share_of_window=total / window.length if window.length else 0.0,
+        collectives=sorted(names.values(), key=lambda r: -r.total_us),
+    )
+
+
+# --------------------------------------------------------------------------- host side
+
+
+def _in_any(t: float, ranges: Sequence[tuple[float, float]]) -> bool:
+    return any(s <= t <= e for s, e in ranges)
+
+
+def outermost_op(host: Sequence[HostEvent], index: int) -> int:
+    """The outermost cpu_op enclosing host event ``index`` (-1 when none)."""
+    found = -1
+    p = host[index].parent
+    while p >= 0:
+        if host[p].cat == CPU_OP:
+            found = p
+        p = host[p].parent
+    return found
+
+
+def user_context(ev: TraceEvents, index: int) -> str:
+    """Innermost user-code frame, else module, else annotation around a host event."""
+    host = ev.host
+    module = annotation = ""
+    p = host[index].parent
+    while p >= 0:
+        h = host[p]
+        if h.cat == PYTHON_FUNCTION:
+            if h.name.startswith(MODULE_PREFIX):
+                module = module or h.name[len(MODULE_PREFIX) :]
+            elif not _LIBRARY_FRAME.search(h.name):
+                return h.name
+        elif h.cat == USER_ANNOTATION and not annotation and not h.name.startswith(STEP_PREFIX):
+            annotation = h.name
+        p = h.parent
+    return module or annotation
+
+
+def sync_figures(
+    ev: TraceEvents, window: Window, gpu: Sequence[GpuEvent], has_gpu: bool
+) -> tuple[SyncFigures, list[float]]:
+    """Host-device synchronisations: blocking runtime calls, value reads, DtoH copies.
+
+    Also returns the start times of the syncs counted, for the per-step counts.
+    """
+    host = ev.host
+    lo, hi = window.start, window.end
+    steps = [(s.start, s.end) for s in ev.steps]
+    sites: dict[tuple[str, str, str], SyncSite] = {}
+    covered: set[int] = set()  # ops with a blocking call inside: not counted again
+    out = SyncFigures(gpu_sync_events=dict(ev.gpu_sync_events))
+    starts: list[float] = []
+
+    def add(kind: str, i: int, dur: float) -> None:
+        h = host[i]
+        starts.append(h.start)
+        outer = outermost_op(host, i)
+        op = host[outer].name if outer >= 0 else (h.name if h.cat == CPU_OP else "")
+        key = (kind, op, user_context(ev, i))
+        site = sites.get(key)
+        if site is None:
+            site = sites[key] = SyncSite(kind=kind, op=op, context=key[2])
+        site.count += 1
+        site.total_us += dur
+        if _in_any(h.start, steps):
+            site.in_steps += 1
+            out.in_steps += 1
+            out.in_steps_us += dur
+
+    if not has_gpu:
+        return out, starts  # on a CPU-only trace item() and friends wait for no device
+    names = BLOCKING_CALLS | SYNC_OPS
+    candidates = [i for i, h in enumerate(host) if h.name in names and lo <= h.start <= hi]
+    for i in candidates:
+        h = host[i]
+        if h.name in BLOCKING_CALLS and h.cat in (CUDA_RUNTIME, CUDA_DRIVER):
+            out.blocking_calls += 1
+            out.blocking_us += h.end - h.start
+            add(h.name, i, h.end - h.start)
+            p = h.parent
+            while p >= 0:
+                covered.add(p)
+                p = host[p].parent
+    # A device-to-host copy into pageable memory blocks its cudaMemcpyAsync call.
+    to_pageable: dict[str, bool] = {}  # by name: parse each copy kind once
+    for g in gpu:
+        if g.cat != GPU_MEMCPY or g.launch < 0 or not (lo <= g.start <= hi):
+            continue
+        hit = to_pageable.get(g.name)
+        if hit is None:
+            direction, _, dst = parse_memcpy(g.name)
+            hit = to_pageable[g.name] = direction == "DtoH" and dst == "Pageable"
+        if hit:
+            call = host[g.launch]
+            if call.name in BLOCKING_CALLS:
+                continue  # counted above
+            out.blocking_calls += 1
+            out.blocking_us += call.end - call.start
+            add("DtoH copy to pageable memory", g.launch, call.end - call.start)
+            p = call.parent
+            while p >= 0:
+                covered.add(p)
+                p = host[p].parent
+    for i in candidates:
+        h = host[i]
+        if h.cat == CPU_OP and h.name in SYNC_OPS and i not in covered:
+            outer = outermost_op(host, i)
+            if outer >= 0 and host[outer].name in SYNC_OPS:
+                continue  # the outer item() is the one the user called
+            add(h.name, i, h.end - h.start)
+    out.sites = sorted(sites.values(), key=lambda s: (-s.total_us, -s.count))
+    if ev.steps:
+        out.per_step = out.in_steps / len(ev.steps)
+    return out, starts
+
+
+def cpu_op_tables(ev: TraceEvents, window: Window) -> tuple[list[OpRow], list[ModuleRow], float]:
+    """Top CPU ops by self time and the nn.Module paths they ran in."""
+    host = ev.host
+    order = ev.host_order
+    parent_op = nearest_ancestor(host, order, CPU_OP)
+    has_modules = any(h.cat == PYTHON_FUNCTION and h.name.startswith(MODULE_PREFIX) for h in host)
+    module_path = _module_paths(host, order) if has_modules else None
+    lo, hi = window.start, window.end
+    ops = [i for i, h in enumerate(host) if h.cat == CPU_OP and lo <= h.start <= hi]
+    child_time = dict.fromkeys(ops, 0.0)
+    for i in ops:
+        p = parent_op[i]
+        if p in child_time:
+            child_time[p] += host[i].end - host[i].start
+    # name -> [count, self, total]; plain lists keep this 100k-op loop cheap
+    stats: dict[str, list[float]] = {}
+    by_module: dict[str, list[float]] = {}  # module -> [self, ops]
+    op_modules: dict[str, Counter[str]] = defaultdict(Counter)
+    total_self = 0.0
+    for i in ops:
+        h = host[i]
+        dur = h.end - h.start
+        self_us = dur - child_time[i]
+        if self_us < 0.0:
+            self_us = 0.0
+        total_self += self_us
+        row = stats.get(h.name)
+        if row is None:
+            stats[h.name] = [1, self_us, dur]
+        else:
+            row[0] += 1
+            row[1] += self_us
+            row[2] += dur
+        if module_path is not None and module_path[i]:
+            m = module_path[i]
+            op_modules[h.name][m] += self_us
+            mrow = by_module.setdefault(m, [0.0, 0])
+            mrow[0] += self_us
+            mrow[1] += 1
+    top_names = sorted(stats, key=lambda n: (-stats[n][1], n))[:TOP_OPS]
+    top = []
+    for name in top_names:
+        count, self_us, total = stats[name]
+        modules = op_modules.get(name)
+        top.append(
+            OpRow(
+                name=name,
+                count=int(count),
+                self_us=self_us,
+                total_us=total,
+                module=modules.most_common(1)[0][0] if modules else "",
+            )
+        )
+    top_modules = [
+        ModuleRow(module=m, self_us=v[0], ops=int(v[1]))
+        for m, v in sorted(by_module.items(), key=lambda kv: (-kv[1][0], kv[0]))[:TOP_OPS]
+    ]
+    return top, top_modules, total_self
+
+
+def _module_paths(host: Sequence[HostEvent], order: Sequence[int]) -> list[str]:
+    """For each host event, the path of nn.Module frames around it ('' without stacks)."""
+    out = [""] * len(host)
+    for i in order:
+        p = host[i].parent
+        if p < 0:
+            continue
+        above = out[p]
+        ph = host[p]
+        if ph.cat == PYTHON_FUNCTION and ph.name.startswith(MODULE_PREFIX):
+            name = ph.name[len(MODULE_PREFIX) :]
+            out[i] = f"{above}/{name}" if above else name
+        else:
+            out[i] = above
+    return out
+
+
+def is_dataloader(name: str) -> bool:
+    return not name.startswith("aten::") and bool(_DATALOADER.search(name))
+
+
+def dataloader_intervals(host: Iterable[HostEvent]) -> list[iv.Interval]:
+    """Ranges spent fetching data: DataLoader iteration, or annotations naming data loading."""
+    verdict: dict[str, bool] = {}  # names repeat: classify each once
+    found = []
+    for h in host:
+        if h.cat != USER_ANNOTATION and h.cat != PYTHON_FUNCTION:
+            continue  # DataLoader shows as record_function ranges and Python frames
+        hit = verdict.get(h.name)
+        if hit is None:
+            hit = verdict[h.name] = is_dataloader(h.name)
+        if hit:
+            found.append((h.start, h.end))
+    return iv.merge(found)
+
+
+def memory_peaks(ev: TraceEvents) -> list[MemoryPeak]:
+    peaks: dict[str, MemoryPeak] = {}
+    for m in ev.memory:
+        p = peaks.get(m.device)
+        if p is None:
+            p = peaks[m.device] = MemoryPeak(m.device)
+        p.peak_allocated_bytes = max(p.peak_allocated_bytes, m.allocated)
+        p.peak_reserved_bytes = max(p.peak_reserved_bytes, m.reserved)
+    capacity = {f"cuda:{d.id}": d.total_memory for d in ev.devices if d.total_memory}
+    for p in peaks.values():
+        p.capacity_bytes = capacity.get(p.device)
+        if p.capacity_bytes:
+            p.share = p.peak_allocated_bytes / p.capacity_bytes
+    return sorted(peaks.values(), key=lambda p: p.device)
+
+
+# --------------------------------------------------------------------------- one rank
+
+
+def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
+    """Every figure of one trace file (one rank)."""
+    notes: list[str] = []
+    device = main_device(ev.gpu)
+    gpu = sorted((g for g in ev.gpu if g.device == device), key=lambda g: (g.start, g.end))
+    devices_seen = sorted({g.device for g in ev.gpu})
+    if len(devices_seen) > 1:
+        notes.append(
+            f"GPU ops ran on devices {', '.join(map(str, devices_seen))}: the GPU figures cover "
+            f"device {device}, which ran the most"
+        )
+    window = trace_window(ev, gpu)
+    host = ev.host
+    info = next((d for d in ev.devices if d.id == device), None)
+    if info is None and ev.devices and device is None:
+        info = ev.devices[0]
+    capable = None
+    if info is not None and info.major is not None:
+        capable = info.major >= 7
+
+    fig = RankFigures(
+        rank=rank,
+        file=ev.source,
+        rank_known=rank_known,
+        world_size=ev.world_size,
+        backend=ev.backend,
+        events=ev.event_count,
+        device_name=info.name if info else "",
+        device_memory_bytes=info.total_memory if info else None,
+        compute_capability=(
+            f"{info.major}.{info.minor}" if info and info.major is not None else ""
+        ),
+        window_us=window.length,
+        step_count=len(ev.steps),
+    )
+    _describe_trace(ev, gpu, window, rank, rank_known, notes)
+
+    kernels = [g for g in gpu if g.cat == KERNEL and window.start <= g.start < window.end]
+    if not kernels and window.length == 0 and gpu:
+        kernels = [g for g in gpu if g.cat == KERNEL]  # a window of one instant
+    launched_by = launching_ops(ev, gpu)
+    steps = step_windows(ev, window)
+    dl = Timeline(dataloader_intervals(host))
+    fig.dataloader_us = dl.within(window.start, window.end)
+    fig.dataloader_share = fig.dataloader_us / window.length if window.length else None
+
+    gaps: GapTimelines | None = None
+    kernel_starts = [g.start for g in kernels]  # sorted: gpu is sorted by start
+    t: Timelines | None = None
+    if gpu:
+        t = timelines(gpu, window)
+        gaps = GapTimelines.of(idle_gaps(gpu, host, window, SHORT_GAP_US), SHORT_GAP_US)
+        rows = kernel_rows(kernels, launched_by)
+        fig.top_kernels = rows[:TOP_KERNELS]
+        runtime = [
+            h
+            for h in host
+            if (h.cat == CUDA_RUNTIME or h.cat == CUDA_DRIVER)
+            and window.start <= h.start <= window.end
+        ]
+        busy = t.kernels.length
+        active = t.active.length
+        window_copies = [
+            g for g in gpu if g.cat == GPU_MEMCPY and window.start <= g.start < window.end
+        ]
+        fig.gpu = GpuFigures(
+            device=device if device is not None else 0,
+            busy_us=busy,
+            active_us=active,
+            utilisation=busy / window.length if window.length else 0.0,
+            kernel_count=len(kernels),
+            kernel_sum_us=sum(g.end - g.start for g in kernels),
+            breakdown=breakdown_in(t, window.start, window.end),
+            idle=gaps.split(window.start, window.end),
+            tensor_cores=tensor_core_figures(rows, capable),
+            launch=launch_figures(kernels, host, runtime, window),
+            memcpy=memcpy_figures(window_copies),
+            streams=stream_figures(gpu, window, active),
+            communication=comm_figures(kernels, t, window),
+        )
+    fig.syncs, step_syncs = sync_figures(ev, window, gpu, bool(gpu))
+    fig.cpu_ops, fig.cpu_modules, fig.cpu_op_self_us = cpu_op_tables(ev, window)
+    fig.memory = memory_peaks(ev)
+
+    for step, w in zip(ev.steps, steps, strict=True):
+        sf = StepFigures(
+            name=step.name,
+            number=step.number,
+            start_us=step.start - window.start,
+            duration_us=step.end - step.start,
+            window_us=w.length,
+            dataloader_us=dl.within(w.start, w.end),
+            syncs=sum(1 for ts in step_syncs if step.start <= ts <= step.end),
+        )
+        if t is not None:
+            sf.breakdown = breakdown_in(t, w.start, w.end)
+            sf.gpu_busy_us = sf.breakdown.compute_us + sf.breakdown.communication_us
+            sf.utilisation = sf.gpu_busy_us / w.length if w.length else 0.0
+            sf.idle = gaps.split(w.start, w.end) if gaps is not None else None
+            sf.kernels = bisect_left(kernel_starts, w.end) - bisect_left(kernel_starts, w.start)
+        fig.steps.append(sf)
+
+    durations = [s.end - s.start for s in ev.steps]
+    if durations:
+        fig.step_time_us = sum(durations) / len(durations)
+        fig.step_time_median_us = statistics.median(durations)
+    per = max(1, len(ev.steps))
+    if fig.gpu is not None:
+        fig.compute_per_step_us = fig.gpu.breakdown.compute_us / per
+        fig.communication_per_step_us = fig.gpu.communication.total_us / per
+        fig.idle_per_step_us = fig.gpu.breakdown.idle_us / per
+    fig.notes = notes
+    return fig
+
+
+def _describe_trace(
+    ev: TraceEvents,
+    gpu: Sequence[GpuEvent],
+    window: Window,
+    rank: int,
+    rank_known: bool,
+    notes: list[str],
+) -> None:
+    """Plain statements about what the trace lacks, so no figure is misread."""
+    if not ev.steps:
+        span = "first to last GPU op" if gpu else "first to last CPU event"
+        notes.append(f"no ProfilerStep in this trace: figures cover the whole trace ({span})")
+    else:
+        last_end = max(s.end for s in ev.steps)
+        tail = window.end - last_end
+        if tail > 1.0:
+            notes.append(
+                f"GPU work of the last step ran {tail / 1000:.1f} ms past the step's end on "
+                "the CPU: the window runs to the end of that work"
+            )
+    if not gpu:
+        runtime_calls = sum(1 for h in ev.host if h.cat in (CUDA_RUNTIME, CUDA_DRIVER))
+        if runtime_calls:
+            notes.append(
+                f"the trace has {runtime_calls} CUDA runtime calls but no kernel, memcpy or "
+                "memset events (recorded without CUPTI activity tracing?): GPU time cannot "
+                "be measured"
+            )
+        else:
+            notes.append("no GPU activity in this trace: CPU-only figures (ops and modules)")
+    elif not ev.devices:
+        notes.append(
+            "no deviceProperties in this trace: device name, memory size and Tensor Core "
+            "capability are unknown"
+        )
+    if not rank_known:
+        notes.append(f"no distributedInfo in this trace: it is numbered rank {rank} by file order")
+    unlinked = sum(1 for g in gpu if g.launch < 0)
+    if gpu and unlinked:
+        notes.append(
+            f"{unlinked} of {len(gpu)} GPU ops could not be linked to their launch call (no "
+            "matching correlation id or ac2g flow): their launching op and launch delay are "
+            "unknown"
+        )
+    if ev.linked_by_flow:
+        notes.append(f"{ev.linked_by_flow} GPU ops were linked to their launch by ac2g flow events")
+    if ev.other_categories:
+        parts = ", ".join(f"{n} {c}" for c, n in ev.other_categories.most_common(5))
+        notes.append(f"events not analysed: {parts}")

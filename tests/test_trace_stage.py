@@ -1,0 +1,46 @@
+"""The trace stage reads what the profile stage wrote under OUT/trace/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reporter.errors import UsageError
+from reporter.options import RunOptions
+from reporter.report.trace import TraceSection
+from reporter.stages.context import SkipStage, StageContext
+from reporter.stages.trace import run
+
+TRACE = Path(__file__).resolve().parents[2] / "shared" / "traces" / "cpu_mlp_training.json.gz"
+
+
+def context(out: Path) -> StageContext:
+    # The trace stage reads files only: it never touches the subject.
+    return StageContext(subject=None, options=RunOptions(model_file="m.py", out_dir=str(out)))  # type: ignore[arg-type]
+
+
+def test_skips_without_a_trace(tmp_path: Path) -> None:
+    with pytest.raises(SkipStage, match="no trace was recorded"):
+        run(context(tmp_path))
+    (tmp_path / "trace").mkdir()
+    with pytest.raises(SkipStage, match="no trace was recorded"):
+        run(context(tmp_path))
+
+
+@pytest.mark.skipif(not TRACE.is_file(), reason=f"shared trace not found: {TRACE}")
+def test_analyses_the_profile_stage_traces(tmp_path: Path) -> None:
+    run_dir = tmp_path / "trace" / "model"  # TensorBoard layout: logdir/run/files
+    run_dir.mkdir(parents=True)
+    shutil.copy(TRACE, run_dir / "host_1.1.pt.trace.json.gz")
+    section = run(context(tmp_path))
+    assert isinstance(section, TraceSection)
+    assert section.ranks[0].step_count == 3
+
+
+def test_damaged_trace_fails_the_stage_with_its_name(tmp_path: Path) -> None:
+    (tmp_path / "trace").mkdir()
+    (tmp_path / "trace" / "x.pt.trace.json").write_text('{"traceEvents": [')
+    with pytest.raises(UsageError, match="x.pt.trace.json is truncated"):
+        run(context(tmp_path))
