@@ -1,6 +1,6 @@
 """Where the time of `perfreport model.py --nproc-per-node N` goes, and what is left over.
 
-    python benchmarks/distributed.py [--nproc 2] [--model sample_models/mlp.py] [--repeat 1]
+    python -m benchmarks.distributed [--nproc 2] [--model sample_models/mlp.py] [--repeat 1]
 
 Prints one row per run: the launch's wall time, the bare cost of torchrun starting N ranks
 that only `import torch` (the floor any torchrun launch pays), the profiled steps' own

@@ -2,7 +2,7 @@
 
 Cases: the MNIST CNN sample, GPT-2 small from config (random weights, no download), and
 stacks of 1,000 and 10,000 Linear+LayerNorm+GELU blocks. Target: < 5 s and < 1 MB each.
-Run: .venv/bin/python benchmarks/graph.py
+Run: .venv/bin/python -m benchmarks.graph
 """
 
 from __future__ import annotations

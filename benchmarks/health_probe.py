@@ -1,7 +1,7 @@
 """Cost of the health stage's training probe against plain training steps.
 
 Prints a table: per model, the seconds of N plain steps (same optimizer, same loss) and of
-the instrumented probe, and the ratio. Run: .venv/bin/python benchmarks/health_probe.py
+the instrumented probe, and the ratio. Run: .venv/bin/python -m benchmarks.health_probe
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Static analysis of Llama-shaped models on the meta device: time, peak memory, exactness.
 
-    python benchmarks/meta.py            # 7B and 70B (Llama-2 shapes), input 1x2048 tokens
+    python -m benchmarks.meta            # 7B and 70B (Llama-2 shapes), input 1x2048 tokens
 
 Runs the real `perfreport` command (summary, flops, memory stages) on a generated model
 file and compares its parameter total with the published figure and its FLOPs with

@@ -1,6 +1,6 @@
 """PDF render time for each sample model's report (target: under 5 s each).
 
-    .venv/bin/python benchmarks/pdf.py [--only STAGES] [--depth N] [--repeat N] [--work DIR]
+    .venv/bin/python -m benchmarks.pdf [--only STAGES] [--depth N] [--repeat N] [--work DIR]
 
 Runs perfreport on every file in sample_models/ (once; the reports are kept in --work),
 then times reporter.render.pdf.render_pdf on each report.json, in this process, after one

@@ -9,7 +9,7 @@
    + torch.profiler 5 steps + torchview graph (depth 1: deeper fails on GPT-2). Both are timed as fresh processes, imports
    and model construction included. Target ratio <= 1.0.
 
-Run: .venv/bin/python benchmarks/profile.py [--skip-gpt2] [--seq 64]
+Run: .venv/bin/python -m benchmarks.profile [--skip-gpt2] [--seq 64]
 """
 
 from __future__ import annotations

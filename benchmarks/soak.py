@@ -1,6 +1,6 @@
 """Soak: run perfreport on every sample model many times in one process.
 
-    python benchmarks/soak.py [--rounds 20] [--stages summary,flops,memory]
+    python -m benchmarks.soak [--rounds 20] [--stages summary,flops,memory]
 
 Prints, per round, the parent's RSS, the temporary files perfreport left behind and any
 model process still alive, so leaks show up as growth.

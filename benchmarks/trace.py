@@ -1,6 +1,6 @@
 """Time and peak memory of trace analysis on each shared trace and a synthetic big one.
 
-    python benchmarks/trace.py [--repeat 3] [--events 216000] [--traces DIR]
+    python -m benchmarks.trace [--repeat 3] [--events 216000] [--traces DIR]
 
 Each run is a fresh process (peak RSS is per process). Time is for analyse_paths only
 (reading, decompressing, parsing, normalising, analysing), not the interpreter's start or
