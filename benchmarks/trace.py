@@ -5,7 +5,9 @@
 Each run is a fresh process (peak RSS is per process). Time is for analyse_paths only
 (reading, decompressing, parsing, normalising, analysing), not the interpreter's start or
 imports. The best of --repeat runs is shown: on a busy machine the others measure the
-neighbours. Target (issue 6): a 216k-event trace in < 1.5 s and < 1 GB.
+neighbours. The main columns use msgspec's decoder when it is installed (the default);
+the last two force the stdlib json path. Target (issue 6): a 216k-event trace in < 1.5 s
+and < 1 GB.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ sys.path.insert(0, sys.argv[2])
 from pathlib import Path
 from reporter.trace import analyse_paths
 wall, cpu = time.perf_counter(), time.process_time()
-section = analyse_paths([Path(sys.argv[1])])
+section = analyse_paths([Path(sys.argv[1])], fast=sys.argv[3] == "fast")
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 events = sum(r.events for r in section.ranks)
 # VmHWM is this process's own peak; ru_maxrss can carry the parent's over fork+exec.
@@ -241,11 +243,11 @@ def synthetic_trace(target_events: int, seed: int = 0) -> dict:
     }
 
 
-def measure(path: Path, repeat: int) -> dict:
+def measure(path: Path, repeat: int, mode: str = "fast") -> dict:
     runs = []
     for _ in range(repeat):
         proc = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(path), str(REPO)],
+            [sys.executable, "-c", _CHILD, str(path), str(REPO), mode],
             capture_output=True,
             text=True,
             check=False,
@@ -273,15 +275,17 @@ def main() -> None:
             json.dump(data, fh)
         del data
         print(
-            f"{'trace':<34} {'events':>8} {'MB':>6} {'wall s':>7} {'cpu s':>6} {'peak RSS MB':>11}"
+            f"{'trace':<30} {'events':>8} {'gz MB':>6} {'wall s':>7} {'cpu s':>6} {'RSS MB':>7}"
+            f" | {'stdlib json: wall s':>19} {'RSS MB':>7}"
         )
         for path in [*paths, synthetic]:
             size = path.stat().st_size / 1e6
             r = measure(path, args.repeat)
+            slow = measure(path, args.repeat, "stdlib")
             name = "synthetic (generated)" if path == synthetic else path.name
             print(
-                f"{name:<34} {r['events']:>8,} {size:>6.2f} {r['wall']:>7.3f} {r['cpu']:>6.3f} "
-                f"{r['rss_mb']:>11.0f}"
+                f"{name:<30} {r['events']:>8,} {size:>6.2f} {r['wall']:>7.3f} {r['cpu']:>6.3f} "
+                f"{r['rss_mb']:>7.0f} | {slow['wall']:>19.3f} {slow['rss_mb']:>7.0f}"
             )
     if not paths:
         print(f"(no shared traces at {args.traces}: only the synthetic one was measured)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -27,7 +28,7 @@ EXECUTING_STAGES = {
     "deploy",
     "experiments",
 }  # need real tensors
-FAULT_ENV = "PERFREPORT_INJECT_FAULT"  # "stage" or "stage:crash|hang|exit": for tests
+FAULT_ENV = "PERFREPORT_INJECT_FAULT"  # "stage" or "stage:crash|hang|exit|kill": for tests
 
 
 class Events:
@@ -131,6 +132,8 @@ def _inject_fault(stage: str) -> None:
         time.sleep(10**6)
     if kind == "exit":
         os._exit(3)
+    if kind == "kill":  # what the kernel's OOM killer does
+        os.kill(os.getpid(), signal.SIGKILL)
     raise RuntimeError(f"fault injected into the {stage} stage")
 
 

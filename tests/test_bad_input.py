@@ -94,6 +94,19 @@ def _files(tmp: Path) -> dict[str, Path]:
     (tmp / "newer.json").write_text(json.dumps(newer))
     (tmp / "broken.json").write_text('{"schema_version": 1, "mod')
     (tmp / "other.json").write_text('{"hello": 1}')
+    (tmp / "good.json").write_text(
+        json.dumps({"schema_version": 1, "model": {"class_name": "X", "source": "x"}})
+    )
+    traces = tmp / "traces"
+    traces.mkdir()
+    (tmp / "empty_traces").mkdir()
+    (traces / "empty.pt.trace.json").write_text("")
+    (tmp / "cut.pt.trace.json").write_text(
+        '{"traceEvents": [{"ph": "X", "name": "aten::mm", "ts": 1'
+    )
+    import gzip
+
+    (tmp / "cut.json.gz").write_bytes(gzip.compress(b'{"traceEvents": []}' * 50)[:40])
     return paths
 
 
@@ -171,6 +184,13 @@ CASES = [
     ("render-not-report", ["render", "{tmp}/other.json"], ["not a perfreport report.json"]),
     ("render-missing", ["render", "{tmp}/none.json"], ["no such file"]),
     ("render-directory", ["render", "{dir}"], ["is a directory"]),
+    ("diff-newer-schema", ["diff", "{tmp}/good.json", "{tmp}/newer.json"], ["schema_version 999"]),
+    ("diff-missing", ["diff", "{tmp}/none.json", "{tmp}/good.json"], ["none.json", "no such file"]),
+    ("trace-missing", ["trace", "{tmp}/no_traces"], ["no_traces"]),
+    ("trace-empty-folder", ["trace", "{tmp}/empty_traces"], ["empty_traces"]),
+    ("trace-empty-file", ["trace", "{tmp}/traces"], ["empty"]),
+    ("trace-truncated-json", ["trace", "{tmp}/cut.pt.trace.json"], ["cut.pt.trace.json"]),
+    ("trace-truncated-gzip", ["trace", "{tmp}/cut.json.gz"], ["cut.json.gz"]),
 ]
 
 
@@ -188,7 +208,9 @@ def test_bad_input_is_one_line_exit_2(cli, files, tmp_path, case, argv, words) -
     out.mkdir()
     (out / "report.json").write_text("previous")
     args = [a.format(**{k: str(v) for k, v in files.items()}) for a in argv]
-    if "-o" not in args and args[0] != "render":
+    if args[0] in ("trace", "diff"):
+        args += ["-o", str(out / "sub")]
+    elif "-o" not in args and args[0] != "render":
         args += ["-o", str(out), "--only", "summary"] if "--only" not in args else ["-o", str(out)]
     result = cli(*args)
     assert result.code == 2, result.err

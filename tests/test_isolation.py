@@ -52,6 +52,7 @@ def test_fault_injected_into_each_stage(cli, tmp_path, monkeypatch, stage) -> No
     [
         ("crash", "SIGABRT"),
         ("exit", "exited with code 3"),
+        ("kill", "SIGKILL: most often the kernel's out-of-memory killer"),
         ("hang", "timed out after 30 s"),
     ],
 )

@@ -167,3 +167,74 @@ def test_dtype_and_frozen_parameters(tmp_path: Path, model_file) -> None:
     assert totals.bytes == totals.total * 8
     assert totals.buffers == 8 + 8 + 1  # running mean, var, num_batches_tracked
     assert subject.args[0].dtype == torch.float64
+
+
+def test_quick_static_report_runs_the_model_once(cli, tmp_path: Path, model_file) -> None:
+    """--only summary,flops shares torchinfo's forward: the model runs exactly once."""
+    calls = tmp_path / "calls.txt"
+    path = model_file(
+        f"""
+        import torch
+        from torch import nn
+
+        class Counting(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 2)
+
+            def forward(self, x):
+                with open({str(calls)!r}, "a") as f:
+                    f.write("x")
+                return self.fc(x)
+
+        def example_inputs():
+            return torch.randn(3, 4)
+        """
+    )
+    assert cli(path, "-o", tmp_path / "out", "--only", "summary,flops").code == 0
+    assert calls.read_text() == "x"
+    calls.unlink()
+    assert cli(path, "-o", tmp_path / "out2", "--only", "summary,flops,memory").code == 0
+    assert calls.read_text() == "xx"  # the memory stage adds one autograd forward
+
+
+@pytest.mark.parametrize("kind", ["tuple", "dataclass", "list"])
+def test_structured_outputs(tmp_path: Path, model_file, kind: str) -> None:
+    wrap = {
+        "tuple": "return (y, y.sum(-1))",
+        "list": "return [y, y * 2]",
+        "dataclass": "return Out(logits=y, extra={'aux': y.mean(-1)})",
+    }[kind]
+    path = model_file(
+        f"""
+        from dataclasses import dataclass
+        import torch
+        from torch import nn
+
+        @dataclass
+        class Out:
+            logits: torch.Tensor
+            extra: dict
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 6)
+
+            def forward(self, x):
+                y = self.fc(x)
+                {wrap}
+
+        def example_inputs():
+            return torch.randn(5, 4)
+        """
+    )
+    subject = subject_for(path, tmp_path)
+    sections = run_stages(subject, tmp_path, "summary", "flops", "memory")
+    shapes = [o["shape"] for o in sections["summary"].outputs]
+    expected = {"tuple": [[5, 6], [5]], "list": [[5, 6], [5, 6]], "dataclass": [[5, 6], [5]]}[kind]
+    assert shapes == expected
+    assert sections["flops"].forward_total == 2 * 5 * 4 * 6
+    assert sections["flops"].backward_total == 2 * 5 * 4 * 6  # weight gradient only
+    out_bytes = sum(4 * torch.Size(s).numel() for s in expected)
+    assert sections["memory"].output_bytes == out_bytes

@@ -27,7 +27,19 @@ def view_model(report: Report, kind: str) -> dict[str, Any]:
             s: sum(1 for f in report.findings if f.severity == s) for s in SEVERITY_ORDER
         },
         "stage_names": [n for n in STAGE_NAMES if n in report.stages],
+        "layer_names": {r.name for r in report.summary.layers} if report.summary else set(),
+        "graph_modules": {m for n in report.graph.nodes for m in n.modules}
+        if report.graph
+        else set(),
+        "finding_sections": finding_sections(),
     }
+
+
+def finding_sections() -> dict[str, str]:
+    """Rule id -> the report section holding its evidence (the first section it reads)."""
+    from reporter.rules import RULES
+
+    return {r.id: r.reads[0] for r in RULES.values() if r.reads}
 
 
 def headline(report: Report) -> list[tuple[str, str, str]]:

@@ -7,6 +7,7 @@ pass (forward with autograd + backward) is run only when a stage asks for it.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 import weakref
 from collections import Counter
@@ -174,8 +175,12 @@ def _run_inference_pass(ctx: StageContext) -> InferencePass:
     model = subject.model
     captured: dict[str, Any] = {}
 
-    def keep_output(module: Any, args: Any, output: Any) -> None:
+    def keep_output(module: Any, args: Any, output: Any) -> Any:
         captured["output"] = output
+        # torchinfo sizes tensors, lists, tuples and dicts only: show it a dataclass's fields.
+        if dataclasses.is_dataclass(output) and not isinstance(output, dict):
+            return {f.name: getattr(output, f.name) for f in dataclasses.fields(output)}
+        return None
 
     handle = model.register_forward_hook(keep_output)
     tracker = LiveTensorTracker()

@@ -10,7 +10,7 @@ import re
 import statistics
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reporter.report.trace import (
@@ -40,7 +40,6 @@ from reporter.trace.events import (
     CUDA_DRIVER,
     CUDA_RUNTIME,
     GPU_MEMCPY,
-    GPU_MEMSET,
     KERNEL,
     PYTHON_FUNCTION,
     STEP_PREFIX,
@@ -48,7 +47,6 @@ from reporter.trace.events import (
     GpuEvent,
     HostEvent,
     TraceEvents,
-    nearest_ancestor,
 )
 from reporter.trace.intervals import Timeline
 
@@ -222,12 +220,12 @@ def timelines(gpu_sorted: Sequence[GpuEvent], window: Window) -> Timelines:
     the window: each op extends the unions it belongs to, so nothing is sorted again."""
     lo, hi = window.start, window.end
     # Union levels: 0 compute, 1 communication, 2 all kernels, 3 + memcpy, 4 + memset.
-    levels_of = {
-        (KERNEL, False): (0, 2, 3, 4),
-        (KERNEL, True): (1, 2, 3, 4),
-        (GPU_MEMCPY, False): (3, 4),
-        (GPU_MEMSET, False): (4,),
-    }
+    compute_levels, comm_levels, copy_levels, other_levels = (
+        (0, 2, 3, 4),
+        (1, 2, 3, 4),
+        (3, 4),
+        (4,),
+    )
     merged: list[list[iv.Interval]] = [[], [], [], [], []]
     cur_s: list[float | None] = [None] * 5
     cur_e = [0.0] * 5
@@ -239,7 +237,12 @@ def timelines(gpu_sorted: Sequence[GpuEvent], window: Window) -> Timelines:
             s = lo
         if e > hi:
             e = hi
-        for level in levels_of.get((g.cat, g.collective), (4,)):
+        cat = g.cat
+        if cat == KERNEL:
+            levels = comm_levels if g.collective else compute_levels
+        else:
+            levels = copy_levels if cat == GPU_MEMCPY else other_levels
+        for level in levels:
             start = cur_s[level]
             if start is None:
                 cur_s[level], cur_e[level] = s, e
@@ -635,7 +638,11 @@ def sync_figures(
     if not has_gpu:
         return out, starts  # on a CPU-only trace item() and friends wait for no device
     names = BLOCKING_CALLS | SYNC_OPS
-    candidates = [i for i, h in enumerate(host) if h.name in names and lo <= h.start <= hi]
+    candidates = sorted(
+        i
+        for i in ev.of(CUDA_RUNTIME, CUDA_DRIVER, CPU_OP)
+        if host[i].name in names and lo <= host[i].start <= hi
+    )
     for i in candidates:
         h = host[i]
         if h.name in BLOCKING_CALLS and h.cat in (CUDA_RUNTIME, CUDA_DRIVER):
@@ -683,14 +690,15 @@ def cpu_op_tables(ev: TraceEvents, window: Window) -> tuple[list[OpRow], list[Mo
     """Top CPU ops by self time and the nn.Module paths they ran in."""
     host = ev.host
     order = ev.host_order
-    parent_op = nearest_ancestor(host, order, CPU_OP)
-    has_modules = any(h.cat == PYTHON_FUNCTION and h.name.startswith(MODULE_PREFIX) for h in host)
+    has_modules = any(host[i].name.startswith(MODULE_PREFIX) for i in ev.of(PYTHON_FUNCTION))
     module_path = _module_paths(host, order) if has_modules else None
     lo, hi = window.start, window.end
-    ops = [i for i, h in enumerate(host) if h.cat == CPU_OP and lo <= h.start <= hi]
+    ops = [i for i in ev.of(CPU_OP) if lo <= host[i].start <= hi]
     child_time = dict.fromkeys(ops, 0.0)
     for i in ops:
-        p = parent_op[i]
+        p = host[i].parent
+        while p >= 0 and host[p].cat != CPU_OP:  # the nearest enclosing op
+            p = host[p].parent
         if p in child_time:
             child_time[p] += host[i].end - host[i].start
     # name -> [count, self, total]; plain lists keep this 100k-op loop cheap
@@ -760,13 +768,13 @@ def is_dataloader(name: str) -> bool:
     return not name.startswith("aten::") and bool(_DATALOADER.search(name))
 
 
-def dataloader_intervals(host: Iterable[HostEvent]) -> list[iv.Interval]:
-    """Ranges spent fetching data: DataLoader iteration, or annotations naming data loading."""
+def dataloader_intervals(ev: TraceEvents) -> list[iv.Interval]:
+    """Ranges spent fetching data: DataLoader iteration, or annotations naming data loading
+    (they show as record_function ranges and Python frames, not as ops)."""
     verdict: dict[str, bool] = {}  # names repeat: classify each once
     found = []
-    for h in host:
-        if h.cat != USER_ANNOTATION and h.cat != PYTHON_FUNCTION:
-            continue  # DataLoader shows as record_function ranges and Python frames
+    for i in ev.of(USER_ANNOTATION, PYTHON_FUNCTION):
+        h = ev.host[i]
         hit = verdict.get(h.name)
         if hit is None:
             hit = verdict[h.name] = is_dataloader(h.name)
@@ -836,7 +844,7 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
         kernels = [g for g in gpu if g.cat == KERNEL]  # a window of one instant
     launched_by = launching_ops(ev, gpu)
     steps = step_windows(ev, window)
-    dl = Timeline(dataloader_intervals(host))
+    dl = Timeline(dataloader_intervals(ev))
     fig.dataloader_us = dl.within(window.start, window.end)
     fig.dataloader_share = fig.dataloader_us / window.length if window.length else None
 
@@ -848,12 +856,7 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
         gaps = GapTimelines.of(idle_gaps(gpu, host, window, SHORT_GAP_US), SHORT_GAP_US)
         rows = kernel_rows(kernels, launched_by)
         fig.top_kernels = rows[:TOP_KERNELS]
-        runtime = [
-            h
-            for h in host
-            if (h.cat == CUDA_RUNTIME or h.cat == CUDA_DRIVER)
-            and window.start <= h.start <= window.end
-        ]
+        runtime = [host[i] for i in ev.calls() if window.start <= host[i].start <= window.end]
         busy = t.kernels.length
         active = t.active.length
         window_copies = [
@@ -930,7 +933,7 @@ def _describe_trace(
                 "the CPU: the window runs to the end of that work"
             )
     if not gpu:
-        runtime_calls = sum(1 for h in ev.host if h.cat in (CUDA_RUNTIME, CUDA_DRIVER))
+        runtime_calls = len(ev.calls())
         if runtime_calls:
             notes.append(
                 f"the trace has {runtime_calls} CUDA runtime calls but no kernel, memcpy or "

@@ -95,6 +95,7 @@ class TraceEvents:
     time_base_us: float = 0.0  # subtracted from every timestamp (see time_base)
     host: list[HostEvent] = field(default_factory=list)
     host_order: list[int] = field(default_factory=list)  # parents before children
+    host_by_cat: dict[str, list[int]] = field(default_factory=dict)  # category -> indices
     threads: list[tuple[Any, Any]] = field(default_factory=list)  # (pid, tid)
     gpu: list[GpuEvent] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
@@ -108,6 +109,16 @@ class TraceEvents:
     other_categories: Counter[str] = field(default_factory=Counter)
     linked_by_correlation: int = 0
     linked_by_flow: int = 0
+
+    def of(self, *cats: str) -> list[int]:
+        """Indices of the host events of these categories (each list in trace order)."""
+        if len(cats) == 1:
+            return self.host_by_cat.get(cats[0], [])
+        return [i for c in cats for i in self.host_by_cat.get(c, [])]
+
+    def calls(self) -> list[int]:
+        """Indices of the CUDA runtime and driver calls."""
+        return self.of(CUDA_RUNTIME, CUDA_DRIVER)
 
 
 def is_collective(name: str, has_collective_args: bool) -> bool:
@@ -132,6 +143,7 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
     collective_names: dict[str, bool] = {}
     host_categories = HOST_CATEGORIES
     gpu_categories = GPU_CATEGORIES
+    by_cat = out.host_by_cat = {c: [] for c in HOST_CATEGORIES}
     for e in events:
         # This loop runs once per event (200k+): plain dict reads, no helper calls.
         try:
@@ -153,6 +165,7 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
                 name = e.get("name", "")
                 if type(name) is not str:
                     name = str(name or "")
+                by_cat[cat].append(len(host))
                 if cat in (CUDA_RUNTIME, CUDA_DRIVER):
                     args = e.get("args")
                     corr = args.get("correlation", -1) if args else -1
@@ -307,7 +320,7 @@ def link_parents(host: list[HostEvent]) -> list[int]:
     """Set each host event's ``parent`` (innermost enclosing event on its thread).
 
     Returns the indices in an order where every parent comes before its children, for
-    one-pass ancestor queries (see ``nearest_ancestor``).
+    one-pass queries over ancestors (e.g. the module path of every op).
     """
     by_thread: dict[int, list[int]] = {}
     for i, h in enumerate(host):
@@ -342,9 +355,10 @@ def _link_launches(
 ) -> None:
     """GpuEvent.launch: the runtime call with the same correlation id, else via ac2g flows."""
     by_corr: dict[int, int] = {}
-    for i, h in enumerate(out.host):
-        if h.correlation >= 0:  # only runtime and driver calls carry one
-            by_corr[h.correlation] = i
+    for i in out.calls():
+        corr = out.host[i].correlation
+        if corr >= 0:
+            by_corr[corr] = i
     missing: list[GpuEvent] = []
     for g in out.gpu:
         i = by_corr.get(g.correlation, -1) if g.correlation >= 0 else -1
@@ -372,9 +386,9 @@ def _link_by_flows(
         else:
             ends[(pid, tid, ts)] = flow_id
     by_place: dict[tuple[int, float], int] = {}
-    for i, h in enumerate(out.host):
-        if h.cat == CUDA_RUNTIME or h.cat == CUDA_DRIVER:
-            by_place[(h.thread, h.start)] = i
+    for i in out.calls():
+        h = out.host[i]
+        by_place[(h.thread, h.start)] = i
     for g in missing:
         start = starts.get(ends.get((g.device, g.stream, g.start)))
         if start is None:
@@ -384,13 +398,3 @@ def _link_by_flows(
         if i >= 0:
             g.launch = i
             out.linked_by_flow += 1
-
-
-def nearest_ancestor(host: list[HostEvent], order: list[int], cat: str) -> list[int]:
-    """For each host event, its innermost strict ancestor of category ``cat`` (or -1)."""
-    out = [-1] * len(host)
-    for i in order:
-        p = host[i].parent
-        if p >= 0:
-            out[i] = p if host[p].cat == cat else out[p]
-    return out

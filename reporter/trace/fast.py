@@ -114,6 +114,7 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
     collective_names: dict[str, bool] = {}
     host_categories = HOST_CATEGORIES
     gpu_categories = GPU_CATEGORIES
+    by_cat = out.host_by_cat = {c: [] for c in HOST_CATEGORIES}
     for e in events:
         ph = e.ph
         if ph == "X":
@@ -131,6 +132,7 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
                 name = e.name
                 if type(name) is not str:
                     name = str(name or "")
+                by_cat[cat].append(len(host))
                 if cat in (CUDA_RUNTIME, CUDA_DRIVER):
                     corr = e.args.correlation if e.args is not None else -1
                     host.append(
