@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jinja2
 
+from reporter.render import charts
 from reporter.render.format import FILTERS
 
 
@@ -35,4 +36,5 @@ def environment(kind: str) -> jinja2.Environment:
     )
     env.filters.update(FILTERS)
     env.globals["PRINT_ROWS"] = PRINT_ROWS
+    env.globals["charts"] = charts
     return env

@@ -473,7 +473,7 @@ def fp32_no_tensor_cores(report: Report, t: dict[str, float]) -> Iterator[Findin
                 "with torch.autocast('cuda', dtype=torch.bfloat16):\n"
                 "    loss = model(x).loss"
                 if ampere
-                else "scaler = torch.cuda.amp.GradScaler()\n"
+                else "scaler = torch.amp.GradScaler('cuda')\n"
                 "with torch.autocast('cuda', dtype=torch.float16):\n"
                 "    loss = model(x).loss\n"
                 "scaler.scale(loss).backward()"
