@@ -47,6 +47,26 @@ def loss_fn(out, x):
     assert "double-softmax" in rule_ids(report_for(_model(tmp_path, body), tmp_path, *STATIC))
     # the MNIST CNN ends in log_softmax but its loss is nll_loss: correct
     assert "double-softmax" not in rule_ids(report_for(SAMPLES / "mnist_cnn.py", tmp_path, *STATIC))
+    # the LSTM returns softmaxed probs too, but its loss takes the raw logits: correct
+    assert "double-softmax" not in rule_ids(
+        report_for(SAMPLES / "lstm_classifier.py", tmp_path, *STATIC)
+    )
+    # the same model with the loss on the probabilities is the bug
+    bad = (
+        (SAMPLES / "lstm_classifier.py")
+        .read_text()
+        .replace(
+            'F.cross_entropy(output["logits"], targets)',
+            'F.cross_entropy(output["probs"], targets)',
+        )
+        .replace(
+            'nn.functional.cross_entropy(output["logits"], targets)',
+            'nn.functional.cross_entropy(output["probs"], targets)',
+        )
+    )
+    path = tmp_path / "lstm_bad.py"
+    path.write_text(bad)
+    assert "double-softmax" in rule_ids(report_for(path, tmp_path, *STATIC))
 
 
 def test_train_mode_at_build(tmp_path: Path) -> None:

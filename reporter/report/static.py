@@ -74,6 +74,7 @@ class TrainingMemory:
         default_factory=list
     )  # trainable, no grad after backward
     loss_ops: list[str] = field(default_factory=list)  # ops that computed the loss
+    softmax_twice: bool = False  # the loss (log-)softmaxes the model's (log-)softmax output
 
 
 @dataclass

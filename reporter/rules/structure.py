@@ -56,28 +56,24 @@ def dominant_layer(report: Report, th: dict[str, float]) -> list[Finding]:
     ]
 
 
-SOFTMAXES = {"aten._log_softmax", "aten._softmax", "aten.softmax", "aten.log_softmax"}
-
-
 @rule(
     "double-softmax",
     "Softmax output fed to a loss that applies its own",
     reads=["summary", "memory"],
-    doc="CrossEntropyLoss applies log-softmax itself; a model that already ends in "
-    "(log-)softmax then trains on squashed logits and learns slowly.",
+    doc="CrossEntropyLoss applies log-softmax itself; fed a tensor the model already passed "
+    "through (log-)softmax, it trains on squashed logits and learns slowly. Found by "
+    "following the tensor: the loss's softmax reads the storage the model's softmax wrote.",
 )
 def double_softmax(report: Report, th: dict[str, float]) -> list[Finding]:
     training = report.memory.training
     final = report.summary.final_op
-    if training is None or final not in SOFTMAXES:
-        return []
-    if not SOFTMAXES & set(training.loss_ops):
+    if training is None or not training.softmax_twice:
         return []
     return [
         Finding(
             rule="double-softmax",
             severity="critical",
-            title=f"The model ends in {final.removeprefix('aten.')} and the loss applies another",
+            title="The loss applies (log-)softmax to an output the model already softmaxed",
             evidence=evidence(final_op=final, loss_ops=", ".join(training.loss_ops)),
             recommendation="Return raw logits from forward and keep cross_entropy, or keep "
             "log_softmax in the model and use nll_loss.",

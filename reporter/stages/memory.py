@@ -55,6 +55,7 @@ def run(ctx: StageContext) -> MemorySection:
             peak_forward_bytes=training.peak_forward_bytes,
             params_without_grad=training.params_without_grad,
             loss_ops=training.loss_ops,
+            softmax_twice=training.softmax_twice,
         ),
         fits=fit_rows(param_bytes, buffer_bytes + input_bytes, grad_bytes, forward, training),
         device_sizes_gib=list(DEVICE_SIZES_GIB),

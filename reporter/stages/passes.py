@@ -79,6 +79,9 @@ DATA_MOVEMENT = frozenset(
 )
 
 
+SOFTMAX_OPS = frozenset({"aten._softmax", "aten._log_softmax", "aten.softmax", "aten.log_softmax"})
+
+
 class LiveTensorTracker(TorchDispatchMode):
     """Counts bytes of storages created inside the mode while they are alive.
 
@@ -94,6 +97,8 @@ class LiveTensorTracker(TorchDispatchMode):
         self.peak = 0
         self.ops: Counter[str] = Counter()
         self.last_op = ""  # the last op that computed something
+        self.softmax_outputs: set[int] = set()  # storages written by (log_)softmax
+        self.softmax_inputs: set[int] = set()  # storages read by (log_)softmax
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         out = func(*args, **(kwargs or {}))
@@ -102,6 +107,9 @@ class LiveTensorTracker(TorchDispatchMode):
         if name not in DATA_MOVEMENT:
             self.last_op = name
         inputs = {_storage_key(t) for t in tree_leaves((args, kwargs)) if _is_dense(t)}
+        if name in SOFTMAX_OPS:
+            self.softmax_inputs |= inputs
+            self.softmax_outputs |= {_storage_key(t) for t in tree_leaves(out) if _is_dense(t)}
         for t in tree_leaves(out):
             if _is_dense(t):
                 self._track(t, inputs)
@@ -160,6 +168,7 @@ class TrainingPass:
     note: str = ""
     params_without_grad: list[str] = field(default_factory=list)
     loss_ops: list[str] = field(default_factory=list)
+    softmax_twice: bool = False  # the loss (log-)softmaxes a (log-)softmax output of the model
 
 
 def inference_pass(ctx: StageContext) -> InferencePass:
@@ -259,6 +268,7 @@ def _run_training_pass(ctx: StageContext) -> TrainingPass:
         with loss_tracker:
             loss = training_loss(subject, output)
         result.loss_ops = sorted(op for op in loss_tracker.ops if op not in DATA_MOVEMENT)
+        result.softmax_twice = bool(tracker.softmax_outputs & loss_tracker.softmax_inputs)
         if loss is None or not loss.requires_grad:
             result.note = "no output needs a gradient, so backward was not run"
         elif subject.device.type == "meta" and not ctx.options.train:
