@@ -49,3 +49,31 @@ def test_plain_model_exports_and_compiles_whole(tmp_path: Path) -> None:
     assert report.deploy.graph_breaks == []
     assert report.deploy.graph_count == 1
     assert not {"export-fails", "graph-breaks"} & rule_ids(report)
+
+
+def _deploy_report(onnx_status: str, breaks: int):  # noqa: ANN202
+    from reporter.report import ModelInfo, Report
+    from reporter.report.deploy import CheckResult, DeploySection, GraphBreak
+
+    report = Report(model=ModelInfo(class_name="X", source="x.py"))
+    report.deploy = DeploySection(
+        export=CheckResult("ok"),
+        compile=CheckResult("ok"),
+        onnx=CheckResult(
+            onnx_status,
+            error="UnsupportedOperatorError: aten::foo" if onnx_status == "failed" else "",
+        ),
+        graph_count=breaks + 1,
+        graph_breaks=[GraphBreak(f"reason {i}", f"m.py:{i} in forward") for i in range(breaks)],
+    )
+    return report
+
+
+def test_onnx_and_graph_break_rules_both_ways() -> None:
+    from reporter.rules import run_rules
+
+    fired = {f.rule for f in run_rules(_deploy_report("failed", 2))}
+    assert {"onnx-export-fails", "graph-breaks"} <= fired
+    quiet = {f.rule for f in run_rules(_deploy_report("skipped", 0))}
+    assert not {"onnx-export-fails", "graph-breaks", "export-fails"} & quiet
+    assert "onnx-export-fails" not in {f.rule for f in run_rules(_deploy_report("ok", 0))}

@@ -329,3 +329,26 @@ def test_a_hang_names_the_rank_that_got_least_far(tmp_path: Path) -> None:
     assert section.status == "timeout" and section.failed_ranks == [1]
     assert "rank 1 got least far" in section.failure
     assert [r.state for r in section.ranks] == ["killed at the timeout"] * 3
+
+
+def test_grads_not_allreduced_rule_both_ways() -> None:
+    """The rule reads only the report: a mismatching gradient check is critical."""
+    from reporter.report import ModelInfo, Report
+    from reporter.report.distributed import DistributedSection, GradCheck
+    from reporter.rules import run_rules
+
+    def report(allreduced: bool) -> Report:
+        r = Report(model=ModelInfo(class_name="X", source="x.py"))
+        r.distributed = DistributedSection(
+            world_size=2,
+            grads=GradCheck(
+                allreduced=allreduced,
+                max_rel_diff=0.0 if allreduced else 0.31,
+                local_norms=[1.0, 1.2],
+                reduced_norms=[1.1, 1.1] if allreduced else [1.0, 1.2],
+            ),
+        )
+        return r
+
+    assert "grads-not-allreduced" in {f.rule for f in run_rules(report(False))}
+    assert "grads-not-allreduced" not in {f.rule for f in run_rules(report(True))}
