@@ -12,7 +12,7 @@ import jinja2
 import pytest
 
 from reporter.render import charts
-from reporter.render.format import FILTERS
+from reporter.render.templates import environment
 from reporter.report import ModelInfo, Report
 from reporter.trace import analyse_paths
 
@@ -77,18 +77,13 @@ def test_stacked_bars_share_colours_across_rows() -> None:
 
 
 def env(kind: str, with_charts: bool = True) -> jinja2.Environment:
-    """Like reporter.render.templates.environment, plus the `charts` global."""
-    e = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(REPO / "templates"),
-        autoescape=kind == "html",
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    e.filters.update(FILTERS)
+    """The report's own environment, optionally without the `charts` global."""
+    base = environment(kind)
     if with_charts:
-        e.globals["charts"] = charts
-    return e
+        return base
+    bare = base.overlay()
+    bare.globals = {k: v for k, v in base.globals.items() if k != "charts"}
+    return bare
 
 
 def render(report: Report, kind: str, with_charts: bool = True) -> str:

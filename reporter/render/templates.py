@@ -36,5 +36,6 @@ def environment(kind: str) -> jinja2.Environment:
     )
     env.filters.update(FILTERS)
     env.globals["PRINT_ROWS"] = PRINT_ROWS
+    env.globals["for_print"] = False  # render_html(for_print=True) overrides it
     env.globals["charts"] = charts
     return env
