@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import resource
 import tempfile
 import time
@@ -30,16 +31,19 @@ def rss_mib() -> float:
 
 
 def leftovers() -> int:
-    """perfreport's own temporary folders that were not removed."""
+    """perfreport's temporary folders in the temp dir (any process's: run it alone)."""
     return len(list(Path(tempfile.gettempdir()).glob("perfreport-*")))
 
 
 def workers_alive() -> int:
+    """Model processes started by this process that are still running."""
     count = 0
+    me = os.getpid()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                if b"reporter.worker" in (entry / "cmdline").read_bytes():
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if ppid == me and b"reporter.worker" in (entry / "cmdline").read_bytes():
                     count += 1
     return count
 
