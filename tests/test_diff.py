@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
+import shutil
 import tempfile
 import textwrap
 from functools import cache
@@ -49,6 +51,7 @@ def flops(width: int) -> int:
 def width_pair() -> tuple[Path, Path]:
     """report.json of the model at WIDTH 32 (base) and 128 (head), from real runs."""
     root = Path(tempfile.mkdtemp(prefix="perfreport-diff-test-"))
+    atexit.register(shutil.rmtree, root, True)  # shared by several tests, removed at exit
     paths = []
     for name, width in (("narrow", NARROW), ("wide", WIDE)):
         source = root / f"{name}.py"

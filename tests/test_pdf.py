@@ -46,9 +46,12 @@ PRINT_ROWS = 40
 @cache
 def deep_report_dir() -> Path:
     """Run perfreport for real once (static stages only, to stay fast) and keep the output."""
+    import atexit
+    import shutil
     import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="perfreport-pdf-test-"))
+    atexit.register(shutil.rmtree, root, True)  # shared by several tests, removed at exit
     source = root / "deep_mlp.py"
     source.write_text(textwrap.dedent(DEEP_MODEL))
     out = root / "out"
