@@ -30,7 +30,7 @@ from reporter.report import (
     from_data,
     to_data,
 )
-from reporter.report.base import _hints
+from reporter.report.base import type_hints
 
 ProgressFn = Callable[[str, str, StageStatus | None], None]  # (event, stage, status)
 LOG_TAIL_BYTES = 4000
@@ -134,7 +134,7 @@ def _apply(event: dict[str, Any], run: ChildRun, progress: ProgressFn) -> None:
         status = from_data(StageStatus, event["status"])
         report.stages[name] = status
         if event.get("section") is not None:
-            setattr(report, name, from_data(_hints(Report)[name], event["section"]))
+            setattr(report, name, from_data(type_hints(Report)[name], event["section"]))
         run.running = None
         progress("end", name, status)
     elif kind == "usage_error":

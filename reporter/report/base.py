@@ -31,7 +31,8 @@ def to_data(value: Any) -> Any:
 
 
 @cache
-def _hints(cls: type) -> dict[str, Any]:
+def type_hints(cls: type) -> dict[str, Any]:
+    """Resolved field types of a dataclass (cached: the tree is walked for every report)."""
     return typing.get_type_hints(cls)
 
 
@@ -56,7 +57,7 @@ def _convert(tp: Any, data: Any) -> Any:
         _, item = typing.get_args(tp) or (str, Any)
         return {k: _convert(item, v) for k, v in data.items()}
     if dataclasses.is_dataclass(tp):
-        hints = _hints(tp)
+        hints = type_hints(tp)
         names = {f.name for f in dataclasses.fields(tp) if f.init}
         return tp(**{k: _convert(hints[k], v) for k, v in data.items() if k in names})
     if tp is float and isinstance(data, int):

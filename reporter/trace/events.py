@@ -185,25 +185,18 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
                 stream = args.get("stream", e.get("tid"))
                 corr = args.get("correlation")
                 nbytes = args.get("bytes")
-                collective = False
-                if cat == KERNEL:
-                    if "Collective name" in args:
-                        collective = True
-                    else:
-                        collective = collective_names.get(name)  # type: ignore[assignment]
-                        if collective is None:
-                            collective = collective_names[name] = is_collective(name, False)
                 gpu.append(
-                    GpuEvent(
+                    gpu_event(
                         cat,
                         name,
-                        device if type(device) is int else _int(device),
-                        stream if type(stream) is int else _int(stream),
+                        device,
+                        stream,
                         ts,
                         end,
-                        corr if type(corr) is int else _int(corr),
-                        nbytes if type(nbytes) is int else _int(nbytes, 0),
-                        collective,
+                        corr,
+                        nbytes,
+                        "Collective name" in args,
+                        collective_names,
                     )
                 )
             elif cat == "cuda_sync":
@@ -251,6 +244,40 @@ def time_base(events: list[Any]) -> float:
         if isinstance(ts, (int, float)) and math.isfinite(ts):
             return float(math.floor(ts))
     return 0.0
+
+
+def gpu_event(
+    cat: str,
+    name: str,
+    device: Any,
+    stream: Any,
+    ts: float,
+    end: float,
+    corr: Any,
+    nbytes: Any,
+    tagged_collective: bool,
+    collective_names: dict[str, bool],
+) -> GpuEvent:
+    """One GPU record from either decoder; kernel names are classified once per name."""
+    collective = False
+    if cat == KERNEL:
+        if tagged_collective:
+            collective = True
+        else:
+            collective = collective_names.get(name)  # type: ignore[assignment]
+            if collective is None:
+                collective = collective_names[name] = is_collective(name, False)
+    return GpuEvent(
+        cat,
+        name,
+        device if type(device) is int else _int(device),
+        stream if type(stream) is int else _int(stream),
+        ts,
+        end,
+        corr if type(corr) is int else _int(corr),
+        nbytes if type(nbytes) is int else _int(nbytes, 0),
+        collective,
+    )
 
 
 def _int(value: Any, default: int = -1) -> int:

@@ -20,18 +20,15 @@ from reporter.trace.events import (
     GPU_CATEGORIES,
     HOST_CATEGORIES,
     IGNORED_CATEGORIES,
-    KERNEL,
     PYTHON_FUNCTION,
     STEP_PREFIX,
     Flow,
-    GpuEvent,
     HostEvent,
     Step,
     TraceEvents,
-    _int,
     _step_number,
     finish,
-    is_collective,
+    gpu_event,
     memory_sample,
     read_meta,
 )
@@ -153,25 +150,9 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
                     device = args.device if args.device is not None else e.pid
                     stream = args.stream if args.stream is not None else e.tid
                     corr, nbytes, tagged = args.correlation, args.bytes, args.collective is not None
-                collective = False
-                if cat == KERNEL:
-                    if tagged:
-                        collective = True
-                    else:
-                        collective = collective_names.get(name)  # type: ignore[assignment]
-                        if collective is None:
-                            collective = collective_names[name] = is_collective(name, False)
                 gpu.append(
-                    GpuEvent(
-                        cat,
-                        name,
-                        device if type(device) is int else _int(device),
-                        stream if type(stream) is int else _int(stream),
-                        ts,
-                        end,
-                        corr if type(corr) is int else _int(corr),
-                        nbytes if type(nbytes) is int else _int(nbytes, 0),
-                        collective,
+                    gpu_event(
+                        cat, name, device, stream, ts, end, corr, nbytes, tagged, collective_names
                     )
                 )
             elif cat == "cuda_sync":
