@@ -104,6 +104,17 @@ def test_mnist_graph_is_the_forward_chain_with_shapes(tmp_path: Path) -> None:
     }
 
 
+def test_recording_leaves_no_global_module_hook_behind() -> None:
+    # A stale global hook makes torch.compile (the deploy stage) warn and changes behaviour.
+    from torch.nn.modules.module import _has_any_global_hook
+
+    from reporter.graph.record import record
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    record(model, (torch.randn(2, 3),), {})
+    assert not _has_any_global_hook()
+
+
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.py")), ids=lambda p: p.stem)
 def test_every_sample_model_graph_is_connected_and_fits_the_budget(
     path: Path, tmp_path: Path

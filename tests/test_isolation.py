@@ -221,3 +221,16 @@ def test_static_stages_repeat_exactly(cli, tmp_path) -> None:
             s.pop("seconds")
         reports.append(data)
     assert reports[0] == reports[1]
+
+
+def test_parent_process_never_imports_torch() -> None:
+    """Only the model process pays for torch: the CLI, rules and renderers stay torch-free."""
+    code = (
+        "import sys\n"
+        "import reporter.cli, reporter.pipeline, reporter.rules, reporter.diff\n"
+        "import reporter.render.html, reporter.render.markdown, reporter.render.pdf\n"
+        "import reporter.graph.recolour, reporter.trace.load\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

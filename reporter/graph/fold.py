@@ -12,8 +12,11 @@ it) while edges inside one repeat land on the shared inside.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from reporter.graph.record import Call, Recording
+if TYPE_CHECKING:  # record.py imports torch; rendering a saved report must not
+    from reporter.graph.record import Call, Recording
+
 
 MAX_PERIOD = 8  # longest repeating pattern of siblings looked for
 

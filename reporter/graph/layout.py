@@ -9,9 +9,12 @@ add up every call it stands for, so a `× 12` block carries the cost of all twel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from reporter.graph.fold import View, ViewTree
-from reporter.graph.record import Recording
+
+if TYPE_CHECKING:  # record.py imports torch; rendering a saved report must not
+    from reporter.graph.record import Recording
 
 
 @dataclass

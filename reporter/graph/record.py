@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.modules.module as module_globals
 from torch import nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
@@ -279,6 +280,9 @@ def record(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R
             gc.enable()
         for h in handles:
             h.remove()
+        # torch's handle does not clear the with_kwargs flag of a global hook, and a stale
+        # flag makes every later torch.compile warn about global hooks: clear it here.
+        module_globals._global_forward_hooks_with_kwargs.pop(handles[1].id, None)
     roots = [c.idx for c in rec.calls if c.kind == "module" and c.parent is None]
     if not roots:
         raise RuntimeError("the model's forward hooks never ran: nothing to draw")

@@ -35,7 +35,6 @@ ACTIVATION_MODULES = (torch.nn.ReLU, torch.nn.ReLU6, torch.nn.Sigmoid, torch.nn.
 HISTOGRAM_LAYERS = 3
 HISTOGRAM_BINS = 30
 HISTOGRAM_SAMPLE = 200_000
-MIN_STEPS = 3  # fewer steps say nothing about a trend
 
 
 @dataclass
@@ -189,7 +188,8 @@ def run_probe(
     """Train `model` in place for `steps` steps (give it a copy) and record its health.
 
     `call(model)` runs one forward on the sample inputs; `loss(output)` is the objective.
-    With `time_budget` (seconds), stop early once it is spent, after MIN_STEPS at least.
+    With `time_budget` (seconds), stop once it is spent. One step still gives every
+    per-layer figure; only the loss-trend finding needs several, and it says so.
     """
     torch.manual_seed(seed)
     model.train()
@@ -234,7 +234,7 @@ def run_probe(
             opt.step()
             _record_updates(groups, params, before, ratios)
             spent = time.perf_counter() - start
-            if time_budget is not None and step + 1 >= MIN_STEPS and spent > time_budget:
+            if time_budget is not None and spent > time_budget:
                 if step + 1 < steps:
                     probe.stopped_early = (
                         f"stopped after {step + 1} of {steps} steps: the default probe's "
