@@ -17,7 +17,7 @@ from rich.console import Console
 from reporter import __version__
 from reporter.errors import UsageError
 from reporter.options import RunOptions
-from reporter.report import STAGE_NAMES, Report, StageStatus
+from reporter.report import DEFAULT_STAGES, STAGE_NAMES, Report, StageStatus
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE = 0, 1, 2
 SUBCOMMANDS = ("render", "trace", "diff")
@@ -109,6 +109,11 @@ def run_parser() -> ArgumentParser:
     )
     p.add_argument("--pdf", action="store_true", help="also write report.pdf")
     add_pdf_budget_arguments(p)
+    p.add_argument(
+        "--deploy",
+        action="store_true",
+        help="also check torch.export, torch.compile graph breaks and ONNX export (opt-in)",
+    )
     p.add_argument(
         "--experiments",
         action="store_true",
@@ -218,7 +223,7 @@ def parse_run_options(argv: Sequence[str]) -> tuple[RunOptions, argparse.Namespa
         device=args.device,
         auto_meta=not args.no_auto_meta,
         depth=args.depth,
-        stages=select_stages(args.only, args.skip),
+        stages=select_stages(args.only, args.skip, deploy=args.deploy),
         train=args.train,
         seed=args.seed,
         debug=args.debug,
@@ -284,8 +289,9 @@ def parse_shape(text: str) -> list[int]:
     return shape
 
 
-def select_stages(only: str | None, skip: str | None) -> list[str]:
-    chosen = list(STAGE_NAMES)
+def select_stages(only: str | None, skip: str | None, *, deploy: bool = False) -> list[str]:
+    """--only names stages outright; otherwise the default stages, plus any opted into."""
+    chosen = list(DEFAULT_STAGES) + (["deploy"] if deploy else [])
     if only:
         chosen = _stage_list(only, "--only")
     if skip:

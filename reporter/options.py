@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from reporter.report import STAGE_NAMES
+from reporter.report import DEFAULT_STAGES
 
 
 @dataclass
@@ -20,7 +20,7 @@ class RunOptions:
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", "meta"
     auto_meta: bool = True  # use meta when the weights would not fit in memory
     depth: int = 3  # torchinfo table depth
-    stages: list[str] = field(default_factory=lambda: list(STAGE_NAMES))
+    stages: list[str] = field(default_factory=lambda: list(DEFAULT_STAGES))
     train: bool = False  # profile a training step, not only inference
     seed: int = 0
     debug: bool = False

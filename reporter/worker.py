@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from reporter.errors import UsageError
 from reporter.options import RunOptions
-from reporter.report import STAGE_NAMES, StageStatus, from_data, to_data
+from reporter.report import OPT_IN_STAGES, STAGE_NAMES, StageStatus, from_data, to_data
 
 EXECUTING_STAGES = {
     "profile",
@@ -69,7 +69,9 @@ def run(options: RunOptions, events: Events) -> int:
     ctx = StageContext(subject=subject, options=options)
     for name in STAGE_NAMES:
         if name not in options.stages:
-            status = StageStatus("skipped", reason="not selected (--only/--skip)")
+            flag = OPT_IN_STAGES.get(name)
+            reason = f"opt-in: pass {flag}" if flag else "not selected (--only/--skip)"
+            status = StageStatus("skipped", reason=reason)
             events.emit("stage_end", stage=name, status=status, section=None)
             continue
         events.emit("stage_start", stage=name)

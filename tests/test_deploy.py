@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from conftest import SAMPLES
@@ -77,3 +78,16 @@ def test_onnx_and_graph_break_rules_both_ways() -> None:
     quiet = {f.rule for f in run_rules(_deploy_report("skipped", 0))}
     assert not {"onnx-export-fails", "graph-breaks", "export-fails"} & quiet
     assert "onnx-export-fails" not in {f.rule for f in run_rules(_deploy_report("ok", 0))}
+
+
+def test_deploy_is_opt_in(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    from reporter.cli import select_stages
+    from reporter.report import STAGE_NAMES
+
+    assert "deploy" not in select_stages(None, None)
+    assert select_stages(None, None, deploy=True) == [s for s in STAGE_NAMES]
+    assert select_stages("summary,deploy", None) == ["summary", "deploy"]
+    out = tmp_path / "out"
+    assert cli(SAMPLES / "mlp.py", "-o", out, "--only", "summary", "--format", "json").code == 0
+    status = json.loads((out / "report.json").read_text())["stages"]["deploy"]
+    assert status == {**status, "status": "skipped", "reason": "opt-in: pass --deploy"}

@@ -45,8 +45,15 @@ STAGE_NAMES = (
     "deploy",
     "experiments",
 )
+# Stages left out of a default run, with the flag that adds them. torch.export and dynamo
+# each trace the whole model: seconds to minutes on a large one, and they answer a
+# deployment question rather than a performance one.
+OPT_IN_STAGES = {"deploy": "--deploy"}
+DEFAULT_STAGES = tuple(s for s in STAGE_NAMES if s not in OPT_IN_STAGES)
 
 __all__ = [
+    "DEFAULT_STAGES",
+    "OPT_IN_STAGES",
     "SCHEMA_VERSION",
     "STAGE_NAMES",
     "BudgetResult",
