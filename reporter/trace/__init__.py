@@ -37,10 +37,13 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def analyse_paths(paths: list[Path], *, fast: bool = True) -> TraceSection:
+def analyse_paths(
+    paths: list[Path], *, fast: bool = True, timings: list[tuple[float, float]] | None = None
+) -> TraceSection:
     """Analyse trace files (one per rank) or folders of them into one TraceSection.
 
     ``fast=False`` forces the stdlib JSON path even when msgspec is installed (tests).
+    ``timings``, if given, gets (load seconds, analysis seconds) per file (benchmarks).
     """
     started = time.perf_counter()
     files = expand_paths(paths)
@@ -51,15 +54,20 @@ def analyse_paths(paths: list[Path], *, fast: bool = True) -> TraceSection:
         was_enabled = gc.isenabled()
         gc.disable()
         try:
+            loading = time.perf_counter()
             ev = read_trace(path, fast)
             if not ev.host and not ev.gpu:
                 raise UsageError(
                     f"{path} has no PyTorch profiler events (no cpu_op, kernel or other Kineto "
                     "categories): not a Kineto trace"
                 )
+            analysing = time.perf_counter()
             known = ev.rank is not None
             ranks.append(analyse_rank(ev, ev.rank if known else index, known))
             del ev
+            if timings is not None:
+                done = time.perf_counter()
+                timings.append((analysing - loading, done - analysing))
         finally:
             if was_enabled:
                 gc.enable()

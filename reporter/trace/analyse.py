@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 import statistics
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate, compress
+from operator import attrgetter, itemgetter
 
 from reporter.report.trace import (
     Breakdown,
@@ -56,24 +58,44 @@ SLOW_CALL_US = 50.0  # runtime calls longer than this stall the launching thread
 TOP_KERNELS = 15
 TOP_OPS = 15
 
+
+class NoCase:
+    """A case-insensitive search that stays fast on long names.
+
+    Python's re runs 10-20x slower with IGNORECASE on alternations of literals (kernel
+    names run to 2 kB: 0.1 s on a trace with 200 of them). ASCII text is lowercased once
+    and searched case-sensitively, which finds the same matches for this lowercase,
+    ASCII pattern; other text uses re.IGNORECASE. Only truth values are used.
+    """
+
+    __slots__ = ("folded", "nocase")
+
+    def __init__(self, pattern: str) -> None:
+        if pattern != pattern.lower() or not pattern.isascii():
+            raise ValueError(f"NoCase patterns are lowercase ASCII: {pattern!r}")
+        self.folded = re.compile(pattern)
+        self.nocase = re.compile(pattern, re.IGNORECASE)
+
+    def search(self, text: str) -> bool:
+        if text.isascii():
+            return self.folded.search(text.lower()) is not None
+        return self.nocase.search(text) is not None
+
+
 # Kernel name families that run on Tensor Cores (cuBLAS/cuDNN/CUTLASS naming): tensorop,
 # xmma, hmma/imma, (w)gmma, and MMA instruction shapes such as s1688, h884, 16816.
-_TENSOR_CORE = re.compile(
-    r"tensorop|xmma|hmma|imma|wgmma|gmma_|[hsi]884|[hsi]1688|16816|8816", re.IGNORECASE
-)
+_TENSOR_CORE = NoCase(r"tensorop|xmma|hmma|imma|wgmma|gmma_|[hsi]884|[hsi]1688|16816|8816")
 # Reduced-precision GEMM/conv kernels that name only their data type (ampere_bf16_..).
-_TENSOR_CORE_TYPES = re.compile(r"tf32|bf16|fp16|f16|int8", re.IGNORECASE)
+_TENSOR_CORE_TYPES = NoCase(r"tf32|bf16|fp16|f16|int8")
 # GEMM and convolution kernels: the work that Tensor Cores could run.
-_MATMUL_CONV = re.compile(
-    r"gemm|conv|winograd|fft2d|scudnn|dgrad|wgrad|fprop|implicit_gemm", re.IGNORECASE
-)
+_MATMUL_CONV = NoCase(r"gemm|conv|winograd|fft2d|scudnn|dgrad|wgrad|fprop|implicit_gemm")
 # Helper kernels around a convolution or GEMM that do no matrix math themselves.
-_NOT_MATMUL = re.compile(
+_NOT_MATMUL = NoCase(
     r"fbgemm|offsets|nchwtonhwc|nhwctonchw|generatewinogradtiles|reducesplitk|"
-    r"reduce_wgrad|scalepacked|splitkreduce",
-    re.IGNORECASE,
+    r"reduce_wgrad|scalepacked|splitkreduce"
 )
 _NAMESPACE = re.compile(r"\b\w+::")
+_BRACKET = re.compile(r"[<>(]")
 _LAUNCH_CALL = re.compile(r"LaunchKernel|cuLaunch|LaunchCooperative|cudaGraphLaunch")
 # Host calls that block until the GPU catches up.
 BLOCKING_CALLS = frozenset(
@@ -91,7 +113,7 @@ BLOCKING_CALLS = frozenset(
 SYNC_OPS = frozenset(
     {"aten::item", "aten::_local_scalar_dense", "aten::nonzero", "aten::is_nonzero"}
 )
-_DATALOADER = re.compile(r"dataloader|data_load|_next_data|enumerate\(DataLoader", re.IGNORECASE)
+_DATALOADER = NoCase(r"dataloader|data_load|_next_data|enumerate\(dataloader")
 _MEMCPY_NAME = re.compile(r"Memcpy\s+(\w+)\s*\((\w+)\s*->\s*(\w+)\)")
 # Python frames from libraries, not from the user's code.
 _LIBRARY_FRAME = re.compile(
@@ -125,13 +147,14 @@ def short_kernel_name(name: str, limit: int = 90) -> str:
     s = name[5:] if name.startswith("void ") else name
     s = s.replace("(anonymous namespace)::", "")
     depth = 0
-    for i, ch in enumerate(s):
+    for m in _BRACKET.finditer(s):  # only the brackets, not every character of 2 kB names
+        ch = m.group()
         if ch == "<":
             depth += 1
         elif ch == ">":
             depth -= 1
-        elif ch == "(" and depth == 0 and i > 0:
-            s = s[:i]  # the argument list
+        elif depth == 0 and m.start() > 0:
+            s = s[: m.start()]  # the argument list
             break
     k = s.find("<")
     if k > 0:
@@ -146,11 +169,11 @@ def is_tensor_core_kernel(name: str) -> bool:
     """By name: an MMA family, or a GEMM/conv kernel in a Tensor Core data type."""
     if _TENSOR_CORE.search(name):
         return True
-    return is_matmul_or_conv_kernel(name) and bool(_TENSOR_CORE_TYPES.search(name))
+    return is_matmul_or_conv_kernel(name) and _TENSOR_CORE_TYPES.search(name)
 
 
 def is_matmul_or_conv_kernel(name: str) -> bool:
-    return bool(_MATMUL_CONV.search(name)) and not _NOT_MATMUL.search(name)
+    return _MATMUL_CONV.search(name) and not _NOT_MATMUL.search(name)
 
 
 def parse_memcpy(name: str) -> tuple[str, str, str]:
@@ -165,11 +188,22 @@ def parse_memcpy(name: str) -> tuple[str, str, str]:
 # --------------------------------------------------------------------------- window
 
 
-def main_device(gpu: Sequence[GpuEvent]) -> int | None:
+def main_device(ops_per_device: Counter[int]) -> int | None:
     """The device that ran the most GPU ops (a rank normally drives one)."""
-    if not gpu:
+    if not ops_per_device:
         return None
-    return Counter(g.device for g in gpu).most_common(1)[0][0]
+    return ops_per_device.most_common(1)[0][0]
+
+
+def sorted_ops(gpu: Sequence[GpuEvent]) -> list[GpuEvent]:
+    """The ops sorted by (start, end), ties in trace order.
+
+    Sorted once here; every figure after walks this order. Sorting by start alone is near
+    linear (ops come nearly in order); the end decides only between equal starts.
+    """
+    out = sorted(gpu, key=attrgetter("start"))
+    iv.sort_ties(out, [g.start for g in out], attrgetter("end"))
+    return out
 
 
 def trace_window(ev: TraceEvents, gpu: Sequence[GpuEvent]) -> Window:
@@ -216,19 +250,19 @@ class Timelines:
 
 
 def timelines(gpu_sorted: Sequence[GpuEvent], window: Window) -> Timelines:
-    """The five merged timelines in one pass over the ops (sorted by start), clipped to
-    the window: each op extends the unions it belongs to, so nothing is sorted again."""
+    """The five merged timelines, clipped to the window.
+
+    One pass splits the ops' clipped intervals into compute, communication, copies and
+    memsets (each list stays in start order); each is merged once and the wider timelines
+    are unions of narrower merged lists, so no op is looked at more than once in Python.
+    """
     lo, hi = window.start, window.end
-    # Union levels: 0 compute, 1 communication, 2 all kernels, 3 + memcpy, 4 + memset.
-    compute_levels, comm_levels, copy_levels, other_levels = (
-        (0, 2, 3, 4),
-        (1, 2, 3, 4),
-        (3, 4),
-        (4,),
-    )
-    merged: list[list[iv.Interval]] = [[], [], [], [], []]
-    cur_s: list[float | None] = [None] * 5
-    cur_e = [0.0] * 5
+    compute: list[iv.Interval] = []
+    comm: list[iv.Interval] = []
+    copies: list[iv.Interval] = []
+    others: list[iv.Interval] = []  # memsets
+    kernel = KERNEL
+    memcpy = GPU_MEMCPY
     for g in gpu_sorted:
         s, e = g.start, g.end
         if e <= lo or s >= hi:
@@ -238,24 +272,29 @@ def timelines(gpu_sorted: Sequence[GpuEvent], window: Window) -> Timelines:
         if e > hi:
             e = hi
         cat = g.cat
-        if cat == KERNEL:
-            levels = comm_levels if g.collective else compute_levels
+        if cat == kernel:
+            (comm if g.collective else compute).append((s, e))
+        elif cat == memcpy:
+            copies.append((s, e))
         else:
-            levels = copy_levels if cat == GPU_MEMCPY else other_levels
-        for level in levels:
-            start = cur_s[level]
-            if start is None:
-                cur_s[level], cur_e[level] = s, e
-            elif s > cur_e[level]:
-                merged[level].append((start, cur_e[level]))
-                cur_s[level], cur_e[level] = s, e
-            elif e > cur_e[level]:
-                cur_e[level] = e
-    for level in range(5):
-        start = cur_s[level]
-        if start is not None:
-            merged[level].append((start, cur_e[level]))
-    return Timelines(*(Timeline(m) for m in merged))
+            others.append((s, e))
+    computed = iv.merge(compute, presorted=True)
+    communication = iv.merge(comm, presorted=True)
+    kernels = iv.union(computed, communication)
+    with_memcpy = iv.union(kernels, iv.merge(copies, presorted=True))
+    active = iv.union(with_memcpy, iv.merge(others, presorted=True))
+    # A union with nothing to add returns its input itself: share that list's Timeline.
+    made: dict[int, Timeline] = {}
+    for merged in (computed, communication, kernels, with_memcpy, active):
+        if id(merged) not in made:
+            made[id(merged)] = Timeline(merged)
+    return Timelines(
+        made[id(computed)],
+        made[id(communication)],
+        made[id(kernels)],
+        made[id(with_memcpy)],
+        made[id(active)],
+    )
 
 
 def breakdown_in(t: Timelines, lo: float, hi: float) -> Breakdown:
@@ -274,52 +313,6 @@ def breakdown_in(t: Timelines, lo: float, hi: float) -> Breakdown:
 
 
 @dataclass
-class Gap:
-    start: float
-    end: float
-    kind: str  # "host_wait", "short_gap" or "other"
-
-
-def idle_gaps(
-    gpu_sorted: Sequence[GpuEvent], host: Sequence[HostEvent], window: Window, short_us: float
-) -> list[Gap]:
-    """Gaps with no GPU op running in the window, each classified by the op that ends it.
-
-    host_wait: the next op's launch call began at or after the gap began (nothing queued);
-    short_gap: it was queued and the gap is at most ``short_us``; other: queued but longer,
-    or launch unknown. A gap at the window's end with no later op is host_wait.
-    """
-    lo, hi = window.start, window.end
-    gaps: list[Gap] = []
-    busy_until = lo
-    for g in gpu_sorted:
-        if g.end <= busy_until:
-            continue
-        if g.start > busy_until:
-            gap_start = busy_until
-            if gap_start >= hi:
-                break
-            gap_end = min(g.start, hi)
-            if g.launch >= 0:
-                queued = host[g.launch].start < gap_start
-                if not queued:
-                    kind = "host_wait"
-                elif g.start - gap_start <= short_us:
-                    kind = "short_gap"
-                else:
-                    kind = "other"
-            else:
-                kind = "other"
-            gaps.append(Gap(gap_start, gap_end, kind))
-        busy_until = max(busy_until, g.end)
-        if busy_until >= hi:
-            break
-    if busy_until < hi:
-        gaps.append(Gap(busy_until, hi, "host_wait"))
-    return gaps
-
-
-@dataclass
 class GapTimelines:
     """The idle gaps, all and by kind, for per-step sums."""
 
@@ -329,19 +322,6 @@ class GapTimelines:
     other: Timeline
     short_us: float
 
-    @classmethod
-    def of(cls, gaps: Sequence[Gap], short_us: float) -> GapTimelines:
-        def kind(k: str) -> Timeline:
-            return Timeline([(g.start, g.end) for g in gaps if g.kind == k])
-
-        return cls(
-            Timeline([(g.start, g.end) for g in gaps]),
-            kind("host_wait"),
-            kind("short_gap"),
-            kind("other"),
-            short_us,
-        )
-
     def split(self, lo: float, hi: float) -> IdleSplit:
         return IdleSplit(
             host_wait_us=self.host_wait.within(lo, hi),
@@ -350,6 +330,53 @@ class GapTimelines:
             gaps=self.all.count(lo, hi),
             short_gap_threshold_us=self.short_us,
         )
+
+
+def idle_gaps(
+    gpu_sorted: Sequence[GpuEvent], host: Sequence[HostEvent], window: Window, short_us: float
+) -> GapTimelines:
+    """Gaps with no GPU op running in the window, each classified by the op that ends it.
+
+    host_wait: the next op's launch call began at or after the gap began (nothing queued);
+    short_gap: it was queued and the gap is at most ``short_us``; other: queued but longer,
+    or launch unknown. A gap at the window's end with no later op is host_wait.
+    Each gap goes straight into its kind's list (no per-gap object, no filtering after).
+    """
+    lo, hi = window.start, window.end
+    gaps: list[iv.Interval] = []
+    host_wait: list[iv.Interval] = []
+    short_gap: list[iv.Interval] = []
+    other: list[iv.Interval] = []
+    busy_until = lo
+    for g in gpu_sorted:
+        end = g.end
+        if end <= busy_until:
+            continue
+        start = g.start
+        if start > busy_until:
+            gap_start = busy_until
+            if gap_start >= hi:
+                break
+            gap = (gap_start, hi if hi < start else start)  # min(start, hi)
+            gaps.append(gap)
+            if g.launch < 0:
+                other.append(gap)
+            elif not host[g.launch].start < gap_start:  # launched once the GPU ran dry
+                host_wait.append(gap)
+            elif start - gap_start <= short_us:
+                short_gap.append(gap)
+            else:
+                other.append(gap)
+        if end > busy_until:  # max(busy_until, end)
+            busy_until = end
+        if busy_until >= hi:
+            break
+    if busy_until < hi:
+        gaps.append((busy_until, hi))
+        host_wait.append((busy_until, hi))
+    return GapTimelines(
+        Timeline(gaps), Timeline(host_wait), Timeline(short_gap), Timeline(other), short_us
+    )
 
 
 # --------------------------------------------------------------------------- kernels
@@ -378,30 +405,37 @@ def launching_ops(ev: TraceEvents, gpu: Sequence[GpuEvent]) -> dict[int, str]:
 
 def kernel_rows(kernels: Sequence[GpuEvent], launched_by: dict[int, str]) -> list[KernelRow]:
     """Kernels grouped by name, most time first, with the op that launched them most."""
-    total = sum(g.end - g.start for g in kernels) or 1.0
-    groups: dict[str, list[GpuEvent]] = defaultdict(list)
+    # One pass: per name its durations (in trace order, so every sum below adds the same
+    # numbers in the same order as summing per kernel) and the time per launching op.
+    durations: list[float] = []
+    groups: dict[str, tuple[list[float], dict[str, float], bool]] = {}
     for g in kernels:
-        groups[g.name].append(g)
+        d = g.end - g.start
+        durations.append(d)
+        group = groups.get(g.name)
+        if group is None:
+            group = groups[g.name] = ([], {}, g.collective)
+        group[0].append(d)
+        op = launched_by.get(g.launch)
+        if op:
+            by_op = group[1]
+            by_op[op] = by_op.get(op, 0.0) + d
+    total = sum(durations) or 1.0
     rows = []
-    for name, items in groups.items():
-        durs = [g.end - g.start for g in items]
-        by_op: Counter[str] = Counter()
-        for g, d in zip(items, durs, strict=True):
-            op = launched_by.get(g.launch)
-            if op:
-                by_op[op] += d
+    for name, (durs, by_op, collective) in groups.items():
         t = sum(durs)
         rows.append(
             KernelRow(
                 name=name,
                 short_name=short_kernel_name(name),
-                count=len(items),
+                count=len(durs),
                 total_us=t,
-                mean_us=t / len(items),
+                mean_us=t / len(durs),
                 max_us=max(durs),
                 share=t / total,
-                launched_by=by_op.most_common(1)[0][0] if by_op else "",
-                category="communication" if items[0].collective else "compute",
+                # The first op with the most time, as Counter.most_common(1) picks it.
+                launched_by=max(by_op, key=by_op.__getitem__) if by_op else "",
+                category="communication" if collective else "compute",
                 tensor_core=is_tensor_core_kernel(name),
                 matmul_or_conv=is_matmul_or_conv_kernel(name),
             )
@@ -442,12 +476,13 @@ def launch_figures(
     runtime: Sequence[HostEvent],
     window: Window,
 ) -> LaunchFigures:
-    durs = sorted(g.end - g.start for g in kernels)
+    durs = sorted([g.end - g.start for g in kernels])
     delays = []
     shorter = 0
     for g in kernels:
-        if g.launch >= 0:
-            call = host[g.launch]
+        i = g.launch
+        if i >= 0:
+            call = host[i]
             delays.append(g.start - call.start)
             if g.end - g.start < call.end - call.start:
                 shorter += 1
@@ -455,23 +490,27 @@ def launch_figures(
     slow: dict[str, NameTime] = {}
     runtime_us = launch_us = slow_us = 0.0
     slow_n = 0
+    slow_call_us = SLOW_CALL_US
     is_launch: dict[str, bool] = {}
     for h in runtime:
         d = h.end - h.start
         runtime_us += d
-        hit = is_launch.get(h.name)
+        name = h.name
+        hit = is_launch.get(name)
         if hit is None:
-            hit = is_launch[h.name] = bool(_LAUNCH_CALL.search(h.name))
+            hit = is_launch[name] = bool(_LAUNCH_CALL.search(name))
         if hit:
             launch_us += d
-        if d > SLOW_CALL_US:
+        if d > slow_call_us:
             slow_n += 1
             slow_us += d
-            row = slow.setdefault(h.name, NameTime(h.name))
+            row = slow.get(name)
+            if row is None:
+                row = slow[name] = NameTime(name)
             row.count += 1
             row.total_us += d
     n = len(kernels)
-    tiny = sum(1 for d in durs if d < TINY_KERNEL_US)
+    tiny = bisect_left(durs, TINY_KERNEL_US)  # durs is sorted: the count below the threshold
     ms = window.length / 1000.0
     return LaunchFigures(
         kernels=n,
@@ -521,23 +560,30 @@ def memcpy_figures(copies: Sequence[GpuEvent]) -> MemcpyFigures:
 
 
 def stream_figures(gpu: Sequence[GpuEvent], window: Window, active_us: float) -> StreamFigures:
-    by_stream: dict[int, list[GpuEvent]] = defaultdict(list)
+    """Busy time per stream and the time two or more streams ran at once."""
+    lo, hi = window.start, window.end
+    # One pass: per stream its op and kernel counts (all ops) and its ops' intervals
+    # clipped to the window (as iv.clip), in start order since the ops are sorted.
+    spans: dict[int, list[iv.Interval]] = {}
+    counts: dict[int, list[int]] = {}  # stream -> [ops, kernels]
+    kernel = KERNEL
     for g in gpu:
-        by_stream[g.stream].append(g)
-    merged = {}
-    rows = []
-    for stream, items in by_stream.items():
-        spans = iv.clip(((g.start, g.end) for g in items), window.start, window.end)
-        m = iv.merge(spans, presorted=True)  # the ops come sorted by start
-        merged[stream] = m
-        rows.append(
-            StreamRow(
-                stream=stream,
-                busy_us=iv.length(m),
-                ops=len(items),
-                kernels=sum(1 for g in items if g.cat == KERNEL),
-            )
-        )
+        stream = g.stream
+        count = counts.get(stream)
+        if count is None:
+            count = counts[stream] = [0, 0]
+            spans[stream] = []
+        count[0] += 1
+        if g.cat == kernel:
+            count[1] += 1
+        s, e = g.start, g.end
+        if e > lo and s < hi:
+            spans[stream].append((lo if lo > s else s, hi if hi < e else e))
+    merged = {stream: iv.merge(items, presorted=True) for stream, items in spans.items()}
+    rows = [
+        StreamRow(stream=stream, busy_us=iv.length(merged[stream]), ops=ops, kernels=kernels)
+        for stream, (ops, kernels) in counts.items()
+    ]
     rows.sort(key=lambda r: -r.busy_us)
     concurrent = iv.concurrent_length(list(merged.values()), 2) if len(merged) > 1 else 0.0
     return StreamFigures(
@@ -552,8 +598,11 @@ def comm_figures(kernels: Sequence[GpuEvent], t: Timelines, window: Window) -> C
     total = t.communication.length
     overlapped = iv.intersection_length(t.communication.merged, t.compute.merged)
     names: dict[str, NameTime] = {}
+    short: dict[str, str] = {}  # by full name: shorten each name once
     for g in comm:
-        key = short_kernel_name(g.name)
+        key = short.get(g.name)
+        if key is None:
+            key = short[g.name] = short_kernel_name(g.name)
         row = names.setdefault(key, NameTime(key))
         row.count += 1
         row.total_us += g.end - g.start
@@ -571,8 +620,20 @@ def comm_figures(kernels: Sequence[GpuEvent], t: Timelines, window: Window) -> C
 # --------------------------------------------------------------------------- host side
 
 
-def _in_any(t: float, ranges: Sequence[tuple[float, float]]) -> bool:
-    return any(s <= t <= e for s, e in ranges)
+class Ranges:
+    """Answers "is t inside any of these [start, end] ranges" in O(log n) (ranges may
+    overlap): among the ranges starting at or before t, does the furthest end reach t?"""
+
+    __slots__ = ("starts", "reach")
+
+    def __init__(self, ranges: Sequence[tuple[float, float]]) -> None:
+        ordered = sorted(ranges, key=itemgetter(0))
+        self.starts = [s for s, _ in ordered]
+        self.reach = list(accumulate((e for _, e in ordered), max))  # furthest end so far
+
+    def __contains__(self, t: float) -> bool:
+        k = bisect_right(self.starts, t)
+        return k > 0 and self.reach[k - 1] >= t
 
 
 def outermost_op(host: Sequence[HostEvent], index: int) -> int:
@@ -613,7 +674,7 @@ def sync_figures(
     """
     host = ev.host
     lo, hi = window.start, window.end
-    steps = [(s.start, s.end) for s in ev.steps]
+    steps = Ranges([(s.start, s.end) for s in ev.steps])
     sites: dict[tuple[str, str, str], SyncSite] = {}
     covered: set[int] = set()  # ops with a blocking call inside: not counted again
     out = SyncFigures(gpu_sync_events=dict(ev.gpu_sync_events))
@@ -630,7 +691,7 @@ def sync_figures(
             site = sites[key] = SyncSite(kind=kind, op=op, context=key[2])
         site.count += 1
         site.total_us += dur
-        if _in_any(h.start, steps):
+        if h.start in steps:
             site.in_steps += 1
             out.in_steps += 1
             out.in_steps_us += dur
@@ -638,11 +699,13 @@ def sync_figures(
     if not has_gpu:
         return out, starts  # on a CPU-only trace item() and friends wait for no device
     names = BLOCKING_CALLS | SYNC_OPS
-    candidates = sorted(
-        i
-        for i in ev.of(CUDA_RUNTIME, CUDA_DRIVER, CPU_OP)
-        if host[i].name in names and lo <= host[i].start <= hi
-    )
+    # The name test first: it rules out nearly every event, so few starts are read.
+    named: list[int] = []
+    for cat in (CUDA_RUNTIME, CUDA_DRIVER, CPU_OP):
+        indices = ev.of(cat)
+        hits = map(names.__contains__, map(attrgetter("name"), map(host.__getitem__, indices)))
+        named.extend(compress(indices, hits))  # C-level: no Python code per event
+    candidates = sorted(i for i in named if lo <= host[i].start <= hi)
     for i in candidates:
         h = host[i]
         if h.name in BLOCKING_CALLS and h.cat in (CUDA_RUNTIME, CUDA_DRIVER):
@@ -695,12 +758,17 @@ def cpu_op_tables(ev: TraceEvents, window: Window) -> tuple[list[OpRow], list[Mo
     lo, hi = window.start, window.end
     ops = [i for i in ev.of(CPU_OP) if lo <= host[i].start <= hi]
     child_time = dict.fromkeys(ops, 0.0)
+    cpu_op = CPU_OP
     for i in ops:
-        p = host[i].parent
-        while p >= 0 and host[p].cat != CPU_OP:  # the nearest enclosing op
-            p = host[p].parent
+        h = host[i]
+        p = h.parent
+        while p >= 0:  # up to the nearest enclosing op
+            above = host[p]
+            if above.cat == cpu_op:
+                break
+            p = above.parent
         if p in child_time:
-            child_time[p] += host[i].end - host[i].start
+            child_time[p] += h.end - h.start
     # name -> [count, self, total]; plain lists keep this 100k-op loop cheap
     stats: dict[str, list[float]] = {}
     by_module: dict[str, list[float]] = {}  # module -> [self, ops]
@@ -765,7 +833,7 @@ def _module_paths(host: Sequence[HostEvent], order: Sequence[int]) -> list[str]:
 
 
 def is_dataloader(name: str) -> bool:
-    return not name.startswith("aten::") and bool(_DATALOADER.search(name))
+    return not name.startswith("aten::") and _DATALOADER.search(name)
 
 
 def dataloader_intervals(ev: TraceEvents) -> list[iv.Interval]:
@@ -805,9 +873,12 @@ def memory_peaks(ev: TraceEvents) -> list[MemoryPeak]:
 def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
     """Every figure of one trace file (one rank)."""
     notes: list[str] = []
-    device = main_device(ev.gpu)
-    gpu = sorted((g for g in ev.gpu if g.device == device), key=lambda g: (g.start, g.end))
-    devices_seen = sorted({g.device for g in ev.gpu})
+    ops_per_device = Counter(g.device for g in ev.gpu)
+    device = main_device(ops_per_device)
+    gpu = sorted_ops(
+        ev.gpu if len(ops_per_device) < 2 else [g for g in ev.gpu if g.device == device]
+    )
+    devices_seen = sorted(ops_per_device)
     if len(devices_seen) > 1:
         notes.append(
             f"GPU ops ran on devices {', '.join(map(str, devices_seen))}: the GPU figures cover "
@@ -853,10 +924,11 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
     t: Timelines | None = None
     if gpu:
         t = timelines(gpu, window)
-        gaps = GapTimelines.of(idle_gaps(gpu, host, window, SHORT_GAP_US), SHORT_GAP_US)
+        gaps = idle_gaps(gpu, host, window, SHORT_GAP_US)
         rows = kernel_rows(kernels, launched_by)
         fig.top_kernels = rows[:TOP_KERNELS]
-        runtime = [host[i] for i in ev.calls() if window.start <= host[i].start <= window.end]
+        lo, hi = window.start, window.end
+        runtime = [h for h in map(host.__getitem__, ev.calls()) if lo <= h.start <= hi]
         busy = t.kernels.length
         active = t.active.length
         window_copies = [
@@ -878,6 +950,7 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
             communication=comm_figures(kernels, t, window),
         )
     fig.syncs, step_syncs = sync_figures(ev, window, gpu, bool(gpu))
+    step_syncs.sort()
     fig.cpu_ops, fig.cpu_modules, fig.cpu_op_self_us = cpu_op_tables(ev, window)
     fig.memory = memory_peaks(ev)
 
@@ -889,7 +962,8 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
             duration_us=step.end - step.start,
             window_us=w.length,
             dataloader_us=dl.within(w.start, w.end),
-            syncs=sum(1 for ts in step_syncs if step.start <= ts <= step.end),
+            # The syncs with step.start <= ts <= step.end, by bisection.
+            syncs=max(0, bisect_right(step_syncs, step.end) - bisect_left(step_syncs, step.start)),
         )
         if t is not None:
             sf.breakdown = breakdown_in(t, w.start, w.end)

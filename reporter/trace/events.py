@@ -9,9 +9,18 @@ them: by correlation id, or by the ``ac2g`` flow events where an op has none.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from reporter.trace.intervals import sort_ties
+
+try:
+    import msgspec
+except ImportError:  # records are then slots dataclasses (see record)
+    msgspec = None
 
 # Host-side ("CPU") categories kept for nesting and attribution.
 CPU_OP = "cpu_op"
@@ -20,11 +29,18 @@ PYTHON_FUNCTION = "python_function"
 CUDA_RUNTIME = "cuda_runtime"
 CUDA_DRIVER = "cuda_driver"
 HOST_CATEGORIES = frozenset({CPU_OP, USER_ANNOTATION, PYTHON_FUNCTION, CUDA_RUNTIME, CUDA_DRIVER})
+CALL_CATEGORIES = frozenset({CUDA_RUNTIME, CUDA_DRIVER})  # host calls that launch GPU work
 # Device-side categories that occupy the GPU.
 KERNEL = "kernel"
 GPU_MEMCPY = "gpu_memcpy"
 GPU_MEMSET = "gpu_memset"
 GPU_CATEGORIES = frozenset({KERNEL, GPU_MEMCPY, GPU_MEMSET})
+# Category -> this module's own string object. A JSON decoder makes a new string per
+# event; the records share one per category and one per distinct name instead: 20 MB
+# less on a 200k-event trace, and the analysis compares and hashes a few strings that
+# stay in cache rather than 200k scattered ones (a fifth less analysis time).
+HOST_CATEGORY = {c: c for c in HOST_CATEGORIES}
+GPU_CATEGORY = {c: c for c in GPU_CATEGORIES}
 # Recognised but not timed: GPU-side copies of annotations, CUDA sync records, profiler spans.
 IGNORED_CATEGORIES = frozenset({"gpu_user_annotation", "cuda_sync", "Trace", "ac2g", "fwdbwd"})
 
@@ -34,7 +50,30 @@ STEP_PREFIX = "ProfilerStep#"
 NEST_SLACK_US = 0.5
 
 
-@dataclass(slots=True)
+R = TypeVar("R")
+
+
+def record(cls: type[R]) -> type[R]:
+    """A mutable record class with slots, made from an annotated class body.
+
+    With msgspec installed it is an equivalent msgspec.Struct: built in C, 3x faster to
+    construct than a slots dataclass (a 200k-event trace makes 150k records: 0.05 s), and
+    not tracked by the cyclic GC (records hold only strings and numbers). Without msgspec
+    it is a slots dataclass. Both construct, compare, print and set attributes alike.
+    """
+    if msgspec is None:
+        return dataclass(slots=True)(cls)
+    fields = [
+        (name, Any, cls.__dict__[name]) if name in cls.__dict__ else (name, Any)
+        for name in cls.__annotations__
+    ]
+    namespace = {"__doc__": cls.__doc__}
+    return msgspec.defstruct(  # type: ignore[no-any-return]
+        cls.__name__, fields, module=cls.__module__, namespace=namespace, gc=False
+    )
+
+
+@record
 class HostEvent:
     cat: str
     name: str
@@ -45,7 +84,7 @@ class HostEvent:
     parent: int = -1  # innermost host event of the same thread that encloses this one
 
 
-@dataclass(slots=True)
+@record
 class GpuEvent:
     cat: str  # kernel, gpu_memcpy or gpu_memset
     name: str
@@ -139,13 +178,18 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
     gpu = out.gpu
     steps = out.steps
     other = out.other_categories
-    flows: list[Flow] = []  # read only if some GPU op has no correlation id
+    flow_events: list[dict[str, Any]] = []  # turned into Flows only if some op lacks an id
     collective_names: dict[str, bool] = {}
-    host_categories = HOST_CATEGORIES
-    gpu_categories = GPU_CATEGORIES
+    # This loop runs once per event (200k+): module constants as locals, plain dict reads,
+    # no helper calls on the common paths.
+    host_categories = HOST_CATEGORY
+    gpu_categories = GPU_CATEGORY
+    strings: dict[str, str] = {}  # each distinct name once (see HOST_CATEGORY)
+    call_categories = CALL_CATEGORIES
+    python_function = PYTHON_FUNCTION
+    step_prefix = STEP_PREFIX
     by_cat = out.host_by_cat = {c: [] for c in HOST_CATEGORIES}
     for e in events:
-        # This loop runs once per event (200k+): plain dict reads, no helper calls.
         try:
             ph = e.get("ph")
         except AttributeError:
@@ -157,7 +201,9 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
                 end = ts + e.get("dur", 0)
             except (KeyError, TypeError):
                 continue  # no usable timestamp
-            if cat in host_categories:
+            host_cat = host_categories.get(cat)
+            if host_cat is not None:
+                cat = host_cat
                 key = (e.get("pid"), e.get("tid"))
                 thread = thread_ids.get(key)
                 if thread is None:
@@ -165,8 +211,9 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
                 name = e.get("name", "")
                 if type(name) is not str:
                     name = str(name or "")
+                name = strings.setdefault(name, name)
                 by_cat[cat].append(len(host))
-                if cat in (CUDA_RUNTIME, CUDA_DRIVER):
+                if cat in call_categories:
                     args = e.get("args")
                     corr = args.get("correlation", -1) if args else -1
                     host.append(
@@ -174,27 +221,25 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
                     )
                 else:
                     host.append(HostEvent(cat, name, thread, ts, end))
-                    if cat != PYTHON_FUNCTION and name.startswith(STEP_PREFIX):
+                    if cat != python_function and name.startswith(step_prefix):
                         steps.append(Step(name, _step_number(name), ts, end))
             elif cat in gpu_categories:
+                cat = gpu_categories[cat]
                 args = e.get("args") or {}
                 name = e.get("name", "")
                 if type(name) is not str:
                     name = str(name or "")
-                device = args.get("device", e.get("pid"))
-                stream = args.get("stream", e.get("tid"))
-                corr = args.get("correlation")
-                nbytes = args.get("bytes")
+                name = strings.setdefault(name, name)
                 gpu.append(
                     gpu_event(
                         cat,
                         name,
-                        device,
-                        stream,
+                        args.get("device", e.get("pid")),
+                        args.get("stream", e.get("tid")),
                         ts,
                         end,
-                        corr,
-                        nbytes,
+                        args.get("correlation"),
+                        args.get("bytes"),
                         "Collective name" in args,
                         collective_names,
                     )
@@ -205,9 +250,7 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
                 other[cat or "(no category)"] += 1
         elif ph == "s" or ph == "f":
             if e.get("cat") == "ac2g":
-                ts = e.get("ts")
-                if isinstance(ts, (int, float)):
-                    flows.append((ph, e.get("pid"), e.get("tid"), ts - base, e.get("id")))
+                flow_events.append(e)
         elif ph == "i" and e.get("name") == "[memory]":
             args = e.get("args") or {}
             sample = memory_sample(
@@ -220,12 +263,27 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
             )
             if sample is not None:
                 out.memory.append(sample)
+
+    def flows() -> list[Flow]:
+        found = []
+        for e in flow_events:
+            ts = e.get("ts")
+            if isinstance(ts, (int, float)):
+                found.append((e["ph"], e.get("pid"), e.get("tid"), ts - base, e.get("id")))
+        return found
+
     finish(out, flows, thread_ids)
     return out
 
 
-def finish(out: TraceEvents, flows: list[Flow], thread_ids: dict[tuple[Any, Any], int]) -> None:
-    """After the pass over the events: nest host events, link GPU ops to their launches."""
+def finish(
+    out: TraceEvents, flows: Callable[[], list[Flow]], thread_ids: dict[tuple[Any, Any], int]
+) -> None:
+    """After the pass over the events: nest host events, link GPU ops to their launches.
+
+    ``flows`` makes the ac2g flows on demand: a third of a trace's events, only read when
+    some GPU op has no correlation id (rare), so none are built per event up front.
+    """
     out.threads = list(thread_ids)
     out.steps.sort(key=lambda s: s.start)
     out.host_order = link_parents(out.host)
@@ -283,6 +341,8 @@ def gpu_event(
 def _int(value: Any, default: int = -1) -> int:
     if isinstance(value, int):
         return value
+    if value is None:  # the common miss (kernels have no "bytes"): no exception to raise
+        return default
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -347,38 +407,67 @@ def link_parents(host: list[HostEvent]) -> list[int]:
     """Set each host event's ``parent`` (innermost enclosing event on its thread).
 
     Returns the indices in an order where every parent comes before its children, for
-    one-pass queries over ancestors (e.g. the module path of every op).
+    one-pass queries over ancestors (e.g. the module path of every op): thread by thread
+    (in order of first appearance), by start, the longer event first at an equal start.
     """
-    by_thread: dict[int, list[int]] = {}
-    for i, h in enumerate(host):
-        by_thread.setdefault(h.thread, []).append(i)
     starts = [h.start for h in host]
     ends = [h.end for h in host]
-    negative_ends = [-e for e in ends]
-    order: list[int] = []
-    for indices in by_thread.values():
-        # Parents first: earlier start, then the longer event at an equal start. Two stable
-        # sorts on C-level keys are several times faster than one on a tuple-building key.
-        indices.sort(key=negative_ends.__getitem__)
-        indices.sort(key=starts.__getitem__)
-        stack: list[int] = []  # enclosing events, innermost last
-        for i in indices:
-            start = starts[i]
-            while stack and ends[stack[-1]] <= start:
-                stack.pop()
-            # An event that only partly overlaps the top (annotations can) is not its child.
-            end = ends[i] - NEST_SLACK_US
-            j = len(stack) - 1
-            while j >= 0 and ends[stack[j]] < end:
-                j -= 1
-            host[i].parent = stack[j] if j >= 0 else -1
-            stack.append(i)
-        order.extend(indices)
+    threads = [h.thread for h in host]
+    order = nesting_order(starts, ends, threads)
+    # The order runs thread by thread (ids 0, 1, ..): find where each thread's part begins.
+    by_thread = list(map(threads.__getitem__, order))
+    bounds = [bisect_left(by_thread, t) for t in range(max(threads, default=-1) + 2)]
+    for t in range(len(bounds) - 1):
+        _nest(host, order[bounds[t] : bounds[t + 1]], starts, ends)
+    return order
+
+
+def _nest(host: list[HostEvent], order: list[int], starts: list[float], ends: list[float]) -> None:
+    """link_parents for one thread's events, in nesting order: a stack of open events."""
+    stack: list[int] = []  # enclosing events, innermost last
+    stack_ends: list[float] = []  # their ends
+    for i in order:
+        start = starts[i]
+        while stack_ends and stack_ends[-1] <= start:
+            stack_ends.pop()
+            stack.pop()
+        # An event that only partly overlaps the top (annotations can) is not its child.
+        end = ends[i] - NEST_SLACK_US
+        j = len(stack_ends) - 1
+        while j >= 0 and stack_ends[j] < end:
+            j -= 1
+        host[i].parent = stack[j] if j >= 0 else -1
+        stack.append(i)
+        stack_ends.append(ends[i])
+
+
+def nesting_order(starts: list[float], ends: list[float], threads: list[int]) -> list[int]:
+    """Indices sorted by (thread, start, -end), ties in trace order: parents first.
+
+    C-level stable sorts on a list's ``__getitem__``. Events come nearly in start order, so
+    sorting by start is close to linear; the longer-first rule is applied to the rare
+    equal starts only (see intervals.sort_ties).
+    """
+    order = sorted(range(len(starts)), key=starts.__getitem__)
+    keys: list[Any]  # what must be equal for a tie: the start, on the same thread
+    if threads and max(threads) > 0:
+        # Thread ids number threads by first appearance, so this keeps that order.
+        order.sort(key=threads.__getitem__)
+        keys = list(
+            zip(map(threads.__getitem__, order), map(starts.__getitem__, order), strict=True)
+        )
+    else:
+        keys = list(map(starts.__getitem__, order))
+
+    def longer_first(i: int) -> float:
+        return -ends[i]
+
+    sort_ties(order, keys, longer_first)
     return order
 
 
 def _link_launches(
-    out: TraceEvents, flows: list[Flow], thread_ids: dict[tuple[Any, Any], int]
+    out: TraceEvents, flows: Callable[[], list[Flow]], thread_ids: dict[tuple[Any, Any], int]
 ) -> None:
     """GpuEvent.launch: the runtime call with the same correlation id, else via ac2g flows."""
     by_corr: dict[int, int] = {}
@@ -394,8 +483,10 @@ def _link_launches(
             out.linked_by_correlation += 1
         else:
             missing.append(g)
-    if missing and flows:
-        _link_by_flows(out, missing, flows, thread_ids)
+    if missing:
+        found = flows()
+        if found:
+            _link_by_flows(out, missing, found, thread_ids)
 
 
 def _link_by_flows(

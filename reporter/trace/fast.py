@@ -15,10 +15,10 @@ import math
 from typing import Any
 
 from reporter.trace.events import (
-    CUDA_DRIVER,
-    CUDA_RUNTIME,
-    GPU_CATEGORIES,
+    CALL_CATEGORIES,
+    GPU_CATEGORY,
     HOST_CATEGORIES,
+    HOST_CATEGORY,
     IGNORED_CATEGORIES,
     PYTHON_FUNCTION,
     STEP_PREFIX,
@@ -74,19 +74,29 @@ if msgspec is not None:
     _DECODER = msgspec.json.Decoder(_Trace)
 
 
-def read_events(raw: bytes, source: str) -> TraceEvents | None:
-    """Records from the JSON bytes, or None when msgspec is missing or the file does not fit
-    (the caller then parses it with the stdlib, which also words any error)."""
+def decode(raw: bytes) -> Any | None:
+    """The decoded trace (a struct with only the fields the analysis reads), or None when
+    msgspec is missing or the file does not fit (the caller then parses it with the
+    stdlib, which also words any error)."""
     if msgspec is None:
         return None
     try:
         doc = _DECODER.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    if doc.traceEvents is None:
-        return None
+    return doc if doc.traceEvents is not None else None
+
+
+def records(doc: Any, source: str) -> TraceEvents:
+    """The records of a trace that ``decode`` returned."""
     meta = {"deviceProperties": doc.deviceProperties, "distributedInfo": doc.distributedInfo}
     return normalise_structs(doc.traceEvents, meta, source)
+
+
+def read_events(raw: bytes, source: str) -> TraceEvents | None:
+    """Records from the JSON bytes, or None where ``decode`` gives None."""
+    doc = decode(raw)
+    return None if doc is None else records(doc, source)
 
 
 def _time_base(events: list[Any]) -> float:
@@ -107,10 +117,15 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
     gpu = out.gpu
     steps = out.steps
     other = out.other_categories
-    flows: list[Flow] = []
+    flow_events: list[Any] = []  # turned into Flows only if some op lacks an id
     collective_names: dict[str, bool] = {}
-    host_categories = HOST_CATEGORIES
-    gpu_categories = GPU_CATEGORIES
+    # Once per event (200k+): module constants as locals, no helper calls on common paths.
+    host_categories = HOST_CATEGORY
+    gpu_categories = GPU_CATEGORY
+    strings: dict[str, str] = {}  # each distinct name once (see HOST_CATEGORY)
+    call_categories = CALL_CATEGORIES
+    python_function = PYTHON_FUNCTION
+    step_prefix = STEP_PREFIX
     by_cat = out.host_by_cat = {c: [] for c in HOST_CATEGORIES}
     for e in events:
         ph = e.ph
@@ -121,7 +136,9 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
                 end = ts + e.dur
             except TypeError:
                 continue  # no usable timestamp
-            if cat in host_categories:
+            host_cat = host_categories.get(cat)
+            if host_cat is not None:
+                cat = host_cat
                 key = (e.pid, e.tid)
                 thread = thread_ids.get(key)
                 if thread is None:
@@ -129,21 +146,24 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
                 name = e.name
                 if type(name) is not str:
                     name = str(name or "")
+                name = strings.setdefault(name, name)
                 by_cat[cat].append(len(host))
-                if cat in (CUDA_RUNTIME, CUDA_DRIVER):
+                if cat in call_categories:
                     corr = e.args.correlation if e.args is not None else -1
                     host.append(
                         HostEvent(cat, name, thread, ts, end, corr if type(corr) is int else -1)
                     )
                 else:
                     host.append(HostEvent(cat, name, thread, ts, end))
-                    if cat != PYTHON_FUNCTION and name.startswith(STEP_PREFIX):
+                    if cat != python_function and name.startswith(step_prefix):
                         steps.append(Step(name, _step_number(name), ts, end))
             elif cat in gpu_categories:
+                cat = gpu_categories[cat]
                 args = e.args
                 name = e.name
                 if type(name) is not str:
                     name = str(name or "")
+                name = strings.setdefault(name, name)
                 if args is None:
                     device, stream, corr, nbytes, tagged = e.pid, e.tid, None, 0, False
                 else:
@@ -160,12 +180,20 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
             elif cat not in IGNORED_CATEGORIES:
                 other[cat or "(no category)"] += 1
         elif ph == "s" or ph == "f":
-            if e.cat == "ac2g" and isinstance(e.ts, (int, float)):
-                flows.append((ph, e.pid, e.tid, e.ts - base, e.id))
+            if e.cat == "ac2g":
+                flow_events.append(e)
         elif ph == "i" and e.name == "[memory]" and e.args is not None:
             a = e.args
             sample = memory_sample(e.ts, base, a.allocated, a.reserved, a.device_type, a.device_id)
             if sample is not None:
                 out.memory.append(sample)
+
+    def flows() -> list[Flow]:
+        return [
+            (e.ph, e.pid, e.tid, e.ts - base, e.id)
+            for e in flow_events
+            if isinstance(e.ts, (int, float))
+        ]
+
     finish(out, flows, thread_ids)
     return out
