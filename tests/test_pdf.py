@@ -19,13 +19,14 @@ from reporter.cli import main
 from reporter.render import write_report
 from reporter.render.format import exact
 from reporter.render.pdf import DEBIAN_PACKAGES, PdfUnavailable, data_only_fetcher, render_pdf
+from reporter.render.templates import PRINT_ROWS
 from reporter.report import Finding, Report, load_report
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) is not installed"
 )
 
-# 60 Linear layers of growing width: more rows than the print summary keeps (40), and the
+# 60 Linear layers of growing width: more rows than the print summary keeps (PRINT_ROWS), and the
 # costliest layers are known in advance (the widest ones, at the end).
 DEEP_MODEL = """
 import torch
@@ -40,7 +41,6 @@ def example_inputs():
     return torch.randn(2, WIDTHS[0])
 """
 N_LAYERS = 60
-PRINT_ROWS = 40
 
 
 @cache
@@ -132,7 +132,7 @@ def test_print_summarises_long_layer_table_html_keeps_all(tmp_path: Path) -> Non
         assert f'id="layer-{i}"' in html
     text = pdftotext(out / "report.pdf", tmp_path, layout=True)
     assert f"the {PRINT_ROWS} costliest of {N_LAYERS + 1} rows" in " ".join(text.split())
-    # Costs grow with the index: the model row and layers 21..59 are the 40 costliest.
+    # Costs grow with the index: the model row and the last layers are the costliest.
     flops_by = {m.name: m.forward for m in report.flops.by_module}
     kept = sorted(flops_by, key=lambda n: flops_by[n], reverse=True)[:PRINT_ROWS]
     assert "" in kept and "59" in kept and "0" not in kept
@@ -278,3 +278,32 @@ def test_model_name_cannot_break_out_of_the_page_header(tmp_path: Path) -> None:
     assert "(A4)" in info  # the name did not set the page size
     second_page = pages(pdftotext(path, tmp_path))[1]
     assert 'Net"} @page { size: 20mm 20mm } x{"' in second_page  # the header shows it as text
+
+
+def test_inline_svgs_print_as_images_of_the_same_size(tmp_path: Path) -> None:
+    """render_pdf hands each inline SVG to WeasyPrint as an <img> (its elements then skip the
+    HTML parser and cascade): same size, text still in the PDF, broken XML left inline."""
+    import weasyprint
+
+    from reporter.render import charts
+    from reporter.render.pdf import print_css, svgs_as_images
+
+    # this chart's root carries style="max-width:100%;height:auto", which made WeasyPrint
+    # draw it square once inside an image
+    chart = charts.stacked_bar([("compute", 3.0), ("idle <1>", 1.0)], title="GPU time")
+    width, height = (float(v) for v in re.search(r'width="(\d+)" height="(\d+)"', chart).groups())
+    broken = "<svg><g></svg>"
+    html = (
+        f"<html><head><style>{print_css()} /* <svg> in a comment */</style></head>"
+        f"<body><p>before</p>{chart}{broken}</body></html>"
+    )
+    out = svgs_as_images(html)
+    assert out.count('<img class="svg chart" alt="" src="data:image/svg+xml;base64,') == 1
+    assert broken in out and "/* <svg> in a comment */" in out
+    document = weasyprint.HTML(string=out, url_fetcher=data_only_fetcher(weasyprint)).render()
+    boxes = document.pages[0]._page_box.descendants()
+    images = [box for box in boxes if getattr(box, "element_tag", "") == "img"]
+    assert len(images) == 1
+    assert images[0].width / images[0].height == pytest.approx(width / height, rel=0.01)
+    text = pdftotext(document.write_pdf(), tmp_path)
+    assert "GPU time" in text and "idle <1>" in text

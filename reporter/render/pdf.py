@@ -6,6 +6,10 @@ WeasyPrint is optional: without it (or without Pango, which it loads at import t
 
 from __future__ import annotations
 
+import base64
+import html as html_lib
+import re
+import xml.etree.ElementTree as ET
 from typing import Any
 
 from reporter.render.html import render_html
@@ -25,7 +29,7 @@ def render_pdf(report: Report, *, paper: str = "a4") -> bytes:
     weasyprint = _import_weasyprint()
     if paper not in PAPERS:
         raise ValueError(f"paper {paper!r}: use {', '.join(PAPERS)}")
-    html = with_print_css(render_html(report, for_print=True), report, paper)
+    html = svgs_as_images(with_print_css(render_html(report, for_print=True), report, paper))
     fetcher = data_only_fetcher(weasyprint)
     document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher)
     return document.write_pdf()
@@ -36,6 +40,41 @@ def with_print_css(html: str, report: Report, paper: str) -> str:
     count as user styles, which lose to the page's author styles, so they go in <head>."""
     css = print_css() + page_css(report, paper)
     return html.replace("</head>", f"<style>{css}</style>\n</head>", 1)
+
+
+INLINE_SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
+SVG_NS = "http://www.w3.org/2000/svg"
+ROOT_STYLE = re.compile(r"""\sstyle=("[^"]*"|'[^']*')""")
+
+
+def svgs_as_images(html: str) -> str:
+    """Each inline ``<svg>`` as an ``<img>`` holding it in a ``data:`` URL.
+
+    WeasyPrint draws both the same, but an inline SVG's elements also go through its HTML
+    parser and CSS cascade (the graph alone has hundreds); as an image they are parsed
+    once, as XML. The image keeps the SVG's classes, plus ``svg`` for print.css, which
+    sizes it. A ``style`` on the SVG root (page CSS such as ``height: auto``) is dropped:
+    inside an image WeasyPrint reads that as no height and draws the chart square. An SVG
+    that is not well-formed XML stays inline, where the HTML parser forgives it.
+    """
+
+    def image(match: re.Match[str]) -> str:
+        svg = match.group(0)
+        try:
+            root = ET.fromstring(svg)
+        except ET.ParseError:
+            return svg
+        if root.tag != f"{{{SVG_NS}}}svg":  # no xmlns: an image needs it, inline did not
+            svg = svg.replace("<svg", f'<svg xmlns="{SVG_NS}"', 1)
+        if root.get("style") is not None:
+            end = svg.index(">") + 1  # the root's own tag
+            svg = ROOT_STYLE.sub("", svg[:end], count=1) + svg[end:]
+        classes = html_lib.escape(" ".join(["svg", *root.get("class", "").split()]))
+        data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+        return f'<img class="{classes}" alt="" src="data:image/svg+xml;base64,{data}">'
+
+    head, body = html.split("<body", 1) if "<body" in html else ("", html)
+    return head + ("<body" if head else "") + INLINE_SVG.sub(image, body)
 
 
 def _import_weasyprint() -> Any:
