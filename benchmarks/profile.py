@@ -69,8 +69,9 @@ graph = torchview.draw_graph(model, input_data={{"input_ids": ids}}, depth=1,
 """
 
 
-def fidelity(seconds: float) -> list[tuple[str, float, float, float, float]]:
-    """(model, stage median, Timer median, difference, Timer's spread between rounds)."""
+def fidelity(seconds: float) -> list[tuple[str, float, float, float, float, float]]:
+    """(model, stage median, Timer median, difference, difference of the best rounds,
+    Timer's spread between rounds)."""
     rows = []
     for path in sorted((REPO / "sample_models").glob("*.py")):
         with tempfile.TemporaryDirectory() as tmp:
@@ -92,7 +93,11 @@ def fidelity(seconds: float) -> list[tuple[str, float, float, float, float]]:
                 with torch.inference_mode():
                     timer.append(t.blocked_autorange(min_run_time=seconds).median * 1e3)
             s, b = statistics.median(stage), statistics.median(timer)
-            rows.append((path.stem, s, b, (s - b) / b, (max(timer) - min(timer)) / min(timer)))
+            # Load from neighbours only adds time: the quietest round of each is the
+            # steadiest comparison of the two methods on a shared machine.
+            best = (min(stage) - min(timer)) / min(timer)
+            spread = (max(timer) - min(timer)) / min(timer)
+            rows.append((path.stem, s, b, (s - b) / b, best, spread))
     return rows
 
 
@@ -102,11 +107,12 @@ def print_fidelity(seconds: float) -> None:
         f"median of {ROUNDS} rounds each"
     )
     print(
-        f"{'model':<18}{'stage ms':>11}{'Timer ms':>11}{'diff':>9}{'Timer spread':>14}  within 5%"
+        f"{'model':<18}{'stage ms':>11}{'Timer ms':>11}{'diff':>9}{'best-round diff':>17}"
+        f"{'Timer spread':>14}  within 5%"
     )
-    for name, s, b, d, spread in fidelity(seconds):
+    for name, s, b, d, best, spread in fidelity(seconds):
         ok = "yes" if abs(d) <= 0.05 else "NO"
-        print(f"{name:<18}{s:>11.3f}{b:>11.3f}{d:>+9.1%}{spread:>14.1%}  {ok}")
+        print(f"{name:<18}{s:>11.3f}{b:>11.3f}{d:>+9.1%}{best:>+17.1%}{spread:>14.1%}  {ok}")
     print("(Timer spread: how far Timer's own medians moved between rounds on this machine)")
 
 
