@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reporter import child
 from reporter.errors import UsageError
 from reporter.options import RunOptions
 from reporter.report import (
@@ -74,19 +75,9 @@ def _run_child(options: RunOptions, tmp: Path, progress: ProgressFn) -> ChildRun
     report = Report(model=ModelInfo(class_name="?", source=options.model_file))
     report.options = to_data(options)
     run = ChildRun(report=report)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     cmd = [sys.executable, "-m", "reporter.worker", str(options_path), str(events_path)]
     with open(log_path, "wb") as log, open(events_path, encoding="utf-8") as events:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
+        proc = child.start(cmd, log)
         deadline = time.monotonic() + options.timeout
         try:
             while True:
@@ -103,7 +94,7 @@ def _run_child(options: RunOptions, tmp: Path, progress: ProgressFn) -> ChildRun
             _kill(proc)  # Ctrl-C or SIGTERM: leave no model process behind
             raise
     run.returncode = proc.returncode
-    run.log_tail = _tail(log_path)
+    run.log_tail = child.log_tail(log_path, LOG_TAIL_BYTES)
     return run
 
 
@@ -177,12 +168,3 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-
-
-def _tail(path: Path) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, path.stat().st_size - LOG_TAIL_BYTES))
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""

@@ -263,9 +263,7 @@ def test_timeout_kills_every_process_of_the_launch(tmp_path: Path) -> None:
 
     before = set(descendants(os.getpid()))
     started = time.monotonic()
-    code, timed_out = run_process_tree(
-        [sys.executable, "-c", FAKE_LAUNCHER], dict(os.environ), 3.0, tmp_path / "log"
-    )
+    code, timed_out = run_process_tree([sys.executable, "-c", FAKE_LAUNCHER], 3.0, tmp_path / "log")
     assert timed_out and code == -9
     assert time.monotonic() - started < 10
     assert "started" in (tmp_path / "log").read_text()

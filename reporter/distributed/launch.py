@@ -11,13 +11,13 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reporter import child
 from reporter.errors import UsageError
 
 RANK_ENTRY = "reporter.distributed.rank_main"
@@ -96,12 +96,9 @@ def torchrun_command(spec: LaunchSpec, options_path: Path) -> list[str]:
 def launch(spec: LaunchSpec, options_path: Path, log_path: Path) -> LaunchResult:
     """Run torchrun to the end or the timeout; afterwards no process of the launch is left."""
     cmd = torchrun_command(spec, options_path)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    package_root = str(Path(__file__).resolve().parent.parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     started = time.monotonic()
-    returncode, timed_out = run_process_tree(cmd, env, spec.timeout, log_path)
-    tail = _tail(log_path)
+    returncode, timed_out = run_process_tree(cmd, spec.timeout, log_path)
+    tail = child.log_tail(log_path, LOG_TAIL_CHARS)
     return LaunchResult(
         command=cmd,
         returncode=returncode,
@@ -113,9 +110,7 @@ def launch(spec: LaunchSpec, options_path: Path, log_path: Path) -> LaunchResult
     )
 
 
-def run_process_tree(
-    cmd: list[str], env: dict[str, str], timeout: float, log_path: Path
-) -> tuple[int | None, bool]:
+def run_process_tree(cmd: list[str], timeout: float, log_path: Path) -> tuple[int | None, bool]:
     """Run ``cmd`` with output to ``log_path`` until it exits or ``timeout`` seconds pass.
 
     Returns (exit code, timed out). Whatever happens, including Ctrl-C, every process it
@@ -123,14 +118,7 @@ def run_process_tree(
     """
     timed_out = False
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
+        proc = child.start(cmd, log)
         seen: dict[int, str] = {}  # every process seen below the launcher -> its start time
         deadline = time.monotonic() + timeout
         try:
@@ -173,9 +161,9 @@ def descendants(pid: int) -> list[int]:
     out: list[int] = []
     todo = [pid]
     while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
+        for kid in children.get(todo.pop(), []):
+            out.append(kid)
+            todo.append(kid)
     return out
 
 
@@ -238,11 +226,3 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state[state.rfind(")") + 2 :].split()[0] != "Z"
-
-
-def _tail(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return ""
-    return data[-LOG_TAIL_CHARS:].decode("utf-8", "replace")
