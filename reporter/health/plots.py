@@ -2,28 +2,22 @@
 
 reporter.render.charts draws linear bars only; gradient norms span orders of magnitude and
 loss curves need lines, so these live here. No torch import: rendering a report.json must
-not need it. Every label is escaped with html.escape (names are user data), so templates
-insert the result with ``|safe``.
+not need it. Every label is escaped with charts.esc (names are user data), and the frame, font
+and palette are the charts module's, so templates insert the result with ``|safe``.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from typing import Any
 
-PALETTE = ("#2f5d9b", "#e08a2e", "#3b8f5a", "#b42318", "#7a5ea8", "#8c6d46", "#c55a9a", "#6b7280")
-FONT = "-apple-system, 'Segoe UI', 'DejaVu Sans', Helvetica, Arial, sans-serif"
-CHAR_PX = 6.6  # average glyph width at 12 px
+from reporter.render.charts import CHAR_PX, PALETTE, esc, svg_document
+
 MAX_BARS = 80
 MAX_LOG_CHARTS = 8
 
 Point = tuple[float, float | None]
-
-
-def esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def sci(value: float) -> str:
@@ -32,15 +26,6 @@ def sci(value: float) -> str:
 
 def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
-
-
-def _svg(width: float, height: float, title: str, body: list[str]) -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
-        f'width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
-        f'aria-label="{esc(title)}" font-family="{esc(FONT)}" font-size="12">'
-        f"<title>{esc(title)}</title>" + "".join(body) + "</svg>"
-    )
 
 
 def log_bars(items: Sequence[tuple[str, float | None]], *, title: str, width: int = 640) -> str:
@@ -78,7 +63,7 @@ def log_bars(items: Sequence[tuple[str, float | None]], *, title: str, width: in
             f'fill="{PALETTE[0] if ok else PALETTE[3]}" rx="2"/>'
             f'<text x="{label_w + w + 4:.1f}" y="{text_y:.1f}">{esc(text)}</text></g>'
         )
-    return _svg(width, height, title, body)
+    return svg_document(width, height, title, body)
 
 
 def lines(
@@ -171,7 +156,7 @@ def lines(
         f'<text x="{left + 24}" y="{height + 13 + 16 * i}">{esc(name)}</text>'
         for i, (name, _) in enumerate(series)
     ]
-    return _svg(width, height + legend_h + 4, title, body + legend)
+    return svg_document(width, height + legend_h + 4, title, body + legend)
 
 
 def _segments(pts: list[Point], log_y: bool) -> list[list[tuple[float, float]]]:
@@ -207,7 +192,7 @@ def histogram(
         f'<text x="{width}" y="{height - 6}" font-size="10" fill="#5b6475" '
         f'text-anchor="end">{esc(sci(edges[-1]))}</text>'
     )
-    return _svg(width, height, title, body)
+    return svg_document(width, height, title, body)
 
 
 # ---------------------------------------------------------------- the section's plots

@@ -34,7 +34,7 @@ PALETTE = (
 )
 FONT = "-apple-system, 'Segoe UI', 'DejaVu Sans', Helvetica, Arial, sans-serif"
 _COLOUR = re.compile(r"#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20}")
-_CHAR_PX = 6.6  # average glyph width at 12 px, to size label columns without a font
+CHAR_PX = 6.6  # average glyph width at 12 px, to size label columns without a font
 
 Item = tuple  # (label, value) or (label, value, colour)
 Formatter = Callable[[float], str]
@@ -81,7 +81,7 @@ def _clip(label: str, max_chars: int) -> str:
     return label if len(label) <= max_chars else label[: max_chars - 1] + "…"
 
 
-def _svg(width: float, height: float, title: str, body: list[str]) -> str:
+def svg_document(width: float, height: float, title: str, body: list[str]) -> str:
     label = esc(title) if title else "chart"
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
@@ -114,8 +114,8 @@ def bar_chart(
     if not rows:
         return ""
     labels = [_clip(label, max_label_chars) for label, _, _ in rows]
-    label_w = min(width * 0.45, 8 + _CHAR_PX * max(len(s) for s in labels))
-    value_w = 8 + _CHAR_PX * max(len(fmt(v) + unit) for _, v, _ in rows)
+    label_w = min(width * 0.45, 8 + CHAR_PX * max(len(s) for s in labels))
+    value_w = 8 + CHAR_PX * max(len(fmt(v) + unit) for _, v, _ in rows)
     bar_w = max(40.0, width - label_w - value_w - 8)
     top = 20 if title else 0
     height = top + len(rows) * (bar_height + gap) + gap
@@ -134,7 +134,7 @@ def bar_chart(
             f'fill="{fill}" rx="2"/>'
             f'<text x="{label_w + w + 4:.1f}" y="{text_y:.1f}">{esc(fmt(value) + unit)}</text></g>'
         )
-    return _svg(width, height, title, body)
+    return svg_document(width, height, title, body)
 
 
 def stacked_bars(
@@ -172,7 +172,7 @@ def stacked_bars(
         return ""
     single = len(parsed) == 1 and not parsed[0][0]
     labels = [_clip(label, max_label_chars) for label, _ in parsed]
-    label_w = 0.0 if single else min(width * 0.3, 8 + _CHAR_PX * max(len(s) for s in labels))
+    label_w = 0.0 if single else min(width * 0.3, 8 + CHAR_PX * max(len(s) for s in labels))
     bar_w = max(40.0, width - label_w - (0 if scale == "row" else 80))
     largest = max(totals) or 1.0
     top = 20 if title else 0
@@ -214,7 +214,7 @@ def stacked_bars(
                 f'<text x="{x + 17:.1f}" y="{ly + 13}">{esc(text)}</text>'
             )
         y += 20 * (placed[-1][0] + 1 if placed else 0)
-    return _svg(width, y + gap, title, body)
+    return svg_document(width, y + gap, title, body)
 
 
 def stacked_bar(
@@ -266,7 +266,7 @@ def _layout(entries: list[tuple[str, str]], width: int) -> list[tuple[int, float
     placed = []
     line, x = 0, 0.0
     for text, fill in entries:
-        w = 18 + _CHAR_PX * len(text) + 14
+        w = 18 + CHAR_PX * len(text) + 14
         if x > 0 and x + w > width:
             line, x = line + 1, 0.0
         placed.append((line, x, text, fill))

@@ -8,7 +8,7 @@ import statistics
 from collections.abc import Iterable
 
 from reporter.report import Finding, Report
-from reporter.report.health import LayerHealth, ScalarCurve, TrainingProbe
+from reporter.report.health import ActivationHealth, LayerHealth, ScalarCurve, TrainingProbe
 from reporter.rules.registry import evidence, rule
 
 # Layers whose gradient is sparse by nature (only the rows of the tokens seen): their
@@ -194,6 +194,20 @@ def exploding_gradients(report: Report, t: dict[str, float]) -> Iterable[Finding
     return []
 
 
+def _sites_over(
+    report: Report, share: str, limit: float
+) -> tuple[list[ActivationHealth], ActivationHealth | None]:
+    """Activation call sites whose `share` (a fraction) is above `limit`, in the probe's
+    order, and the worst of them."""
+    probe = _probe(report)
+    sites = [
+        a
+        for a in (probe.activations if probe else [])
+        if getattr(a, share) is not None and getattr(a, share) > limit
+    ]
+    return sites, max(sites, key=lambda a: getattr(a, share), default=None)
+
+
 def _exploding(severity: str, title: str, ev: dict, target: str | None) -> Finding:
     return Finding(
         rule="exploding-gradients",
@@ -217,16 +231,10 @@ def _exploding(severity: str, title: str, ev: dict, target: str | None) -> Findi
     "no gradient and stop learning.",
 )
 def dead_relu(report: Report, t: dict[str, float]) -> Iterable[Finding]:
-    probe = _probe(report)
     limit = t["health.dead_relu_fraction"]
-    dead = [
-        a
-        for a in (probe.activations if probe else [])
-        if a.zero_fraction is not None and a.zero_fraction > limit
-    ]
-    if not dead:
+    dead, worst = _sites_over(report, "zero_fraction", limit)
+    if worst is None:
         return []
-    worst = max(dead, key=lambda a: a.zero_fraction)
     return [
         Finding(
             rule="dead-relu",
@@ -257,16 +265,10 @@ def dead_relu(report: Report, t: dict[str, float]) -> Iterable[Finding]:
     "their derivative is below ~0.01, so little gradient passes.",
 )
 def saturated_activations(report: Report, t: dict[str, float]) -> Iterable[Finding]:
-    probe = _probe(report)
     limit = t["health.saturated_fraction"]
-    hit = [
-        a
-        for a in (probe.activations if probe else [])
-        if a.saturated_fraction is not None and a.saturated_fraction > limit
-    ]
-    if not hit:
+    hit, worst = _sites_over(report, "saturated_fraction", limit)
+    if worst is None:
         return []
-    worst = max(hit, key=lambda a: a.saturated_fraction)
     return [
         Finding(
             rule="saturated-activations",
