@@ -238,3 +238,33 @@ def test_structured_outputs(tmp_path: Path, model_file, kind: str) -> None:
     assert sections["flops"].backward_total == 2 * 5 * 4 * 6  # weight gradient only
     out_bytes = sum(4 * torch.Size(s).numel() for s in expected)
     assert sections["memory"].output_bytes == out_bytes
+
+
+def test_health_probe_reuses_the_inference_output_for_its_loss(tmp_path: Path, model_file) -> None:
+    """The default loss needs only the output's shape: the summary's forward provides it."""
+    calls = tmp_path / "calls.txt"
+    path = model_file(
+        f"""
+        import torch
+        from torch import nn
+
+        class Counting(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 3)
+
+            def forward(self, x):
+                with open({str(calls)!r}, "a") as f:
+                    f.write("x")
+                return self.fc(x)
+
+        def example_inputs():
+            return torch.randn(5, 4)
+        """
+    )
+    subject = subject_for(path, tmp_path)
+    sections = run_stages(
+        subject, tmp_path, "summary", "health", stage_options={"health": {"train_steps": 2}}
+    )
+    assert sections["health"].probe.steps_run == 2
+    assert calls.read_text() == "x" * 3  # torchinfo's forward, then the two training steps

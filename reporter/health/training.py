@@ -72,12 +72,19 @@ def _first_float(output: Any) -> torch.Tensor:
     return next(t for t in output_tensors(output) if t.is_floating_point())
 
 
-def resolve_loss(model: torch.nn.Module, subject: Any, seed: int) -> tuple[LossFn, str]:
-    """The model file's loss_fn(output, inputs) if it has one, else default_loss."""
+def resolve_loss(
+    model: torch.nn.Module, subject: Any, seed: int, sample: Any = None
+) -> tuple[LossFn, str]:
+    """The model file's loss_fn(output, inputs) if it has one, else default_loss.
+
+    default_loss reads only the output's structure and shapes: `sample`, an output of the
+    eval-mode model on the sample input that another stage already has, saves a forward.
+    """
     if subject.loss_fn is not None:
         return (lambda out: subject.loss_fn(out, subject.inputs)), "loss_fn(output, inputs)"
-    with torch.no_grad():
-        sample = model(*subject.args, **subject.kwargs)
+    if sample is None:
+        with torch.no_grad():
+            sample = model(*subject.args, **subject.kwargs)
     return default_loss(sample, seed)
 
 

@@ -91,7 +91,7 @@ def _probe(ctx: StageContext, section: HealthSection, opts: dict[str, Any]) -> N
     subject = ctx.subject
     model = copy.deepcopy(subject.model)
     lr = opts["lr"] if opts["lr"] is not None else DEFAULT_LR[opts["optimizer"]]
-    loss, source = resolve_loss(model, subject, ctx.options.seed)
+    loss, source = resolve_loss(model, subject, ctx.options.seed, _known_output(ctx))
     section.probe = run_probe(
         model,
         lambda m: m(*subject.args, **subject.kwargs),
@@ -113,10 +113,16 @@ def _compare(ctx: StageContext, section: HealthSection, opts: dict[str, Any]) ->
 
     subject = ctx.subject
     start = copy.deepcopy(subject.model)  # its no_grad pass must not touch BN statistics
-    loss, _ = resolve_loss(start, subject, ctx.options.seed)
+    loss, _ = resolve_loss(start, subject, ctx.options.seed, _known_output(ctx))
     section.comparison = compare_optimizers(
         start, subject, loss, steps=opts["steps"], seed=ctx.options.seed, lr=opts["lr"]
     )
+
+
+def _known_output(ctx: StageContext) -> Any:
+    """The eval-mode output of the shared inference pass, when a stage already ran it."""
+    done = ctx.cache.get("inference_pass")
+    return done.output if done is not None else None
 
 
 def _logs(section: HealthSection, logdir: str) -> None:
