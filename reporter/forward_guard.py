@@ -6,9 +6,9 @@ stack of the modules entered, so on an exception the innermost one is known.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import nn
@@ -18,8 +18,6 @@ from torch.nn.modules.module import (
 )
 
 from reporter.errors import UsageError
-
-T = TypeVar("T")
 
 
 class ForwardError(UsageError):
@@ -82,8 +80,3 @@ def _message(name: str, module: nn.Module, args: Any, exc: BaseException) -> str
         f"the forward pass failed in {where} ({kind}) given input of shape "
         f"{describe_shapes(args)}: {detail}"
     )
-
-
-def run_forward(model: nn.Module, call: Callable[[], T]) -> T:
-    with locate_failures(model):
-        return call()

@@ -11,7 +11,6 @@ out equal on every rank, and the straggler is the rank with the most compute per
 from __future__ import annotations
 
 import re
-import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -78,16 +77,3 @@ def comm_figures(events: Sequence[Any], rank: int, source: str = "") -> RankComm
 
 def ranks_comm(files: Sequence[Path]) -> list[RankComm]:
     return sorted((rank_comm(f, i) for i, f in enumerate(files)), key=lambda r: r.rank)
-
-
-def compute_spread(comm: Sequence[RankComm]) -> float | None:
-    """max / min - 1 of compute per step over the ranks (None below two ranks)."""
-    values = [c.compute_per_step_us for c in comm if c.compute_per_step_us is not None]
-    if len(values) < 2 or min(values) <= 0:
-        return None
-    return max(values) / min(values) - 1
-
-
-def median_compute(comm: Sequence[RankComm]) -> float | None:
-    values = [c.compute_per_step_us for c in comm if c.compute_per_step_us is not None]
-    return statistics.median(values) if values else None

@@ -9,7 +9,6 @@ from reporter.output import write_atomic
 from reporter.report import Report, report_to_json
 
 FORMATS = ("html", "json", "md", "pdf")
-DEFAULT_FORMATS = ("html", "json", "md")
 
 
 def _html(report: Report) -> str:
