@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import torch
 from torch import nn
 from torch.nn.modules.module import (
     register_module_forward_hook,
@@ -18,6 +17,7 @@ from torch.nn.modules.module import (
 )
 
 from reporter.errors import UsageError
+from reporter.tensors import tensors_in
 
 
 class ForwardError(UsageError):
@@ -26,18 +26,8 @@ class ForwardError(UsageError):
 
 def describe_shapes(value: Any) -> str:
     """Shapes of the tensors in an input, e.g. '(8, 36864)' or '(1, 3), (1,)'."""
-    shapes = [tuple(t.shape) for t in _tensors(value)]
+    shapes = [tuple(t.shape) for t in tensors_in(value)]
     return ", ".join(str(s) if len(s) != 1 else f"({s[0]},)" for s in shapes) or "no tensors"
-
-
-def _tensors(value: Any) -> list[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _tensors(v)]
-    if isinstance(value, (tuple, list)):
-        return [t for v in value for t in _tensors(v)]
-    return []
 
 
 @contextmanager

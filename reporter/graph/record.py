@@ -19,7 +19,8 @@ import torch.nn.modules.module as module_globals
 from torch import nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_leaves
+
+from reporter.tensors import tensors_in
 
 # Ops that only re-view or re-type a tensor: the output is treated as the input itself, so
 # the graph shows where data is computed, not every reshape between two layers.
@@ -82,19 +83,6 @@ def _current_mode() -> Any:
     return torch._C._get_function_stack_at(n - 1) if n else None
 
 
-def _tensors(value: Any) -> list[torch.Tensor]:
-    """Tensors inside a value; tuples, lists and dicts by hand (pytree costs 10x per call)."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, (tuple, list)):
-        return [t for v in value for t in _tensors(v)]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _tensors(v)]
-    if value is None or isinstance(value, (int, float, bool, str, torch.dtype, torch.device)):
-        return []
-    return [t for t in tree_leaves(value) if isinstance(t, torch.Tensor)]
-
-
 def _shape(t: torch.Tensor) -> tuple[int, ...]:
     return tuple(t.shape)
 
@@ -139,7 +127,7 @@ class Recorder(TorchFunctionMode):
 
     def consumed(self, value: Any) -> list[tuple[int, tuple[int, ...]]]:
         out = []
-        for t in _tensors(value):
+        for t in tensors_in(value):
             entry = self.producer.get(id(t))
             if entry is not None:
                 out.append((entry[0], _shape(t)))
@@ -159,7 +147,7 @@ class Recorder(TorchFunctionMode):
         out = func(*args, **kwargs)
         if self.in_leaf or not self.stack:
             return out
-        outs = _tensors(out)
+        outs = tensors_in(out)
         if not outs:
             return out  # size(), dim(), item(): no data flows on
         ins = self.consumed((args, kwargs))
@@ -206,7 +194,7 @@ class Recorder(TorchFunctionMode):
         idx = self.stack.pop()
         call = self.calls[idx]
         call.end = len(self.calls) - 1
-        outs = _tensors(output)
+        outs = tensors_in(output)
         if not info[1]:
             # Reading .shape here would go through this mode too: step outside it.
             with torch._C.DisableTorchFunction():
@@ -218,7 +206,7 @@ class Recorder(TorchFunctionMode):
         shapes = []
         inputs = []
         producer = self.producer
-        for t in _tensors((args, kwargs) if kwargs else args):
+        for t in tensors_in((args, kwargs) if kwargs else args):
             shape = tuple(t.shape)
             shapes.append(shape)
             entry = producer.get(id(t))
@@ -287,9 +275,7 @@ def record(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R
     if not roots:
         raise RuntimeError("the model's forward hooks never ran: nothing to draw")
     out_call = rec.new_call("output", "output", "output")
-    from reporter.stages.passes import output_tensors
-
-    outs = output_tensors(output)
+    outs = tensors_in(output)
     out_call.inputs = rec.consumed(outs)
     out_call.in_shapes = tuple(_shape(t) for t in outs)
     out_call.end = out_call.idx
@@ -319,7 +305,7 @@ def parameters_by_module(modules: list[tuple[str, nn.Module]]) -> dict[str, int]
 
 
 def _add_input(rec: Recorder, label: str, value: Any) -> list[torch.Tensor]:
-    tensors = _tensors(value)
+    tensors = tensors_in(value)
     if not tensors:
         return []
     call = rec.new_call("input", label, "input")

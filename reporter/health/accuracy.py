@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from reporter.report.health import EvalAccuracy
-from reporter.stages.passes import output_tensors
+from reporter.tensors import tensors_in
 
 MAX_CONFUSION_CLASSES = 50  # a bigger matrix is not readable in a report
 MAX_BATCHES = 200
@@ -34,7 +34,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[Any], device: torch.devic
                     break
                 inputs, targets = _unpack(batch)
                 output = _call(model, inputs, device)
-                logits = next(t for t in output_tensors(output) if t.is_floating_point())
+                logits = next(t for t in tensors_in(output) if t.is_floating_point())
                 targets = targets.to(logits.device)
                 result.batches += 1
                 if _is_classifier(logits, targets):

@@ -26,7 +26,7 @@ from reporter.report.health import (
     NonFinite,
     TrainingProbe,
 )
-from reporter.stages.passes import output_tensors
+from reporter.tensors import tensors_in
 
 RELU_OPS = {"relu", "relu_", "relu6"}
 SATURATING_OPS = {"sigmoid", "sigmoid_", "tanh", "tanh_"}
@@ -142,7 +142,7 @@ def _locate_nonfinite(model: torch.nn.Module, call: Any, watch: _Watch) -> None:
 def _has_nonfinite(output: Any) -> bool:
     return any(
         t.is_floating_point() and not bool(torch.isfinite(t.detach()).all())
-        for t in output_tensors(output)
+        for t in tensors_in(output)
     )
 
 

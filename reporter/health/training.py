@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from reporter.errors import UsageError
-from reporter.stages.passes import output_tensors
+from reporter.tensors import tensors_in
 
 OPTIMIZERS = ("sgd", "sgd_momentum", "adam", "adamw")
 # Learning rates that are each optimizer's usual starting point.
@@ -43,7 +43,7 @@ def default_loss(output: Any, seed: int) -> tuple[LossFn, str]:
     drawn once from a generator seeded with the run's seed, so every optimizer and every
     run sees the same objective.
     """
-    floats = [t for t in output_tensors(output) if t.is_floating_point()]
+    floats = [t for t in tensors_in(output) if t.is_floating_point()]
     if not floats:
         raise ValueError("the model's output holds no floating-point tensor to train on")
     first = floats[0]
@@ -69,7 +69,7 @@ def default_loss(output: Any, seed: int) -> tuple[LossFn, str]:
 
 
 def _first_float(output: Any) -> torch.Tensor:
-    return next(t for t in output_tensors(output) if t.is_floating_point())
+    return next(t for t in tensors_in(output) if t.is_floating_point())
 
 
 def resolve_loss(

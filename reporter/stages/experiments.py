@@ -22,7 +22,7 @@ from reporter.profiling.stats import quantile
 from reporter.profiling.sweep import batch_size, with_batch
 from reporter.report.experiments import Experiment, ExperimentsSection
 from reporter.stages.context import SkipStage, StageContext
-from reporter.stages.passes import output_tensors
+from reporter.tensors import tensors_in
 
 METHOD = (
     "Each fix is applied to a copy of the model; baseline (eval, no_grad) and variant are "
@@ -131,8 +131,8 @@ def _caller(
 def _max_error(
     reference: Any, result: Any, per_sample: tuple[int, int]
 ) -> tuple[float | None, float]:
-    ref = [t for t in output_tensors(reference) if t.is_floating_point()]
-    out = [t for t in output_tensors(result) if t.is_floating_point()]
+    ref = [t for t in tensors_in(reference) if t.is_floating_point()]
+    out = [t for t in tensors_in(result) if t.is_floating_point()]
     if not ref or len(ref) != len(out):
         return None, 0.0
     error, magnitude = 0.0, 0.0

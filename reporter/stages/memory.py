@@ -9,9 +9,9 @@ from reporter.stages.passes import (
     InferencePass,
     TrainingPass,
     inference_pass,
-    output_tensors,
     training_pass,
 )
+from reporter.tensors import tensors_in
 
 # Optimizer state per trainable parameter, in copies of the parameter.
 OPTIMIZER_COPIES = {"sgd": 0, "sgd_momentum": 1, "adam": 2, "adamw": 2}
@@ -32,7 +32,7 @@ def run(ctx: StageContext) -> MemorySection:
     param_bytes = sum(_bytes(p) for p in params.values())
     grad_bytes = sum(_bytes(p) for p in params.values() if p.requires_grad)
     buffer_bytes = sum(_bytes(b) for b in {tensor_key(b): b for b in model.buffers()}.values())
-    input_bytes = _unique_bytes(output_tensors((ctx.subject.args, ctx.subject.kwargs)))
+    input_bytes = _unique_bytes(tensors_in((ctx.subject.args, ctx.subject.kwargs)))
     forward = inference_pass(ctx)
     training = training_pass(ctx)
     optimizer = {name: copies * grad_bytes for name, copies in OPTIMIZER_COPIES.items()}
@@ -41,7 +41,7 @@ def run(ctx: StageContext) -> MemorySection:
         parameter_bytes=param_bytes,
         buffer_bytes=buffer_bytes,
         input_bytes=input_bytes,
-        output_bytes=_unique_bytes(output_tensors(forward.output)),
+        output_bytes=_unique_bytes(tensors_in(forward.output)),
         inference_activation_peak_bytes=forward.activation_peak_bytes,
         inference_total_bytes=param_bytes
         + buffer_bytes

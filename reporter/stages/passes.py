@@ -22,6 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from reporter.forward_guard import locate_failures
 from reporter.stages.context import StageContext
+from reporter.tensors import tensors_in
 
 # Ops that only view, copy or index memory: no arithmetic.
 DATA_MOVEMENT = frozenset(
@@ -106,8 +107,8 @@ class LiveTensorTracker(TorchDispatchMode):
         self.ops[name] += 1
         if name not in DATA_MOVEMENT:
             self.last_op = name
-        inputs = {_storage_key(t) for t in _dense_tensors((args, kwargs))}
-        outputs = _dense_tensors(out)
+        inputs = {_storage_key(t) for t in _dense((args, kwargs))}
+        outputs = _dense(out)
         if name in SOFTMAX_OPS:
             self.softmax_inputs |= inputs
             self.softmax_outputs |= {_storage_key(t) for t in outputs}
@@ -138,19 +139,9 @@ class LiveTensorTracker(TorchDispatchMode):
             del self.live[key]
 
 
-def _dense_tensors(value: Any) -> list[torch.Tensor]:
-    """Strided tensors in an op's arguments or result.
-
-    An op's arguments nest only tuples, lists and dicts; walking them directly is several
-    times faster than pytree, which matters on the meta device where every op runs in Python.
-    """
-    if isinstance(value, torch.Tensor):
-        return [value] if value.layout == torch.strided else []
-    if isinstance(value, (tuple, list)):
-        return [t for v in value for t in _dense_tensors(v)]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _dense_tensors(v)]
-    return []
+def _dense(value: Any) -> list[torch.Tensor]:
+    """Strided tensors in an op's arguments or result (sparse ones have no one storage)."""
+    return [t for t in tensors_in(value) if t.layout == torch.strided]
 
 
 def _storage_key(t: torch.Tensor) -> int:
@@ -308,22 +299,7 @@ def training_loss(subject: Any, output: Any) -> torch.Tensor | None:
     """The file's loss_fn(output, inputs), else the mean of every floating output summed."""
     if subject.loss_fn is not None:
         return subject.loss_fn(output, subject.inputs)
-    floats = [t for t in output_tensors(output) if t.is_floating_point() and t.requires_grad]
+    floats = [t for t in tensors_in(output) if t.is_floating_point() and t.requires_grad]
     if not floats:
         return None
     return torch.stack([t.float().mean() for t in floats]).sum()
-
-
-def output_tensors(output: Any) -> list[torch.Tensor]:
-    """Tensors in a model output: tensor, tuple, list, dict, dataclass or HF ModelOutput."""
-    if isinstance(output, torch.Tensor):
-        return [output]
-    if isinstance(output, dict):  # includes transformers' ModelOutput
-        return [t for v in output.values() for t in output_tensors(v)]
-    if isinstance(output, (tuple, list)):
-        return [t for v in output for t in output_tensors(v)]
-    if hasattr(output, "__dataclass_fields__"):
-        return [
-            t for name in output.__dataclass_fields__ for t in output_tensors(getattr(output, name))
-        ]
-    return []

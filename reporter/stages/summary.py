@@ -10,7 +10,8 @@ from torch import nn
 from reporter.model_info import _specs, tensor_key
 from reporter.report import LayerRow, SummarySection, to_data
 from reporter.stages.context import StageContext
-from reporter.stages.passes import inference_pass, output_tensors
+from reporter.stages.passes import inference_pass
+from reporter.tensors import tensors_in
 
 
 def run(ctx: StageContext) -> SummarySection:
@@ -58,9 +59,7 @@ def _row(layer: Any, name: str) -> LayerRow:
 
 
 def _nonfinite(output: Any) -> int:
-    tensors = [
-        t for t in output_tensors(output) if t.is_floating_point() and t.device.type != "meta"
-    ]
+    tensors = [t for t in tensors_in(output) if t.is_floating_point() and t.device.type != "meta"]
     return sum(int((~t.isfinite()).sum()) for t in tensors)
 
 
