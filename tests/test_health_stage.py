@@ -94,6 +94,33 @@ def test_probe_off_and_nothing_else_skips_with_a_reason(model_file, tmp_path: Pa
         run_stages(subject, tmp_path, "health", stage_options={"health": {"train_steps": 0}})
 
 
+LINEAR = "import torch\nmodel = torch.nn.Linear(3, 2)\nexample_inputs = torch.randn(2, 3)\n"
+
+
+def test_probe_is_opt_in(model_file, tmp_path: Path) -> None:
+    subject = subject_for(model_file(LINEAR), tmp_path)
+    with pytest.raises(SkipStage, match="opt-in .pass --train or --train-steps N"):
+        run_stages(subject, tmp_path, "health")
+    # --train turns it on with the default budget; so does --compare-optimizers
+    probe = run_stages(subject, tmp_path, "health", train=True)["health"].probe
+    assert probe is not None and probe.steps_run >= 1
+
+
+def test_probe_that_would_not_fit_in_memory_is_skipped_with_the_figures(
+    model_file, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reporter.stages.health as health
+
+    subject = subject_for(model_file(LINEAR), tmp_path)
+    weights = sum(p.numel() * 4 for p in subject.model.parameters())  # 8 floats: 32 bytes
+    need = weights + weights * (1 + 2)  # copy + gradients + Adam's two moments
+    monkeypatch.setattr(health, "available_memory", lambda device: int(need / 0.8) - 1)
+    with pytest.raises(SkipStage, match="gradients and optimizer state needs 0.0 GiB"):
+        run_stages(subject, tmp_path, "health", stage_options={"health": {"train_steps": 1}})
+    monkeypatch.setattr(health, "available_memory", lambda device: int(need / 0.8) + 1)
+    run_stages(subject, tmp_path, "health", stage_options={"health": {"train_steps": 1}})
+
+
 def test_bad_flags_are_usage_errors(cli, model_file, tmp_path: Path) -> None:
     path = model_file(
         "import torch\nmodel = torch.nn.Linear(3, 2)\nexample_inputs = torch.randn(2, 3)\n"

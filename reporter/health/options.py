@@ -14,8 +14,8 @@ def add_health_arguments(p: argparse.ArgumentParser) -> None:
         "--train-steps",
         type=int,
         metavar="N",
-        help="training steps of the health probe on a copy of the model (default: up to 20 "
-        "within 3 s; 0 turns the probe off)",
+        help="run the health probe for exactly N training steps on a copy of the model (off "
+        "by default; --train runs it for up to 20 steps within 3 s)",
     )
     p.add_argument(
         "--optimizer",
