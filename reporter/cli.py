@@ -17,6 +17,7 @@ from rich.console import Console
 from reporter import __version__
 from reporter.errors import UsageError
 from reporter.options import RunOptions
+from reporter.profiling.options import DEFAULT_TIMING_SECONDS
 from reporter.report import DEFAULT_STAGES, STAGE_NAMES, Report, StageStatus
 
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE = 0, 1, 2
@@ -131,7 +132,9 @@ def run_parser() -> ArgumentParser:
         help="include torch.compile among the experiments (slow on a CPU)",
     )
     p.add_argument(
-        "--train", action="store_true", help="also analyse a training step (forward+backward)"
+        "--train",
+        action="store_true",
+        help="profile training steps (forward, backward, AdamW) and run the training-health probe",
     )
     p.add_argument(
         "--seed", type=int, default=0, help="seed for weights and random inputs (default 0)"
@@ -148,8 +151,8 @@ def run_parser() -> ArgumentParser:
     p.add_argument(
         "--timing-seconds",
         type=float,
-        default=2.0,
-        help="seconds of latency measurement after warm-up (default 2)",
+        default=DEFAULT_TIMING_SECONDS,
+        help=f"seconds of latency measurement after warm-up (default {DEFAULT_TIMING_SECONDS:g})",
     )
     p.add_argument(
         "--batch-sweep",

@@ -8,13 +8,10 @@ So each module's forward is wrapped in a profiler range named after its qualifie
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -64,13 +61,6 @@ def module_scopes(model: torch.nn.Module) -> Iterator[None]:
     finally:
         for h in handles:
             h.remove()
-
-
-def load_trace(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return json.load(f)
 
 
 def step_durations(events: list[dict[str, Any]]) -> list[float]:

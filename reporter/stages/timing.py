@@ -11,13 +11,11 @@ from typing import Any
 import torch
 
 from reporter.profiling.measure import measure
-from reporter.profiling.options import positive
+from reporter.profiling.options import DEFAULT_TIMING_SECONDS, positive
 from reporter.profiling.stats import latency_stats, noise_reason
 from reporter.profiling.sweep import SweepLimits, batch_size, run_sweep
 from reporter.report.profile import TimingSection
 from reporter.stages.context import SkipStage, StageContext
-
-DEFAULT_SECONDS = 2.0  # warm-up gets up to half of it again
 
 
 def run(ctx: StageContext) -> TimingSection:
@@ -26,7 +24,7 @@ def run(ctx: StageContext) -> TimingSection:
     if device.type == "meta":
         raise SkipStage("nothing executes on the meta device: time on cpu or cuda")
     seconds = positive(
-        ctx.options.stage_option("timing", "seconds", DEFAULT_SECONDS), "--timing-seconds"
+        ctx.options.stage_option("timing", "seconds", DEFAULT_TIMING_SECONDS), "--timing-seconds"
     )
     model = subject.model.eval()
     with torch.inference_mode():
