@@ -144,6 +144,42 @@ def test_every_sample_model_graph_is_connected_and_fits_the_budget(
         assert sum(n.cost for n in section.nodes) == total
 
 
+def _without_timings(section: GraphSection) -> dict:
+    data = to_data(section)
+    return {k: v for k, v in data.items() if k not in ("record_seconds", "layout_seconds")}
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.py")), ids=lambda p: p.stem)
+def test_graph_recorded_in_the_shared_pass_equals_one_recorded_alone(
+    path: Path, tmp_path: Path
+) -> None:
+    alone = run_stage("graph", stage_ctx(subject_for(path, tmp_path), tmp_path))
+    assert alone.record_seconds > 0
+    ctx = stage_ctx(subject_for(path, tmp_path), tmp_path)
+    ctx.options.stages = ["summary", "graph"]
+    run_stage("summary", ctx)
+    shared = run_stage("graph", ctx)
+    assert shared.record_seconds == 0  # no forward of its own
+    assert _without_timings(shared) == _without_timings(alone)
+
+
+def test_a_recorder_failure_in_the_shared_pass_costs_neither_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reporter.stages.passes as passes
+
+    def broken(*args: object) -> object:
+        raise RuntimeError("recorder broke")
+
+    monkeypatch.setattr(passes, "recording", broken)
+    ctx = stage_ctx(subject_for(SAMPLES / "mlp.py", tmp_path), tmp_path)
+    ctx.options.stages = ["summary", "graph"]
+    summary = run_stage("summary", ctx)
+    assert summary.layers and ctx.cache["inference_pass"].recording is None
+    graph = run_stage("graph", ctx)
+    assert graph.record_seconds > 0 and graph.nodes  # it recorded on its own
+
+
 def _leaf_modules_that_ran(subject) -> dict[str, nn.Module]:  # noqa: ANN001
     """Independently of the recorder: forward hooks on the leaves, one plain run."""
     ran: dict[str, nn.Module] = {}

@@ -196,6 +196,9 @@ def test_quick_static_report_runs_the_model_once(cli, tmp_path: Path, model_file
     calls.unlink()
     assert cli(path, "-o", tmp_path / "out2", "--only", "summary,flops,memory").code == 0
     assert calls.read_text() == "xx"  # the memory stage adds one autograd forward
+    calls.unlink()
+    assert cli(path, "-o", tmp_path / "out3", "--only", "summary,graph").code == 0
+    assert calls.read_text() == "x"  # the graph is recorded during torchinfo's forward
 
 
 @pytest.mark.parametrize("kind", ["tuple", "dataclass", "list"])

@@ -11,7 +11,7 @@ from torch import nn
 from reporter.graph.dot import hottest, to_dot
 from reporter.graph.fold import ViewTree, choose_depth, fold, nodes_at_depth
 from reporter.graph.layout import Graph, layout
-from reporter.graph.record import record
+from reporter.graph.record import Recording, record
 from reporter.render.format import count, flops, ms
 from reporter.report.graph import GraphCluster, GraphEdge, GraphFold, GraphNode, GraphSection
 
@@ -25,7 +25,8 @@ METRIC_FORMAT = {
 }
 
 METHOD = (
-    "One forward pass on the sample input (no grad), recorded with module hooks and a "
+    "One forward pass on the sample input (no grad; the shared torchinfo pass when the "
+    "summary or flops stage ran), recorded with module hooks and a "
     "TorchFunctionMode: nodes are the modules that ran and the torch functions called between "
     "them; reshapes and dtype casts are folded into the edge. Runs of identical blocks, each "
     "feeding the next, are folded into one node marked × N (costs add up every repeat). The "
@@ -53,11 +54,16 @@ def build_graph(
     costs: dict[str, float] | None = None,
     title: str = "",
     fold_repeats: bool = True,
+    recorded: Recording | None = None,
 ) -> BuiltGraph:
-    """costs: module path -> cost for metric FLOPs or time; parameters are counted here."""
+    """costs: module path -> cost for metric FLOPs or time; parameters are counted here.
+
+    recorded: a recording of the same forward made elsewhere (the shared inference pass);
+    without one the model runs once here.
+    """
     start = time.perf_counter()
-    rec = record(model, args, kwargs)
-    recorded = time.perf_counter() - start
+    rec = recorded or record(model, args, kwargs)
+    record_s = 0.0 if recorded else time.perf_counter() - start
     tree = fold(rec, enabled=fold_repeats)
     counts = nodes_at_depth(tree)
     chosen = choose_depth(tree, budget) if depth is None else min(depth, max(counts))
@@ -86,7 +92,7 @@ def build_graph(
         clusters=[GraphCluster(c.id, c.label, c.type, c.repeats, c.parent) for c in graph.clusters],
         folds=folds(tree),
         dropped_nodes=graph.dropped,
-        record_seconds=round(recorded, 4),
+        record_seconds=round(record_s, 4),
         method=METHOD,
     )
     return BuiltGraph(section=section, dot=dot_text, graph=graph)

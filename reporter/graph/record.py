@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import gc
 import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +51,9 @@ PASS_THROUGH = frozenset(
         "t",
         "getitem",
         "requires_grad_",
+        # Attribute getters (Tensor.data, .T, .mT, .real): views of the same data. Shape
+        # and dtype getters give no tensor and are never recorded.
+        "get",
     }
 )
 
@@ -229,20 +234,64 @@ class Recorder(TorchFunctionMode):
         self.in_leaf = 0
 
 
-def record(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Recording:
-    """Run the model once on the inputs (no grad) and return what ran, in order."""
+@contextmanager
+def recording(
+    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Iterator[Callable[[Any], Recording]]:
+    """Record the forward of ``model`` that runs inside the block (under no_grad).
+
+    Yields ``finish(output)``, which turns what ran into a Recording once the forward has
+    returned ``output``. Other instrumentation may wrap the same forward (the shared
+    inference pass runs torchinfo's inside this): every other call is ignored.
+    """
     rec = Recorder()
     modules = list(model.named_modules())
     for path, module in modules:
         leaf = all(child is None for child in module._modules.values())
         rec.modules[id(module)] = (path, leaf, type(module).__name__)
-    module_params = parameters_by_module(modules)
     input_tensors: list[torch.Tensor] = []
     for i, value in enumerate(args):
         label = "input" if len(args) == 1 and not kwargs else f"input {i}"
         input_tensors += _add_input(rec, label, value)
     for key, value in kwargs.items():
         input_tensors += _add_input(rec, key, value)
+
+    def finish(output: Any) -> Recording:
+        roots = [c.idx for c in rec.calls if c.kind == "module" and c.parent is None]
+        if not roots:
+            raise RuntimeError("the model's forward hooks never ran: nothing to draw")
+        out_call = rec.new_call("output", "output", "output")
+        outs = tensors_in(output)
+        out_call.inputs = rec.consumed(outs)
+        out_call.in_shapes = tuple(_shape(t) for t in outs)
+        out_call.end = out_call.idx
+        _prune_dead_ops(rec.calls)
+        _hash_structure(rec.calls)
+        return Recording(
+            calls=rec.calls, root=roots[0], module_params=parameters_by_module(modules)
+        )
+
+    handles = [
+        register_module_forward_pre_hook(rec.pre_hook),
+        register_module_forward_hook(rec.post_hook, with_kwargs=True),
+    ]
+    try:
+        with rec:
+            try:
+                yield finish
+            finally:
+                rec.restore()
+    finally:
+        for h in handles:
+            h.remove()
+        # torch's handle does not clear the with_kwargs flag of a global hook, and a stale
+        # flag makes every later torch.compile warn about global hooks: clear it here.
+        module_globals._global_forward_hooks_with_kwargs.pop(handles[1].id, None)
+        del input_tensors
+
+
+def record(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Recording:
+    """Run the model once on the inputs (no grad) and return what ran, in order."""
     # One thread: the recording needs shapes, not speed, and on a busy machine OpenMP
     # synchronisation makes each small CPU op cost up to 100x more (measured: 10,000 blocks
     # 20 s with 2 threads under load, 2 s with 1).
@@ -252,37 +301,14 @@ def record(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R
     # growing heap again and again (10,000 blocks: 8.4 s with it, 4.2 s without).
     gc_was_on = gc.isenabled()
     gc.disable()
-    handles = [
-        register_module_forward_pre_hook(rec.pre_hook),
-        register_module_forward_hook(rec.post_hook, with_kwargs=True),
-    ]
     try:
-        with torch.no_grad(), rec:
-            try:
-                output = model(*args, **kwargs)
-            finally:
-                rec.restore()
+        with torch.no_grad(), recording(model, args, kwargs) as finish:
+            output = model(*args, **kwargs)
+        return finish(output)
     finally:
         torch.set_num_threads(threads)
         if gc_was_on:
             gc.enable()
-        for h in handles:
-            h.remove()
-        # torch's handle does not clear the with_kwargs flag of a global hook, and a stale
-        # flag makes every later torch.compile warn about global hooks: clear it here.
-        module_globals._global_forward_hooks_with_kwargs.pop(handles[1].id, None)
-    roots = [c.idx for c in rec.calls if c.kind == "module" and c.parent is None]
-    if not roots:
-        raise RuntimeError("the model's forward hooks never ran: nothing to draw")
-    out_call = rec.new_call("output", "output", "output")
-    outs = tensors_in(output)
-    out_call.inputs = rec.consumed(outs)
-    out_call.in_shapes = tuple(_shape(t) for t in outs)
-    out_call.end = out_call.idx
-    _prune_dead_ops(rec.calls)
-    _hash_structure(rec.calls)
-    del input_tensors
-    return Recording(calls=rec.calls, root=roots[0], module_params=module_params)
 
 
 def parameters_by_module(modules: list[tuple[str, nn.Module]]) -> dict[str, int]:

@@ -66,6 +66,6 @@ class GraphSection:
     folds: list[GraphFold] = field(default_factory=list)
     dropped_nodes: int = 0  # left out to keep the layout bounded
     files: dict[str, str] = field(default_factory=dict)  # format -> file name beside report
-    record_seconds: float = 0.0
+    record_seconds: float = 0.0  # 0 when recorded during the shared inference pass
     layout_seconds: float = 0.0
     method: str = ""

@@ -57,6 +57,23 @@ def cost_metric(ctx: StageContext, asked: str | None) -> tuple[str, dict[str, fl
     return "parameters", {}
 
 
+def wanted(ctx: StageContext) -> bool:
+    """Whether this run will draw the graph: then the shared inference pass records it."""
+    if "graph" not in ctx.options.stages or "graph" in ctx.sections:
+        return False
+    try:
+        dot_path()
+    except DotMissing:
+        return False
+    return True
+
+
+def shared_recording(ctx: StageContext) -> Any:
+    """The recording the shared inference pass made, when it ran and made one."""
+    done = ctx.cache.get("inference_pass")
+    return getattr(done, "recording", None)
+
+
 def run(ctx: StageContext) -> GraphSection:
     opts = options(ctx)
     try:
@@ -74,6 +91,7 @@ def run(ctx: StageContext) -> GraphSection:
         metric=metric,
         costs=costs,
         title=f"{type(subject.model).__name__} ({subject.name})",
+        recorded=shared_recording(ctx),
     )
     section = built.section
     formats = ["svg"] + ([opts["format"]] if opts["format"] != "svg" else [])

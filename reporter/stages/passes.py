@@ -20,7 +20,8 @@ import torchinfo
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from reporter.forward_guard import locate_failures
+from reporter.forward_guard import ForwardError, locate_failures
+from reporter.graph.record import recording
 from reporter.stages.context import StageContext
 from reporter.tensors import tensors_in
 
@@ -158,6 +159,7 @@ class InferencePass:
     output: Any
     final_op: str = ""
     warnings: list[str] = field(default_factory=list)
+    recording: Any = None  # the graph stage's reporter.graph.record.Recording, when wanted
 
 
 @dataclass
@@ -182,6 +184,20 @@ def training_pass(ctx: StageContext) -> TrainingPass:
 
 
 def _run_inference_pass(ctx: StageContext) -> InferencePass:
+    from reporter.stages import graph
+
+    if graph.wanted(ctx):
+        # The graph is recorded during this forward rather than in one more of its own.
+        try:
+            return _inference_forward(ctx, record_graph=True)
+        except ForwardError:
+            raise
+        except Exception:  # noqa: BLE001 - the recorder must never cost the summary
+            pass  # the same pass again without it; the graph stage then records alone
+    return _inference_forward(ctx, record_graph=False)
+
+
+def _inference_forward(ctx: StageContext, record_graph: bool) -> InferencePass:
     subject = ctx.subject
     model = subject.model
     captured: dict[str, Any] = {}
@@ -195,16 +211,22 @@ def _run_inference_pass(ctx: StageContext) -> InferencePass:
 
     handle = model.register_forward_hook(keep_output)
     tracker = LiveTensorTracker()
+    finish = None
     # FlopCounterMode counts nothing under inference_mode (pytorch#126268); torchinfo runs
     # the forward under no_grad, which it counts correctly.
     try:
         with (
+            contextlib.ExitStack() as graph_recording,
             warnings.catch_warnings(record=True) as caught,
             locate_failures(model),
             FlopCounterMode(display=False) as counter,
             tracker,
         ):
             warnings.simplefilter("always")
+            if record_graph:
+                finish = graph_recording.enter_context(
+                    recording(model, subject.args, subject.kwargs)
+                )
             stats = torchinfo.summary(
                 model,
                 input_data=_torchinfo_input(subject.args, subject.kwargs),
@@ -230,6 +252,7 @@ def _run_inference_pass(ctx: StageContext) -> InferencePass:
         output=captured.get("output"),
         final_op=tracker.last_op,
         warnings=_warning_lines(caught),
+        recording=finish(captured.get("output")) if finish is not None else None,
     )
 
 
