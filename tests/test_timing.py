@@ -247,3 +247,14 @@ def test_sections_render_escaped_with_inline_charts(tmp_path: Path) -> None:
     assert again.timing.sweep.points[1].throughput == 5000.0
     assert again.profile.modules[1].name == f"blocks.{evil}"
     assert len(written) == 3
+
+
+def test_warm_up_is_one_call_after_the_profile_stage_warmed_the_model(timed: Any) -> None:
+    profile, t, _ = timed
+    steps = sum(profile.schedule.values())
+    assert f"after the profile stage's {steps} inference steps" in t.method
+    # A call slower than the whole warm-up budget: the minimum number of calls decides.
+    slow = lambda: time.sleep(0.02)  # noqa: E731
+    cpu = torch.device("cpu")
+    assert measure(slow, cpu, budget_s=0.01, min_warmup_calls=1).warmup_calls == 1
+    assert measure(slow, cpu, budget_s=0.01).warmup_calls == 2

@@ -45,11 +45,15 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
 
 
 def warm_up(
-    fn: Callable[[], object], sync: Callable[[], None], budget_s: float
+    fn: Callable[[], object],
+    sync: Callable[[], None],
+    budget_s: float,
+    min_calls: int = MIN_WARMUP_CALLS,
 ) -> tuple[list[float], bool]:
     """Call ``fn`` until the median of the last window is within 5% of the one before.
 
-    Returns the per-call times (s) and whether it settled before the budget ran out.
+    Returns the per-call times (s) and whether it settled before the budget ran out; at
+    least ``min_calls`` calls either way.
     """
     times: list[float] = []
     deadline = time.perf_counter() + budget_s
@@ -59,12 +63,12 @@ def warm_up(
         fn()
         sync()
         times.append(time.perf_counter() - t0)
-        if len(times) >= max(MIN_WARMUP_CALLS, 2 * STABLE_WINDOW):
+        if len(times) >= max(min_calls, 2 * STABLE_WINDOW):
             last = statistics.median(times[-STABLE_WINDOW:])
             before = statistics.median(times[-2 * STABLE_WINDOW : -STABLE_WINDOW])
             if abs(last - before) <= STABLE_TOLERANCE * before:
                 return times, True
-        if time.perf_counter() >= deadline and len(times) >= MIN_WARMUP_CALLS:
+        if time.perf_counter() >= deadline and len(times) >= min_calls:
             return times, False
 
 
@@ -74,10 +78,12 @@ def measure(
     budget_s: float = 2.0,
     warmup_budget_s: float | None = None,
     min_samples: int = MIN_SAMPLES,
+    min_warmup_calls: int = MIN_WARMUP_CALLS,
 ) -> Measurement:
     """Time ``fn`` in blocks for about ``budget_s`` seconds (at least ``min_samples``)."""
     sync = synchronizer(device)
-    warm, stable = warm_up(fn, sync, budget_s / 2 if warmup_budget_s is None else warmup_budget_s)
+    warm_budget = budget_s / 2 if warmup_budget_s is None else warmup_budget_s
+    warm, stable = warm_up(fn, sync, warm_budget, min_warmup_calls)
     per_call = statistics.median(warm[-STABLE_WINDOW:])
     number = max(1, math.ceil(MIN_BLOCK_S / per_call - 1e-6)) if per_call > 0 else 1
     n_samples = int(budget_s / max(per_call * number, 1e-9) + 1e-6)  # 99.999.. is 100
