@@ -20,6 +20,7 @@ import torchinfo
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from reporter import forked
 from reporter.forward_guard import ForwardError, locate_failures
 from reporter.graph.record import recording
 from reporter.stages.context import StageContext
@@ -180,12 +181,33 @@ def inference_pass(ctx: StageContext) -> InferencePass:
 
 
 def training_pass(ctx: StageContext) -> TrainingPass:
-    return ctx.shared("training_pass", lambda: _run_training_pass(ctx))
+    return ctx.shared("training_pass", lambda: _forked_result(ctx) or _run_training_pass(ctx))
+
+
+def _start_training_pass_beside(ctx: StageContext) -> None:
+    """On the meta device, start the training pass in a forked child now, so that it runs
+    on the second core while this process runs the inference pass (70B: 1.5 s of 4.7 s).
+    """
+    opts = ctx.options
+    needed = "memory" in opts.stages or (opts.train and "flops" in opts.stages)
+    if ctx.subject.device.type == "meta" and needed and "training_pass" not in ctx.cache:
+        ctx.cache["training_pass_fork"] = forked.start(
+            lambda: dataclasses.asdict(_run_training_pass(ctx))
+        )
+
+
+def _forked_result(ctx: StageContext) -> TrainingPass | None:
+    """The forked child's training pass; None without one or when it failed (the pass
+    then runs here, and raises here if it fails again)."""
+    child = ctx.cache.pop("training_pass_fork", None)
+    data = forked.result(child) if child is not None else None
+    return TrainingPass(**data) if data is not None else None
 
 
 def _run_inference_pass(ctx: StageContext) -> InferencePass:
     from reporter.stages import graph
 
+    _start_training_pass_beside(ctx)
     if graph.wanted(ctx):
         # The graph is recorded during this forward rather than in one more of its own.
         try:
@@ -312,7 +334,9 @@ def _run_training_pass(ctx: StageContext) -> TrainingPass:
     for p in model.parameters():
         p.grad = None
     if counter is not None:
-        result.flop_counts = counter.get_flop_counts()
+        # Op names, not torch's op objects: the result may cross a pipe as JSON (forked).
+        counts = counter.get_flop_counts()
+        result.flop_counts = {m: {str(op): n for op, n in ops.items()} for m, ops in counts.items()}
         result.flops_total = counter.get_total_flops()
     result.saved_activation_bytes = sum(saved.values())
     return result
