@@ -32,6 +32,8 @@ TARGET_S = 5.0
 def make_report(model: Path, out: Path, only: str | None, depth: int) -> Path:
     if not (out / "report.json").is_file():
         cmd = [sys.executable, "-m", "reporter", str(model), "-o", str(out), "--depth", str(depth)]
+        # The health probe is opt-in: a full report, with its plots, needs it asked for.
+        cmd += ["--train-steps", "3"]
         if only:
             cmd += ["--only", only]
         subprocess.run(cmd, check=True, cwd=REPO, capture_output=True)
