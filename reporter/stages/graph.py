@@ -69,9 +69,13 @@ def wanted(ctx: StageContext) -> bool:
 
 
 def shared_recording(ctx: StageContext) -> Any:
-    """The recording the shared inference pass made, when it ran and made one."""
+    """The recording the shared inference pass made, when it ran and made one. It is
+    handed over, not kept: a model of thousands of blocks makes a large one."""
     done = ctx.cache.get("inference_pass")
-    return getattr(done, "recording", None)
+    recording = getattr(done, "recording", None)
+    if recording is not None:
+        done.recording = None
+    return recording
 
 
 def run(ctx: StageContext) -> GraphSection:
