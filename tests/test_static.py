@@ -271,3 +271,25 @@ def test_health_probe_reuses_the_inference_output_for_its_loss(tmp_path: Path, m
     )
     assert sections["health"].probe.steps_run == 2
     assert calls.read_text() == "x" * 3  # torchinfo's forward, then the two training steps
+
+
+def test_static_passes_do_not_import_dynamo(tmp_path: Path) -> None:
+    """torch would import torch._dynamo (seconds) at the first dispatch of each mode."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from pathlib import Path
+sys.path[:0] = [{str(Path(__file__).parent)!r}]
+from helpers import run_stages, subject_for
+from reporter.stages import passes
+tmp = Path({str(tmp_path)!r})
+subject = subject_for(Path({str(SAMPLES / "mnist_cnn.py")!r}), tmp)
+sections = run_stages(subject, tmp, "summary", "flops", "memory")
+assert sections["flops"].forward_total > 0
+handler = passes.LiveTensorTracker.__torch_dispatch__.__wrapped__
+print("torch._dynamo" in sys.modules, hasattr(handler, passes.DYNAMO_MARK))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]  # not imported, and the mark taken off

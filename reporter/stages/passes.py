@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 import warnings
 import weakref
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torchinfo
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, _FlopCounterMode
 
 from reporter import forked
 from reporter.forward_guard import ForwardError, locate_failures
@@ -204,6 +206,36 @@ def _forked_result(ctx: StageContext) -> TrainingPass | None:
     return TrainingPass(**data) if data is not None else None
 
 
+@contextlib.contextmanager
+def without_dynamo_import() -> Iterator[None]:
+    """Keep the dispatch modes of a pass from importing torch._dynamo (1.5-2.4 s here).
+
+    torch wraps every TorchDispatchMode's handler in ``torch._disable_dynamo``, whose first
+    call imports dynamo only to mark the handler as not to be compiled. While dynamo is
+    not imported nothing can be compiling, so the mark has no effect: for the pass the
+    handler is given itself as its marked form, and the mark is taken off afterwards.
+    """
+    if "torch._dynamo" in sys.modules:
+        yield
+        return
+    handlers = [
+        getattr(mode.__torch_dispatch__, "__wrapped__", None)
+        for mode in (_FlopCounterMode, LiveTensorTracker)
+    ]
+    marked = [h for h in handlers if h is not None and not hasattr(h, DYNAMO_MARK)]
+    for handler in marked:
+        setattr(handler, DYNAMO_MARK, handler)
+    try:
+        yield
+    finally:
+        for handler in marked:
+            if handler.__dict__.get(DYNAMO_MARK) is handler:
+                delattr(handler, DYNAMO_MARK)
+
+
+DYNAMO_MARK = "__dynamo_disable"  # the attribute torch._compile._disable_dynamo caches
+
+
 def _run_inference_pass(ctx: StageContext) -> InferencePass:
     from reporter.stages import graph
 
@@ -239,6 +271,7 @@ def _inference_forward(ctx: StageContext, record_graph: bool) -> InferencePass:
     try:
         with (
             contextlib.ExitStack() as graph_recording,
+            without_dynamo_import(),
             warnings.catch_warnings(record=True) as caught,
             locate_failures(model),
             FlopCounterMode(display=False) as counter,
@@ -310,7 +343,7 @@ def _run_training_pass(ctx: StageContext) -> TrainingPass:
     skip_backward = subject.device.type == "meta" and not ctx.options.train
     counter = None if skip_backward else FlopCounterMode(display=False)
     # eval() stays on: batch-norm running statistics must not change under analysis.
-    with torch.enable_grad(), counter or contextlib.nullcontext():
+    with without_dynamo_import(), torch.enable_grad(), counter or contextlib.nullcontext():
         with locate_failures(model), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             with tracker:
                 output = subject.call()
