@@ -371,3 +371,31 @@ def test_module_totals_on_hand_made_events() -> None:
     assert (t["b"].total_us, t["b"].self_us) == (7.0, 7.0)
     assert (t[""].allocated_bytes, t["a"].allocated_bytes) == (50, 100)
     assert module_totals(events, device_type=1)["a"].allocated_bytes == 999
+
+
+def test_by_name_table_from_the_by_shape_one_equals_torchs_by_name_averages() -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    from reporter.stages.profile import merge_shapes
+
+    layers = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True, with_flops=True) as prof:
+        for batch in (2, 3, 3):  # two input shapes for each op
+            layers(torch.randn(batch, 8))
+
+    def table(averages: Any) -> dict:
+        return {
+            e.key: (e.count, e.self_cpu_time_total, e.cpu_time_total, e.flops)
+            for e in averages
+            if e.device_type == torch.autograd.DeviceType.CPU
+        }
+
+    by_shape = prof.key_averages(group_by_input_shape=True)
+    assert len(by_shape) > len(prof.key_averages())  # the shapes did split some ops
+    merged, direct = table(merge_shapes(by_shape)), table(prof.key_averages())
+    assert merged.keys() == direct.keys()
+    for key, (count, self_us, total_us, flops) in direct.items():
+        assert merged[key][0] == count and merged[key][3] == flops, key
+        assert merged[key][1] == pytest.approx(self_us) and merged[key][2] == pytest.approx(
+            total_us
+        )

@@ -22,6 +22,7 @@ from reporter.health.training import DEFAULT_LR, resolve_loss
 from reporter.loader import MEMORY_HEADROOM, available_memory
 from reporter.report.health import HealthSection
 from reporter.stages.context import SkipStage, StageContext
+from reporter.stages.memory import OPTIMIZER_COPIES
 
 DEFAULT_STEPS = 20
 DEFAULT_OPTIMIZER = "adam"
@@ -105,11 +106,6 @@ def run(ctx: StageContext) -> HealthSection:
     return section
 
 
-# The probe's copy holds the weights and buffers, a gradient per trainable parameter and
-# this many optimizer states per trainable parameter.
-STATE_COPIES = {"sgd": 0, "sgd_momentum": 1, "adam": 2, "adamw": 2}
-
-
 def _why_no_probe(subject: Any, optimizer: str, compare: bool) -> str:
     """Why the probe cannot run on this subject, or '' when it can."""
     if subject.device.type == "meta":
@@ -119,7 +115,11 @@ def _why_no_probe(subject: Any, optimizer: str, compare: bool) -> str:
     if not trainable:
         return "no parameter needs a gradient"
     weights = sum(t.numel() * t.element_size() for t in [*params, *subject.model.buffers()])
-    states = max(STATE_COPIES[o] for o in (["adam", "sgd_momentum"] if compare else [optimizer]))
+    # The copy holds the weights and buffers, a gradient per trainable parameter and the
+    # optimizer's states (as many copies as the memory stage counts for it).
+    states = max(
+        OPTIMIZER_COPIES[o] for o in (["adam", "sgd_momentum"] if compare else [optimizer])
+    )
     need = weights + trainable * (1 + states)
     free = available_memory(subject.device)
     if free and need > MEMORY_HEADROOM * free:
