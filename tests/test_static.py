@@ -169,10 +169,9 @@ def test_dtype_and_frozen_parameters(tmp_path: Path, model_file) -> None:
     assert subject.args[0].dtype == torch.float64
 
 
-def test_quick_static_report_runs_the_model_once(cli, tmp_path: Path, model_file) -> None:
-    """--only summary,flops shares torchinfo's forward: the model runs exactly once."""
-    calls = tmp_path / "calls.txt"
-    path = model_file(
+def counting_model(model_file, calls: Path, out_features: int, batch: int) -> Path:  # noqa: ANN001
+    """A one-layer model file that appends an "x" to ``calls`` at every forward."""
+    return model_file(
         f"""
         import torch
         from torch import nn
@@ -180,7 +179,7 @@ def test_quick_static_report_runs_the_model_once(cli, tmp_path: Path, model_file
         class Counting(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.fc = nn.Linear(4, 2)
+                self.fc = nn.Linear(4, {out_features})
 
             def forward(self, x):
                 with open({str(calls)!r}, "a") as f:
@@ -188,9 +187,15 @@ def test_quick_static_report_runs_the_model_once(cli, tmp_path: Path, model_file
                 return self.fc(x)
 
         def example_inputs():
-            return torch.randn(3, 4)
+            return torch.randn({batch}, 4)
         """
     )
+
+
+def test_quick_static_report_runs_the_model_once(cli, tmp_path: Path, model_file) -> None:
+    """--only summary,flops shares torchinfo's forward: the model runs exactly once."""
+    calls = tmp_path / "calls.txt"
+    path = counting_model(model_file, calls, out_features=2, batch=3)
     assert cli(path, "-o", tmp_path / "out", "--only", "summary,flops").code == 0
     assert calls.read_text() == "x"
     calls.unlink()
@@ -246,25 +251,7 @@ def test_structured_outputs(tmp_path: Path, model_file, kind: str) -> None:
 def test_health_probe_reuses_the_inference_output_for_its_loss(tmp_path: Path, model_file) -> None:
     """The default loss needs only the output's shape: the summary's forward provides it."""
     calls = tmp_path / "calls.txt"
-    path = model_file(
-        f"""
-        import torch
-        from torch import nn
-
-        class Counting(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.fc = nn.Linear(4, 3)
-
-            def forward(self, x):
-                with open({str(calls)!r}, "a") as f:
-                    f.write("x")
-                return self.fc(x)
-
-        def example_inputs():
-            return torch.randn(5, 4)
-        """
-    )
+    path = counting_model(model_file, calls, out_features=3, batch=5)
     subject = subject_for(path, tmp_path)
     sections = run_stages(
         subject, tmp_path, "summary", "health", stage_options={"health": {"train_steps": 2}}

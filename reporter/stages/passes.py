@@ -206,6 +206,9 @@ def _forked_result(ctx: StageContext) -> TrainingPass | None:
     return TrainingPass(**data) if data is not None else None
 
 
+DYNAMO_MARK = "__dynamo_disable"  # the attribute torch._compile._disable_dynamo caches
+
+
 @contextlib.contextmanager
 def without_dynamo_import() -> Iterator[None]:
     """Keep the dispatch modes of a pass from importing torch._dynamo (1.5-2.4 s here).
@@ -231,9 +234,6 @@ def without_dynamo_import() -> Iterator[None]:
         for handler in marked:
             if handler.__dict__.get(DYNAMO_MARK) is handler:
                 delattr(handler, DYNAMO_MARK)
-
-
-DYNAMO_MARK = "__dynamo_disable"  # the attribute torch._compile._disable_dynamo caches
 
 
 def _run_inference_pass(ctx: StageContext) -> InferencePass:
@@ -265,12 +265,12 @@ def _inference_forward(ctx: StageContext, record_graph: bool) -> InferencePass:
 
     handle = model.register_forward_hook(keep_output)
     tracker = LiveTensorTracker()
-    finish = None
+    recorder = recording(model, subject.args, subject.kwargs) if record_graph else None
     # FlopCounterMode counts nothing under inference_mode (pytorch#126268); torchinfo runs
     # the forward under no_grad, which it counts correctly.
     try:
         with (
-            contextlib.ExitStack() as graph_recording,
+            recorder or contextlib.nullcontext() as finish,
             without_dynamo_import(),
             warnings.catch_warnings(record=True) as caught,
             locate_failures(model),
@@ -278,10 +278,6 @@ def _inference_forward(ctx: StageContext, record_graph: bool) -> InferencePass:
             tracker,
         ):
             warnings.simplefilter("always")
-            if record_graph:
-                finish = graph_recording.enter_context(
-                    recording(model, subject.args, subject.kwargs)
-                )
             stats = torchinfo.summary(
                 model,
                 input_data=_torchinfo_input(subject.args, subject.kwargs),
