@@ -127,7 +127,9 @@ def _nested_self(
         for j, e in enumerate(spans):
             if i == j or e["tid"] != c["tid"] or e["dur"] < c["dur"]:
                 continue
-            if e["ts"] <= c["ts"] and c["ts"] + c["dur"] <= e["ts"] + e["dur"] + 0.5:
+            # 2 ns of slack: the trace rounds each start and duration to the nanosecond.
+            # No more: back-to-back ops on a fast CPU are well under a microsecond apart.
+            if e["ts"] <= c["ts"] and c["ts"] + c["dur"] <= e["ts"] + e["dur"] + 0.002:
                 if e["dur"] == c["dur"] and j > i:
                     continue  # equal spans: the earlier one is the parent
                 if best is None or spans[best]["dur"] > e["dur"]:
