@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from reporter.loader import load_subject
@@ -32,8 +34,12 @@ def unique_numel(model: torch.nn.Module) -> int:
     return sum(seen.values())
 
 
-def flop_counter_total(subject: Subject) -> int:
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+def flop_counter_total(subject: Subject, math_attention: bool = True) -> int:
+    """FlopCounterMode's own total. With ``math_attention`` scaled_dot_product_attention
+    runs as plain matrix products, which it counts, instead of the CPU flash kernel, which
+    it has no formula for."""
+    backend = sdpa_kernel(SDPBackend.MATH) if math_attention else contextlib.nullcontext()
+    with torch.no_grad(), backend, FlopCounterMode(display=False) as counter:
         subject.call()
     return counter.get_total_flops()
 

@@ -118,6 +118,43 @@ def test_gpt2_from_config_unique_parameters(tmp_path: Path, model_file) -> None:
         sections["summary"].torchinfo_total_params > totals.total
     )  # torchinfo counts the tie twice
     assert sections["flops"].forward_total == flop_counter_total(subject)
+    # FlopCounterMode alone misses the CPU flash kernel's attention: worked out by hand
+    layers, heads, seq, head_dim = 12, 12, 16, 64
+    attention = layers * 2 * (2 * heads * seq * seq * head_dim)
+    plain = flop_counter_total(subject, math_attention=False)
+    assert sections["flops"].forward_total == plain + attention
+
+
+GPT2_TINY = """
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+def build_model():
+    return GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=100,
+                                      attn_implementation="{attn}"))
+
+def example_inputs():
+    return {{"input_ids": torch.randint(0, 100, (2, 12))}}
+"""
+
+
+def test_cpu_attention_counts_as_its_matrix_products(tmp_path: Path, model_file) -> None:
+    """scaled_dot_product_attention on CPU runs a flash kernel FlopCounterMode has no
+    formula for; eager attention is two torch.matmul calls, which it counts itself."""
+    pytest.importorskip("transformers")
+    sdpa = subject_for(model_file(GPT2_TINY.format(attn="sdpa"), "sdpa.py"), tmp_path)
+    eager = subject_for(model_file(GPT2_TINY.format(attn="eager"), "eager.py"), tmp_path)
+    fused = run_stages(sdpa, tmp_path, "flops", "memory")["flops"]
+    plain = run_stages(eager, tmp_path, "flops", "memory")["flops"]
+    assert fused.forward_total == plain.forward_total == flop_counter_total(eager)
+    assert flop_counter_total(sdpa, math_attention=False) < fused.forward_total
+    attn = {m.name: m.forward for m in fused.by_module if m.name.endswith(".attn")}
+    assert attn == {m.name: m.forward for m in plain.by_module if m.name.endswith(".attn")}
+    # Backward: the flash kernel recomputes the scores, one product more per layer than
+    # the four of eager attention's two matmuls: 2 * batch * heads * seq^2 * head_dim.
+    batch, heads, seq, head_dim, layers = 2, 4, 12, 16, 2
+    recompute = layers * 2 * batch * heads * seq * seq * head_dim
+    assert fused.backward_total - plain.backward_total == recompute
 
 
 def test_bert_from_config(tmp_path: Path, model_file) -> None:

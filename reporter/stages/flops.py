@@ -6,6 +6,7 @@ from collections import Counter
 
 from torch.utils.flop_counter import flop_registry
 
+from reporter.flop_formulas import EXTRA_FLOP_FORMULAS
 from reporter.report import FlopsSection, ModuleFlops, OpCount
 from reporter.stages.context import StageContext
 from reporter.stages.passes import DATA_MOVEMENT, inference_pass, training_pass
@@ -13,7 +14,8 @@ from reporter.stages.passes import DATA_MOVEMENT, inference_pass, training_pass
 METHOD = (
     "torch.utils.flop_counter.FlopCounterMode over one forward on the sample input "
     "(a multiply-add is 2 FLOPs). It counts matrix multiplications, convolutions and "
-    "attention; elementwise ops, normalisation and softmax have no formula and are listed "
+    "attention (CPU flash attention with torch's formula for the CUDA flash kernel, which "
+    "FlopCounterMode lacks); elementwise ops, normalisation and softmax have no formula and are listed "
     "under 'not counted'."
 )
 
@@ -83,7 +85,7 @@ def _by_op(global_counts: dict[str, int], calls: Counter[str]) -> list[OpCount]:
 
 def _uncounted(calls: Counter[str]) -> list[OpCount]:
     """Ops that ran with arithmetic FlopCounterMode has no formula for, most calls first."""
-    counted = {str(k) for k in flop_registry}
+    counted = {str(k) for k in flop_registry} | {str(k) for k in EXTRA_FLOP_FORMULAS}
     rows = [
         OpCount(op=op, calls=n)
         for op, n in calls.items()

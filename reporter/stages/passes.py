@@ -23,6 +23,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, _FlopCounterMode
 
 from reporter import forked
+from reporter.flop_formulas import EXTRA_FLOP_FORMULAS
 from reporter.forward_guard import ForwardError, locate_failures
 from reporter.graph.record import recording
 from reporter.stages.context import StageContext
@@ -236,6 +237,11 @@ def without_dynamo_import() -> Iterator[None]:
                 delattr(handler, DYNAMO_MARK)
 
 
+def counting_flops() -> FlopCounterMode:
+    """FlopCounterMode with formulas for the ops it lacks (CPU attention)."""
+    return FlopCounterMode(display=False, custom_mapping=EXTRA_FLOP_FORMULAS)
+
+
 def _run_inference_pass(ctx: StageContext) -> InferencePass:
     from reporter.stages import graph
 
@@ -274,7 +280,7 @@ def _inference_forward(ctx: StageContext, record_graph: bool) -> InferencePass:
             without_dynamo_import(),
             warnings.catch_warnings(record=True) as caught,
             locate_failures(model),
-            FlopCounterMode(display=False) as counter,
+            counting_flops() as counter,
             tracker,
         ):
             warnings.simplefilter("always")
@@ -337,7 +343,7 @@ def _run_training_pass(ctx: StageContext) -> TrainingPass:
     # Meta kernels run in Python: backward would double the time of a large model, and
     # without it the counts would only repeat the inference pass's, so skip counting too.
     skip_backward = subject.device.type == "meta" and not ctx.options.train
-    counter = None if skip_backward else FlopCounterMode(display=False)
+    counter = None if skip_backward else counting_flops()
     # eval() stays on: batch-norm running statistics must not change under analysis.
     with without_dynamo_import(), torch.enable_grad(), counter or contextlib.nullcontext():
         with locate_failures(model), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
