@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from reporter.options import RunOptions
-from reporter.profiling.measure import measure
-from reporter.profiling.stats import knee, latency_stats, noise_reason
+from reporter.profiling.measure import measure, precise_enough, stable_window
+from reporter.profiling.stats import knee, latency_stats, median_interval, noise_reason
 from reporter.profiling.sweep import SweepLimits, batch_size, peak_memory, run_sweep, with_batch
 from reporter.report import ModelInfo, Report, StageStatus
 from reporter.report.profile import (
@@ -73,6 +73,8 @@ def test_statistics_recomputed_from_the_raw_samples(timed: Any) -> None:
     assert (lat.min, lat.max) == (s.min(), s.max())
     assert lat.iqr == pytest.approx(np.percentile(s, 75) - np.percentile(s, 25))
     assert lat.cv == pytest.approx(s.std() / s.mean())
+    assert (lat.median_low, lat.median_high) == median_interval(list(s))
+    assert lat.median_low <= lat.median <= lat.median_high
     assert t.batch_size == 6
     assert t.throughput == pytest.approx(6 / (lat.median / 1e3))
     assert t.noisy == bool(noise_reason(lat))
@@ -95,12 +97,66 @@ def test_measure_recovers_a_known_duration(monkeypatch: pytest.MonkeyPatch) -> N
     def call() -> None:
         clock[0] += 0.0002
 
+    never_precise = lambda samples: False  # noqa: E731
+    monkeypatch.setattr(measure_module, "precise_enough", never_precise)
     m = measure(call, torch.device("cpu"), budget_s=0.1)
     assert m.warmup_calls == 10 and m.warmup_stable  # two equal windows of 5
     assert m.number == 5  # blocks of at least 1 ms
     assert len(m.samples_ms) == 100  # 0.1 s / (5 x 0.2 ms)
     assert m.samples_ms == pytest.approx([0.2] * 100)
-    assert m.seconds == pytest.approx(0.1)
+    assert m.seconds == pytest.approx(0.1) and not m.stopped_early
+
+
+def test_measure_stops_at_a_quarter_of_its_budget_once_the_median_is_precise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Equal samples pin the median exactly: measuring stops at 25% of the budget."""
+    from reporter.profiling import measure as measure_module
+
+    clock = [100.0]
+    monkeypatch.setattr(measure_module.time, "perf_counter", lambda: clock[0])
+
+    def call() -> None:
+        clock[0] += 0.0002
+
+    m = measure(call, torch.device("cpu"), budget_s=0.1)
+    assert m.stopped_early
+    assert len(m.samples_ms) == 25  # 0.025 s of 1 ms blocks
+    assert m.seconds == pytest.approx(0.025)
+
+
+def test_median_interval_matches_the_published_order_statistics() -> None:
+    """95% ranks (1-based) from the binomial tables: n=6 -> 1 and 6, n=20 -> 6 and 15,
+    n=100 -> 40 and 61; below 6 samples no interval reaches 95%."""
+    assert median_interval(list(range(5))) is None
+    assert median_interval(list(range(6))) == (0, 5)
+    assert median_interval(list(range(20))[::-1]) == (5, 14)
+    assert median_interval(list(range(100))) == (39, 60)
+
+
+def test_median_interval_covers_the_true_median_95_percent_of_the_time() -> None:
+    rng = np.random.default_rng(7)
+    true_median = np.log(2)  # of the unit exponential: skewed, like latencies
+    for n in (6, 15, 60):
+        hits = 0
+        for _ in range(2000):
+            lo, hi = median_interval(list(rng.exponential(size=n)))
+            hits += lo <= true_median <= hi
+        assert 0.945 <= hits / 2000 <= 0.99, n
+
+
+def test_precise_enough_is_a_half_width_of_one_percent() -> None:
+    assert precise_enough([100.0] * 5 + [101.0])  # interval 100-101: +-0.5%
+    assert not precise_enough([100.0] * 5 + [103.0])  # interval 100-103: +-1.5%
+    assert not precise_enough([100.0] * 5)  # too few samples for a 95% interval
+
+
+def test_slow_calls_warm_up_with_shorter_windows() -> None:
+    """Two 5-call windows of a 40 ms call do not fit in 0.1 s: single calls are compared."""
+    assert stable_window(0.1, 0.04) == 1
+    assert stable_window(0.1, 0.0001) == 5
+    assert stable_window(0.1, 0.01) == 5
+    assert stable_window(0.1, 0.02) == 2
 
 
 def test_measure_on_the_real_clock_never_reports_less_than_the_work() -> None:

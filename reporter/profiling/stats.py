@@ -24,9 +24,33 @@ def quantile(values: Sequence[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+def median_interval(
+    values: Sequence[float], confidence: float = 0.95
+) -> tuple[float, float] | None:
+    """Distribution-free confidence interval of the median: order statistics.
+
+    The k-th smallest and k-th largest values bound the median with probability
+    1 - 2 P(Binomial(n, 1/2) < k), whatever the distribution of the samples; k is the
+    largest rank that keeps this at ``confidence`` or above. None below 6 samples, where
+    even the smallest and largest value give less than 95%.
+    """
+    n = len(values)
+    tail = (1 - confidence) / 2
+    k = 0
+    below = 0  # P(Binomial(n, 1/2) <= k - 1), in units of 2**-n
+    while k < n // 2 and (below + math.comb(n, k)) / 2**n <= tail:
+        below += math.comb(n, k)
+        k += 1
+    if k == 0:
+        return None
+    ordered = sorted(values)
+    return ordered[k - 1], ordered[n - k]
+
+
 def latency_stats(samples_ms: Sequence[float]) -> LatencyStats:
     mean = statistics.fmean(samples_ms)
     std = statistics.pstdev(samples_ms) if len(samples_ms) > 1 else 0.0
+    interval = median_interval(samples_ms)
     return LatencyStats(
         median=quantile(samples_ms, 0.5),
         p90=quantile(samples_ms, 0.9),
@@ -36,6 +60,8 @@ def latency_stats(samples_ms: Sequence[float]) -> LatencyStats:
         mean=mean,
         iqr=quantile(samples_ms, 0.75) - quantile(samples_ms, 0.25),
         cv=std / mean if mean > 0 else 0.0,
+        median_low=interval[0] if interval else None,
+        median_high=interval[1] if interval else None,
     )
 
 

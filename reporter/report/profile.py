@@ -81,6 +81,9 @@ class LatencyStats:
     mean: float = 0.0
     iqr: float = 0.0
     cv: float = 0.0  # standard deviation / mean
+    # 95% confidence interval of the median (order statistics); None below 6 samples
+    median_low: float | None = None
+    median_high: float | None = None
 
 
 @dataclass
