@@ -45,6 +45,27 @@ def test_hot_module_and_its_absence(tmp_path: Path) -> None:
     assert "hot-module" not in rule_ids(report)
 
 
+def test_a_body_of_equal_blocks_is_not_a_hot_module(tmp_path: Path) -> None:
+    """Like GPT-2: a wrapper takes most of the step, spread over twelve equal blocks."""
+    body = (
+        "def build_model():\n"
+        "    body = nn.Sequential(*[nn.Linear(256, 256) for _ in range(12)])\n"
+        "    return nn.Sequential(body, nn.Linear(256, 2))"
+    )
+    report = report_for(_model(tmp_path, body, "torch.randn(64, 256)"), tmp_path, "profile")
+    rows = {m.name: m for m in report.profile.modules}
+    assert rows["0"].share > 0.4  # the wrapper passes the threshold ...
+    blocks = [m for m in report.profile.modules if m.name.startswith("0.")]
+    assert len(blocks) == 12 and max(m.total_us for m in blocks) < rows["0"].total_us / 2
+    assert "hot-module" not in rule_ids(report)  # ... but no block nor its own code is hot
+    # one heavy block inside the same wrapper is flagged, not the wrapper
+    heavy = body.replace("for _ in range(12)]", "for _ in range(3)], nn.Linear(256, 4096)")
+    heavy = heavy.replace("nn.Linear(256, 2))", "nn.Linear(4096, 2))")
+    report = report_for(_model(tmp_path, heavy, "torch.randn(256, 256)"), tmp_path, "profile")
+    finding = next(f for f in report.findings if f.rule == "hot-module")
+    assert finding.target == "0.3"
+
+
 def test_memory_bound_and_launch_bound(tmp_path: Path) -> None:
     body = """
 class Pointwise(nn.Module):
