@@ -75,7 +75,7 @@ def run(ctx: StageContext) -> TimingSection:
         f" then {len(m.samples_ms)} samples of {m.number} call(s) each (time.perf_counter, "
         f"{sync}median over samples, its 95% interval from order statistics), "
         f"{m.seconds:.2f} s of measuring"
-        f"{' (stopped early: the median was known to +-1%)' if m.stopped_early else ''}. "
+        f"{' (stopped early: the median was known to ±1%)' if m.stopped_early else ''}. "
         f"Throughput = batch "
         f"{batch} (first dim of the first input) / median latency."
     )
