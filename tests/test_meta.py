@@ -106,3 +106,30 @@ def test_meta_report_skips_execution_stages(cli, llama_file: Path, tmp_path: Pat
     assert data["stages"]["timing"]["status"] == "skipped"
     assert "meta device" in data["stages"]["timing"]["reason"]
     assert data["model"]["parameters"]["total"] == llama_parameters(64, 176, 3, 8, 2, 320)
+
+
+def test_what_fits_table_by_hand(llama_file: Path, tmp_path: Path) -> None:
+    """Each scenario worked out from the parameter count: fp32 weights (4 bytes), one
+    gradient, AdamW 2 states or SGD momentum 1, bf16 autocast halving activations."""
+    meta = subject_for(llama_file, tmp_path, device="meta")
+    memory = run_stages(meta, tmp_path, "memory")["memory"]
+    weights = 4 * llama_parameters(64, 176, 3, 8, 2, 320)
+    inputs = 2 * (2 * 24) * 8  # input_ids and attention_mask, 2x24 int64 each
+    buffers = sum(b.numel() * b.element_size() for b in meta.model.buffers())
+    assert (memory.parameter_bytes, memory.input_bytes) == (weights, inputs)
+    activations = memory.training.peak_forward_bytes
+    assert activations > 0
+    fixed = weights + buffers + inputs
+    expected = {
+        "Inference": fixed + memory.inference_activation_peak_bytes,
+        "Training, AdamW": fixed + 3 * weights + activations,
+        "Training, SGD with momentum": fixed + 2 * weights + activations,
+        "Training, AdamW + bf16 autocast": fixed + 3 * weights + activations // 2,
+    }
+    fits = {row.scenario: row for row in memory.fits}
+    assert {name: row.bytes for name, row in fits.items()} == expected
+    assert fits["Inference"].bytes == memory.inference_total_bytes
+    assert fits["Training, AdamW"].bytes == memory.training.total_bytes["adamw"]
+    for row in memory.fits:
+        assert row.per_device == {str(k): -(-row.bytes // k) for k in (1, 2, 4, 8)}
+    assert memory.device_sizes_gib == [24, 40, 80, 141]
