@@ -1,14 +1,23 @@
 """FLOP formulas for ops that FlopCounterMode has none for, in its own conventions.
 
-PyTorch counts attention's matrix products for the CUDA kernels (flash, memory-efficient,
-cuDNN) but not for the CPU flash kernel that ``scaled_dot_product_attention`` picks on CPU,
-so a transformer's attention would count as zero there. Its shapes and its work are those
-of the CUDA flash kernel, so it gets torch's own formulas: 2 matrix products forward, 5
-backward (the scores are recomputed).
+- PyTorch counts attention's matrix products for the CUDA kernels (flash,
+  memory-efficient, cuDNN) but not for the CPU flash kernel that
+  ``scaled_dot_product_attention`` picks on CPU, so a transformer's attention would count
+  as zero there. Its shapes and its work are those of the CUDA flash kernel, so it gets
+  torch's own formulas: 2 matrix products forward, 5 backward (the scores are recomputed).
+- ``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer`` in eval mode without
+  gradients take a "fast path": one fused op each, whose inner products FlopCounterMode
+  never sees, so a whole encoder would count as zero. Their formulas add up the products
+  the ordinary path runs (projections, the two attention products, the feed-forward
+  layers), so both paths count the same. Nested (padded) inputs count their real tokens
+  only, which is what the fused kernels compute.
+
+A multiply-add is 2 FLOPs, as in FlopCounterMode; bias additions are not counted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -27,16 +36,62 @@ def _attention_backward(
     return sdpa_backward_flop_count(grad_out, query, key, value)
 
 
+def _sequences(t: torch.Tensor) -> list[tuple[int, int]]:
+    """(batch, length) groups of a (batch, length, features) or (length, features)
+    tensor; a nested tensor gives one group per sequence, of its own length."""
+    if t.is_nested:
+        return [(1, int(size[0])) for size in t._nested_tensor_size().tolist()]
+    if t.dim() == 2:
+        return [(1, t.shape[0])]
+    return [(t.shape[0], t.shape[1])]
+
+
+def mha_flops(batch: int, q_len: int, kv_len: int, embed: int) -> int:
+    """Projections of q (q_len tokens), k and v (kv_len tokens each), the scores and the
+    weighted sum (heads x head_dim = embed), and the output projection."""
+    projections = 2 * batch * embed * embed * (q_len + 2 * kv_len)
+    attention = 2 * 2 * batch * q_len * kv_len * embed
+    output = 2 * batch * q_len * embed * embed
+    return projections + attention + output
+
+
+def _native_mha(query: Any, key: Any, value: Any, embed_dim: int, *args: Any, **kw: Any) -> int:
+    pairs = zip(_sequences(query), _sequences(key), strict=True)
+    return sum(mha_flops(b, q_len, kv_len, embed_dim) for (b, q_len), (_, kv_len) in pairs)
+
+
+def _encoder_layer(src: Any, embed_dim: int, *args: Any, **kwargs: Any) -> int:
+    ffn_weight_1 = kwargs.get("ffn_weight_1", args[12] if len(args) > 12 else None)
+    hidden = ffn_weight_1.shape[0]  # (dim_feedforward, embed_dim)
+    return sum(
+        mha_flops(b, n, n, embed_dim) + 2 * 2 * b * n * embed_dim * hidden
+        for b, n in _sequences(src)
+    )
+
+
+def _raw(formula: Callable[..., int]) -> Callable[..., int]:
+    """Mark a formula as taking the op's own arguments (tensors), not their shapes: a
+    nested tensor has no single shape to give."""
+
+    def counted(*args: Any, out_val: Any = None, **kwargs: Any) -> int:
+        return formula(*args, **kwargs)
+
+    counted._get_raw = True  # type: ignore[attr-defined]  # read by FlopCounterMode
+    return counted
+
+
 def _formulas() -> dict[Any, Any]:
-    """Op packet -> formula over shapes, for the ops this torch build has."""
+    """Op packet -> formula, for the ops this torch build has."""
     pairs = {
         "_scaled_dot_product_flash_attention_for_cpu": _attention,
         "_scaled_dot_product_flash_attention_for_cpu_backward": _attention_backward,
         "_scaled_dot_product_fused_attention_overrideable": _attention,
         "_scaled_dot_product_fused_attention_overrideable_backward": _attention_backward,
+        "_native_multi_head_attention": _raw(_native_mha),
+        "_transformer_encoder_layer_fwd": _raw(_encoder_layer),
     }
     return {getattr(aten, name): f for name, f in pairs.items() if hasattr(aten, name)}
 
 
-# For FlopCounterMode(custom_mapping=...): it passes shapes, not tensors, to each formula.
+# For FlopCounterMode(custom_mapping=...): shapes, not tensors, reach the first four.
 EXTRA_FLOP_FORMULAS = _formulas()

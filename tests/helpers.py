@@ -35,12 +35,18 @@ def unique_numel(model: torch.nn.Module) -> int:
 
 
 def flop_counter_total(subject: Subject, math_attention: bool = True) -> int:
-    """FlopCounterMode's own total. With ``math_attention`` scaled_dot_product_attention
-    runs as plain matrix products, which it counts, instead of the CPU flash kernel, which
-    it has no formula for."""
+    """FlopCounterMode's own total. With ``math_attention`` attention runs as plain
+    matrix products, which it counts: scaled_dot_product_attention's math backend instead
+    of the CPU flash kernel, and no fused fast path for nn.MultiheadAttention and
+    nn.TransformerEncoderLayer. It has formulas for none of these three."""
     backend = sdpa_kernel(SDPBackend.MATH) if math_attention else contextlib.nullcontext()
-    with torch.no_grad(), backend, FlopCounterMode(display=False) as counter:
-        subject.call()
+    fast_path = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(not math_attention and fast_path)
+    try:
+        with torch.no_grad(), backend, FlopCounterMode(display=False) as counter:
+            subject.call()
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast_path)
     return counter.get_total_flops()
 
 

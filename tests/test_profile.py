@@ -23,7 +23,7 @@ from reporter.errors import UsageError
 from reporter.options import RunOptions
 from reporter.profiling.categories import CATEGORIES, kernel_category, op_category
 from reporter.profiling.options import profile_steps
-from reporter.profiling.scopes import kernel_totals, parse_scope, scope_name
+from reporter.profiling.scopes import SCOPE_PREFIX, kernel_totals, parse_scope, scope_name
 from reporter.stages import StageContext, run_stage
 from tests.conftest import SHARED_TRACES
 from tests.helpers import subject_for
@@ -401,3 +401,37 @@ def test_by_name_table_from_the_by_shape_one_equals_torchs_by_name_averages() ->
         assert merged[key][1] == pytest.approx(self_us) and merged[key][2] == pytest.approx(
             total_us
         )
+
+
+ENCODER = """
+import torch
+from torch import nn
+
+
+def build_model():
+    layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
+    return nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+
+
+def example_inputs():
+    return torch.randn(2, 6, 32)
+"""
+
+
+def test_module_scopes_keep_the_encoder_fast_path(tmp_path: Path) -> None:
+    """Hooks attached to nn.TransformerEncoderLayer switch off its fused fast path; the
+    scopes' hooks are global, so the profile shows the path that timing measures."""
+    path = tmp_path / "encoder.py"
+    path.write_text(ENCODER)
+    subject = subject_for(path, tmp_path)
+    ctx = StageContext(
+        subject=subject, options=RunOptions(model_file=subject.source, out_dir=str(tmp_path))
+    )
+    section = run_stage("profile", ctx)
+    with gzip.open(ctx.out_dir / section.trace_files[0], "rt") as f:
+        names = {e["name"] for e in json.load(f)["traceEvents"] if e.get("ph") == "X"}
+    assert "aten::_transformer_encoder_layer_fwd" in names
+    assert {scope_name(f"layers.{i}", "TransformerEncoderLayer") for i in (0, 1)} <= names
+    # the fused op replaces the layer's submodules: none of them ran
+    assert not any(n.startswith(SCOPE_PREFIX + "layers.0.") for n in names)
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in subject.model.modules())

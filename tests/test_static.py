@@ -157,6 +157,81 @@ def test_cpu_attention_counts_as_its_matrix_products(tmp_path: Path, model_file)
     assert fused.backward_total - plain.backward_total == recompute
 
 
+ENCODER = """
+import torch
+from torch import nn
+
+
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(64, 4, 128, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2)
+        self.attend = nn.MultiheadAttention(64, 4, batch_first=True)
+
+    def forward(self, x):
+        y = self.encoder(x)
+        return self.attend(y, y, y)[0]
+
+
+def build_model():
+    return Encoder().eval()
+
+
+def example_inputs():
+    return torch.randn(3, 10, 64)
+"""
+
+
+def test_fused_attention_fast_path_counts_its_products(tmp_path: Path, model_file) -> None:
+    """In eval without gradients nn.MultiheadAttention runs one fused op, which
+    FlopCounterMode counts as zero; perfreport counts what the ordinary path computes,
+    which FlopCounterMode counts itself."""
+    subject = subject_for(model_file(ENCODER), tmp_path)
+    flops = run_stages(subject, tmp_path, "flops")["flops"]
+    assert "aten._native_multi_head_attention" in {o.op for o in flops.by_op}
+    assert flops.forward_total == flop_counter_total(subject)  # the ordinary path
+
+
+def test_fused_encoder_layer_counts_its_products() -> None:
+    """nn.TransformerEncoderLayer's fast path (taken when no hook watches the layer, as in
+    production) against torch's count of the ordinary path; padded sequences run nested,
+    real tokens only, worked out by hand."""
+    from torch import nn
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from reporter.flop_formulas import EXTRA_FLOP_FORMULAS
+
+    layer = nn.TransformerEncoderLayer(64, 4, 128, batch_first=True)
+    encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=True).eval()
+    x = torch.randn(3, 10, 64)
+
+    def counted(mask: torch.Tensor | None, extra: dict) -> tuple[int, set[str]]:
+        with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=extra) as c:
+            encoder(x, src_key_padding_mask=mask)
+        return c.get_total_flops(), {str(op) for op in c.get_flop_counts()["Global"]}
+
+    fused, ops = counted(None, EXTRA_FLOP_FORMULAS)
+    assert ops == {"aten._transformer_encoder_layer_fwd"}
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with sdpa_kernel(SDPBackend.MATH):
+            ordinary, ops = counted(None, {})
+    finally:
+        torch.backends.mha.set_fastpath_enabled(True)
+    assert "aten._transformer_encoder_layer_fwd" not in ops
+    assert fused == ordinary
+    # Per layer and sequence of n tokens (embed 64, feed-forward 128): projections and
+    # output 8 * 64^2 * n, attention 4 * 64 * n^2, feed-forward 4 * 64 * 128 * n.
+    lengths = (7, 4, 10)
+    mask = torch.arange(10) >= torch.tensor(lengths)[:, None]
+    nested, ops = counted(mask, EXTRA_FLOP_FORMULAS)
+    assert ops == {"aten._transformer_encoder_layer_fwd"}
+    per_layer = sum(8 * 64**2 * n + 4 * 64 * n * n + 4 * 64 * 128 * n for n in lengths)
+    assert nested == 2 * per_layer
+
+
 def test_bert_from_config(tmp_path: Path, model_file) -> None:
     pytest.importorskip("transformers")
     path = model_file(

@@ -16,6 +16,10 @@ from typing import Any
 
 import torch
 from torch.autograd.profiler import record_function
+from torch.nn.modules.module import (
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+)
 
 SCOPE_PREFIX = "nn.Module: "
 ROOT_NAME = "<model>"  # path shown in the trace for the model itself
@@ -38,24 +42,33 @@ def parse_scope(name: str) -> tuple[str, str] | None:
 
 @contextmanager
 def module_scopes(model: torch.nn.Module) -> Iterator[None]:
-    """Open a profiler range on each module's forward entry, close it on exit."""
-    handles = []
-    for path, module in model.named_modules():
-        name = scope_name(path, type(module).__name__)
-        open_ranges: list[record_function] = []
+    """Open a profiler range on each of the model's modules at forward entry, close it on
+    exit.
 
-        def pre(mod: Any, args: Any, _name: str = name, _open: list = open_ranges) -> None:
-            rf = record_function(_name)
+    The hooks are global, kept to the model's modules by identity: a hook attached to a
+    module turns off nn.TransformerEncoderLayer's fused fast path, so the profile would
+    show a path that the timing stage, and production, do not take.
+    """
+    names = {id(m): scope_name(path, type(m).__name__) for path, m in model.named_modules()}
+    open_ranges: dict[int, list[record_function]] = defaultdict(list)
+
+    def pre(mod: Any, args: Any) -> None:
+        name = names.get(id(mod))
+        if name is not None:
+            rf = record_function(name)
             rf.__enter__()
-            _open.append(rf)
+            open_ranges[id(mod)].append(rf)
 
-        def post(mod: Any, args: Any, out: Any, _open: list = open_ranges) -> None:
-            if _open:
-                _open.pop().__exit__(None, None, None)
+    def post(mod: Any, args: Any, out: Any) -> None:
+        stack = open_ranges.get(id(mod))
+        if stack:
+            stack.pop().__exit__(None, None, None)
 
-        handles.append(module.register_forward_pre_hook(pre))
+    handles = [
+        register_module_forward_pre_hook(pre),
         # always_call: close the range even when forward raises.
-        handles.append(module.register_forward_hook(post, always_call=True))
+        register_module_forward_hook(post, always_call=True),
+    ]
     try:
         yield
     finally:

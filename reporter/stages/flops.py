@@ -14,8 +14,9 @@ from reporter.stages.passes import DATA_MOVEMENT, inference_pass, training_pass
 METHOD = (
     "torch.utils.flop_counter.FlopCounterMode over one forward on the sample input "
     "(a multiply-add is 2 FLOPs). It counts matrix multiplications, convolutions and "
-    "attention (CPU flash attention with torch's formula for the CUDA flash kernel, which "
-    "FlopCounterMode lacks); elementwise ops, normalisation and softmax have no formula and are listed "
+    "attention (perfreport adds formulas for what it lacks: CPU flash attention, and the "
+    "fused fast paths of nn.MultiheadAttention and nn.TransformerEncoderLayer); "
+    "elementwise ops, normalisation and softmax have no formula and are listed "
     "under 'not counted'."
 )
 
