@@ -11,12 +11,19 @@
   the ordinary path runs (projections, the two attention products, the feed-forward
   layers), so both paths count the same. Nested (padded) inputs count their real tokens
   only, which is what the fused kernels compute.
+- ``nn.LSTM`` on CPU runs each layer as one oneDNN op (``mkldnn_rnn_layer``), and on
+  CUDA ``nn.LSTM``, ``nn.GRU`` and ``nn.RNN`` run whole as one cuDNN op: zero again. Their
+  formula is the ordinary path's: every token (steps x batch; packed sequences: the real
+  ones) times every weight matrix, of every layer and direction. Their backward computes
+  the gradients of the input, the hidden state and the weights: twice the forward. (The
+  ordinary path skips gradients nothing needs, such as the initial hidden state's.)
 
 A multiply-add is 2 FLOPs, as in FlopCounterMode; bias additions are not counted.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -69,6 +76,25 @@ def _encoder_layer(src: Any, embed_dim: int, *args: Any, **kwargs: Any) -> int:
     )
 
 
+def _rnn_layer(input: Any, w_ih: Any, w_hh: Any, *args: Any, **kwargs: Any) -> int:
+    tokens = math.prod(input) // input[-1]  # steps x batch; packed: the real tokens
+    return 2 * tokens * (math.prod(w_ih) + math.prod(w_hh))
+
+
+def _rnn_layer_backward(input: Any, w_ih: Any, w_hh: Any, *args: Any, **kwargs: Any) -> int:
+    return 2 * _rnn_layer(input, w_ih, w_hh)
+
+
+def cudnn_rnn_flops(input: Any, weights: Any, *args: Any, **kwargs: Any) -> int:
+    """One cuDNN RNN over all layers and directions: its matrices are the 2-D weights."""
+    tokens = math.prod(input) // input[-1]
+    return 2 * tokens * sum(math.prod(w) for w in weights if len(w) == 2)
+
+
+def _cudnn_rnn_backward(input: Any, weights: Any, *args: Any, **kwargs: Any) -> int:
+    return 2 * cudnn_rnn_flops(input, weights)
+
+
 def _raw(formula: Callable[..., int]) -> Callable[..., int]:
     """Mark a formula as taking the op's own arguments (tensors), not their shapes: a
     nested tensor has no single shape to give."""
@@ -89,9 +115,13 @@ def _formulas() -> dict[Any, Any]:
         "_scaled_dot_product_fused_attention_overrideable_backward": _attention_backward,
         "_native_multi_head_attention": _raw(_native_mha),
         "_transformer_encoder_layer_fwd": _raw(_encoder_layer),
+        "mkldnn_rnn_layer": _rnn_layer,
+        "mkldnn_rnn_layer_backward": _rnn_layer_backward,
+        "_cudnn_rnn": cudnn_rnn_flops,
+        "_cudnn_rnn_backward": _cudnn_rnn_backward,
     }
     return {getattr(aten, name): f for name, f in pairs.items() if hasattr(aten, name)}
 
 
-# For FlopCounterMode(custom_mapping=...): shapes, not tensors, reach the first four.
+# For FlopCounterMode(custom_mapping=...): shapes reach the formulas not marked _raw.
 EXTRA_FLOP_FORMULAS = _formulas()

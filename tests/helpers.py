@@ -34,16 +34,19 @@ def unique_numel(model: torch.nn.Module) -> int:
     return sum(seen.values())
 
 
-def flop_counter_total(subject: Subject, math_attention: bool = True) -> int:
-    """FlopCounterMode's own total. With ``math_attention`` attention runs as plain
-    matrix products, which it counts: scaled_dot_product_attention's math backend instead
-    of the CPU flash kernel, and no fused fast path for nn.MultiheadAttention and
-    nn.TransformerEncoderLayer. It has formulas for none of these three."""
-    backend = sdpa_kernel(SDPBackend.MATH) if math_attention else contextlib.nullcontext()
+def flop_counter_total(subject: Subject, ordinary_path: bool = True) -> int:
+    """FlopCounterMode's own total. With ``ordinary_path`` attention and LSTMs run as
+    plain matrix products, which it counts: scaled_dot_product_attention's math backend
+    instead of the CPU flash kernel, no fused fast path for nn.MultiheadAttention and
+    nn.TransformerEncoderLayer, no oneDNN LSTM layer. It has formulas for none of these."""
+    backend = sdpa_kernel(SDPBackend.MATH) if ordinary_path else contextlib.nullcontext()
     fast_path = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(not math_attention and fast_path)
+    torch.backends.mha.set_fastpath_enabled(not ordinary_path and fast_path)
+    onednn = (
+        torch.backends.mkldnn.flags(enabled=False) if ordinary_path else contextlib.nullcontext()
+    )
     try:
-        with torch.no_grad(), backend, FlopCounterMode(display=False) as counter:
+        with torch.no_grad(), backend, onednn, FlopCounterMode(display=False) as counter:
             subject.call()
     finally:
         torch.backends.mha.set_fastpath_enabled(fast_path)

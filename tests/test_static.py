@@ -121,7 +121,7 @@ def test_gpt2_from_config_unique_parameters(tmp_path: Path, model_file) -> None:
     # FlopCounterMode alone misses the CPU flash kernel's attention: worked out by hand
     layers, heads, seq, head_dim = 12, 12, 16, 64
     attention = layers * 2 * (2 * heads * seq * seq * head_dim)
-    plain = flop_counter_total(subject, math_attention=False)
+    plain = flop_counter_total(subject, ordinary_path=False)
     assert sections["flops"].forward_total == plain + attention
 
 
@@ -147,7 +147,7 @@ def test_cpu_attention_counts_as_its_matrix_products(tmp_path: Path, model_file)
     fused = run_stages(sdpa, tmp_path, "flops", "memory")["flops"]
     plain = run_stages(eager, tmp_path, "flops", "memory")["flops"]
     assert fused.forward_total == plain.forward_total == flop_counter_total(eager)
-    assert flop_counter_total(sdpa, math_attention=False) < fused.forward_total
+    assert flop_counter_total(sdpa, ordinary_path=False) < fused.forward_total
     attn = {m.name: m.forward for m in fused.by_module if m.name.endswith(".attn")}
     assert attn == {m.name: m.forward for m in plain.by_module if m.name.endswith(".attn")}
     # Backward: the flash kernel recomputes the scores, one product more per layer than
@@ -392,3 +392,38 @@ print("torch._dynamo" in sys.modules, hasattr(handler, passes.DYNAMO_MARK))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]  # not imported, and the mark taken off
+
+
+def test_onednn_lstm_counts_like_the_ordinary_path(tmp_path: Path) -> None:
+    """nn.LSTM on CPU runs each layer as one oneDNN op that FlopCounterMode counts as zero.
+    By hand: every token (steps x batch) times both weight matrices, per layer; backward
+    computes gradients of input, hidden state and both weights, twice the forward."""
+    subject = subject_for(SAMPLES / "lstm_classifier.py", tmp_path)
+    flops = run_stages(subject, tmp_path, "flops", "memory")["flops"]
+    assert "aten.mkldnn_rnn_layer" in {o.op for o in flops.by_op}
+    assert flops.forward_total == flop_counter_total(subject)  # the ordinary path
+    lstm = next(m for m in subject.model.modules() if isinstance(m, torch.nn.LSTM))
+    tokens = subject.kwargs["tokens"].numel()  # batch x steps
+    # both directions of both layers: weight_ih_l0, weight_hh_l0_reverse, ...
+    weights = sum(p.numel() for n, p in lstm.named_parameters() if n.startswith("weight_"))
+    by_module = {m.name: m for m in flops.by_module}
+    name = next(n for n, m in subject.model.named_modules() if m is lstm)
+    assert by_module[name].forward == 2 * tokens * weights
+    assert by_module[name].backward == 2 * by_module[name].forward
+
+
+@pytest.mark.parametrize("cls", [torch.nn.LSTM, torch.nn.GRU])
+def test_cudnn_rnn_formula_matches_the_ordinary_path_on_cpu(cls: type) -> None:
+    """The cuDNN RNN op runs only on a GPU; its formula is checked against torch's count of
+    the same module's ordinary path on CPU, for the shapes cuDNN would receive."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from reporter.flop_formulas import cudnn_rnn_flops
+
+    rnn = cls(16, 32, num_layers=2, batch_first=True, bidirectional=True)
+    x = torch.randn(3, 7, 16)
+    ordinary = torch.backends.mkldnn.flags(enabled=False)
+    with ordinary, torch.no_grad(), FlopCounterMode(display=False) as counter:
+        rnn(x)
+    weights = [tuple(w.shape) for w in rnn._flat_weights]
+    assert cudnn_rnn_flops(tuple(x.shape), weights) == counter.get_total_flops()

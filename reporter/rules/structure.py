@@ -279,8 +279,9 @@ COMPUTE_HINTS = ("attention", "lstm", "gru", "rnn", "_scaled_dot_product")
     "flops-not-counted",
     "Heavy ops missing from the FLOP count",
     reads=["flops"],
-    doc="FlopCounterMode has no formula for some ops (attention on CPU, LSTM/GRU); the "
-    "total then understates the work.",
+    doc="FlopCounterMode has no formula for some ops. perfreport adds formulas for CPU "
+    "attention, the fused transformer fast paths and oneDNN LSTM layers; any other heavy "
+    "op without one (a custom kernel, a new fused op) makes the total understate the work.",
 )
 def uncounted(report: Report, th: dict[str, float]) -> list[Finding]:
     ops = [o for o in report.flops.uncounted_ops if any(h in o.op for h in COMPUTE_HINTS)]
