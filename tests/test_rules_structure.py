@@ -8,6 +8,7 @@ import pytest
 from conftest import SAMPLES
 from helpers import report_for, rule_ids
 
+from reporter.render.format import percent
 from reporter.report import OpCount
 from reporter.rules import RULES, run_rules
 
@@ -176,6 +177,34 @@ def test_flops_not_counted(tmp_path: Path) -> None:
     finding = next(f for f in run_rules(report) if f.rule == "flops-not-counted")
     assert finding.evidence["op 1"] == "aten._thnn_fused_lstm_cell, 40 call(s)"
     assert "flops-not-counted" not in rule_ids(report_for(SAMPLES / "mlp.py", tmp_path, "flops"))
+
+
+def test_uncounted_op_flagged_by_its_measured_time(tmp_path: Path) -> None:
+    """torch.cdist runs as aten._euclidean_dist, which has no formula and no telling name:
+    the profile shows it takes most of the op time."""
+    body = (
+        "class Distances(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.proj = nn.Linear(64, 64)\n\n"
+        "    def forward(self, x):\n"
+        "        y = self.proj(x)\n"
+        "        return torch.cdist(y, y)\n\n\n"
+        "def build_model():\n"
+        "    return Distances()"
+    )
+    path = _model(tmp_path, body, "torch.randn(1500, 64)")
+    report = report_for(path, tmp_path, "flops", "profile")
+    op = "aten._euclidean_dist"
+    assert op in {o.op for o in report.flops.uncounted_ops}
+    timed = next(o for o in report.profile.ops_by_name if o.name == "aten::_euclidean_dist")
+    # its total time: the matrix product and norms inside it are not counted either
+    share = timed.total_us / sum(o.self_us for o in report.profile.ops_by_name)
+    assert share > 0.05
+    finding = next(f for f in report.findings if f.rule == "flops-not-counted")
+    assert finding.evidence["op 1"] == f"{op}, 1 call(s), {percent(share)} of op time"
+    # without a profile the name gives no hint: nothing to flag
+    assert "flops-not-counted" not in rule_ids(report_for(path, tmp_path, "flops"))
 
 
 def test_training_does_not_fit(tmp_path: Path) -> None:

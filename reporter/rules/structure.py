@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from reporter.profiling.categories import op_category
 from reporter.render.format import count, nbytes, percent
-from reporter.report import Finding, Report
+from reporter.report import Finding, OpCount, Report
 from reporter.rules.registry import evidence, rule
 
 
@@ -279,24 +280,58 @@ COMPUTE_HINTS = ("attention", "lstm", "gru", "rnn", "_scaled_dot_product")
     "flops-not-counted",
     "Heavy ops missing from the FLOP count",
     reads=["flops"],
+    thresholds={"flops.uncounted_time_share": 0.05},
     doc="FlopCounterMode has no formula for some ops. perfreport adds formulas for CPU "
-    "attention, the fused transformer fast paths and oneDNN LSTM layers; any other heavy "
-    "op without one (a custom kernel, a new fused op) makes the total understate the work.",
+    "attention, the fused transformer fast paths and RNN layers; any other op that takes "
+    "at least this share of the profiled op time without a formula (a distance, a custom "
+    "kernel, a new fused op) makes the total understate the work. Elementwise ops, "
+    "reductions and copies are outside the convention and not flagged. Without a "
+    "profile, ops named like attention or RNNs are flagged.",
 )
 def uncounted(report: Report, th: dict[str, float]) -> list[Finding]:
-    ops = [o for o in report.flops.uncounted_ops if any(h in o.op for h in COMPUTE_HINTS)]
+    share = _op_time_shares(report)
+    limit = th["flops.uncounted_time_share"]
+    ops = [
+        o
+        for o in report.flops.uncounted_ops
+        if (share.get(o.op, 0.0) >= limit and _computes(o.op))
+        or (o.op not in share and any(h in o.op for h in COMPUTE_HINTS))
+    ]
     if not ops:
         return []
+    ops.sort(key=lambda o: -share.get(o.op, 0.0))
+
+    def described(o: OpCount) -> str:
+        timed = f", {percent(share[o.op])} of op time" if o.op in share else ""
+        return f"{o.op}, {o.calls} call(s){timed}"
+
     return [
         Finding(
             rule="flops-not-counted",
             severity="info",
             title="The FLOP total leaves out " + ", ".join(o.op for o in ops[:4]),
-            evidence={f"op {i + 1}": f"{o.op}, {o.calls} call(s)" for i, o in enumerate(ops[:6])},
+            evidence={f"op {i + 1}": described(o) for i, o in enumerate(ops[:6])},
             recommendation="Read FLOP figures as a lower bound; compare models by measured "
             "time as well.",
         )
     ]
+
+
+def _computes(op: str) -> bool:
+    """Matrix-like or unclassified work: elementwise ops, reductions (normalisation,
+    softmax, pooling) and copies are outside the FLOP convention on purpose."""
+    return op_category(op.replace(".", "::", 1)) in ("matmul/conv", "other")
+
+
+def _op_time_shares(report: Report) -> dict[str, float]:
+    """Time inside each op (its total: the counter misses an uncounted op's inner ops too)
+    as a share of all op self time, under the FLOP counter's names ('aten::addmm' in the
+    profile is 'aten.addmm' there)."""
+    ops = report.profile.ops_by_name if report.profile else []
+    total = sum(o.self_us for o in ops)
+    if not total:
+        return {}
+    return {o.name.replace("::", ".", 1): o.total_us / total for o in ops}
 
 
 @rule(
