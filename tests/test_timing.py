@@ -298,6 +298,9 @@ def test_sections_render_escaped_with_inline_charts(tmp_path: Path) -> None:
     assert "knee" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
     md = (tmp_path / "report.md").read_text()
     assert "### Profile" in md and "### Latency" in md and "(knee)" in md
+    # rates keep their thousands apart; fewer than 6 samples give no interval of the median
+    assert "8,000.0 samples/s" in html and "**8,000.0 samples/s**" in md
+    assert "| 5,000.0 |" in md and "95% interval" not in md
     again = load_report(tmp_path / "report.json")
     assert again.timing.latency_ms.median == 0.5
     assert again.timing.sweep.points[1].throughput == 5000.0

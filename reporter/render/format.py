@@ -67,6 +67,11 @@ def us(n: float | None) -> str:
     return f"{n / 1000:.2f} ms" if n >= 1000 else f"{n:.1f} µs"
 
 
+def rate(x: float | None) -> str:
+    """Samples per second with thousands separated: 139,577.8."""
+    return "–" if x is None else f"{x:,.1f}"
+
+
 def percent(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
@@ -108,5 +113,6 @@ FILTERS = {
     "ms": ms,
     "us": us,
     "percent": percent,
+    "rate": rate,
     "shape": shape,
 }
