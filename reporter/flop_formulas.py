@@ -18,6 +18,9 @@
   the gradients of the input, the hidden state and the weights: twice the forward. (The
   ordinary path skips gradients nothing needs, such as the initial hidden state's.)
 
+- Matrix-vector and vector products (``mv``, ``addmv``, ``dot``, ``vdot``) and
+  ``addbmm``: what ``x @ v`` on a vector runs. Each is its multiply-adds.
+
 A multiply-add is 2 FLOPs, as in FlopCounterMode; bias additions are not counted.
 """
 
@@ -95,6 +98,22 @@ def _cudnn_rnn_backward(input: Any, weights: Any, *args: Any, **kwargs: Any) -> 
     return 2 * cudnn_rnn_flops(input, weights)
 
 
+def _mv(mat: Any, vec: Any, *args: Any, **kwargs: Any) -> int:
+    return 2 * mat[0] * mat[1]
+
+
+def _addmv(bias: Any, mat: Any, vec: Any, *args: Any, **kwargs: Any) -> int:
+    return _mv(mat, vec)
+
+
+def _dot(a: Any, b: Any, *args: Any, **kwargs: Any) -> int:
+    return 2 * a[0]
+
+
+def _addbmm(bias: Any, b1: Any, b2: Any, *args: Any, **kwargs: Any) -> int:
+    return 2 * b1[0] * b1[1] * b1[2] * b2[2]
+
+
 def _raw(formula: Callable[..., int]) -> Callable[..., int]:
     """Mark a formula as taking the op's own arguments (tensors), not their shapes: a
     nested tensor has no single shape to give."""
@@ -119,6 +138,11 @@ def _formulas() -> dict[Any, Any]:
         "mkldnn_rnn_layer_backward": _rnn_layer_backward,
         "_cudnn_rnn": cudnn_rnn_flops,
         "_cudnn_rnn_backward": _cudnn_rnn_backward,
+        "mv": _mv,
+        "addmv": _addmv,
+        "dot": _dot,
+        "vdot": _dot,
+        "addbmm": _addbmm,
     }
     return {getattr(aten, name): f for name, f in pairs.items() if hasattr(aten, name)}
 

@@ -427,3 +427,26 @@ def test_cudnn_rnn_formula_matches_the_ordinary_path_on_cpu(cls: type) -> None:
         rnn(x)
     weights = [tuple(w.shape) for w in rnn._flat_weights]
     assert cudnn_rnn_flops(tuple(x.shape), weights) == counter.get_total_flops()
+
+
+def test_vector_products_counted_by_hand() -> None:
+    """x @ v on a vector runs mv (2 x rows x cols), v @ v runs dot (2 x n); addbmm sums a
+    batch of products (2 x batch x n x m x p)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from reporter.flop_formulas import EXTRA_FLOP_FORMULAS
+
+    mat, vec = torch.randn(8, 16), torch.randn(16)
+    b1, b2 = torch.randn(3, 8, 16), torch.randn(3, 16, 4)
+    cases = [
+        (lambda: mat @ vec, 2 * 8 * 16),
+        (lambda: torch.addmv(torch.zeros(8), mat, vec), 2 * 8 * 16),
+        (lambda: vec @ vec, 2 * 16),
+        (lambda: torch.vdot(vec, vec), 2 * 16),
+        (lambda: torch.addbmm(torch.zeros(8, 4), b1, b2), 2 * 3 * 8 * 16 * 4),
+        (lambda: b1 @ vec, 2 * 3 * 8 * 16),  # a batch of rows times one vector: one mv
+    ]
+    for run, expected in cases:
+        with FlopCounterMode(display=False, custom_mapping=EXTRA_FLOP_FORMULAS) as counter:
+            run()
+        assert counter.get_total_flops() == expected
