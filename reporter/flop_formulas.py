@@ -3,8 +3,10 @@
 - PyTorch counts attention's matrix products for the CUDA kernels (flash,
   memory-efficient, cuDNN) but not for the CPU flash kernel that
   ``scaled_dot_product_attention`` picks on CPU, so a transformer's attention would count
-  as zero there. Its shapes and its work are those of the CUDA flash kernel, so it gets
-  torch's own formulas: 2 matrix products forward, 5 backward (the scores are recomputed).
+  as zero there. Its shapes and its work are those of the CUDA flash kernel, so it is
+  counted as torch counts that one: 2 matrix products forward, 5 backward (the scores are
+  recomputed). The arithmetic is written out here because torch's own helpers reject
+  grouped-query shapes before torch 2.5.
 - ``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer`` in eval mode without
   gradients take a "fast path": one fused op each, whose inner products FlopCounterMode
   never sees, so a whole encoder would count as zero. Their formulas add up the products
@@ -31,19 +33,26 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
 
 aten = torch.ops.aten
 
 
 def _attention(query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> int:
-    return sdpa_flop_count(query, key, value)
+    """Scores (q @ k^T) and weighted sum (p @ v) for every query head; grouped-query
+    attention shares key and value heads, which changes no product's size."""
+    batch, heads, q_len, head_dim = query
+    kv_len, v_dim = key[-2], value[-1]
+    return 2 * batch * heads * q_len * kv_len * (head_dim + v_dim)
 
 
 def _attention_backward(
     grad_out: Any, query: Any, key: Any, value: Any, *args: Any, **kwargs: Any
 ) -> int:
-    return sdpa_backward_flop_count(grad_out, query, key, value)
+    """torch's count for the flash kernels' backward: the scores again, then the
+    gradients of the scores and of v, q and k."""
+    batch, heads, q_len, head_dim = query
+    kv_len, v_dim = key[-2], value[-1]
+    return 2 * batch * heads * q_len * kv_len * (3 * head_dim + 2 * v_dim)
 
 
 def _sequences(t: torch.Tensor) -> list[tuple[int, int]]:

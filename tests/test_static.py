@@ -450,3 +450,25 @@ def test_vector_products_counted_by_hand() -> None:
         with FlopCounterMode(display=False, custom_mapping=EXTRA_FLOP_FORMULAS) as counter:
             run()
         assert counter.get_total_flops() == expected
+
+
+def test_attention_formulas_equal_torchs_for_the_cuda_flash_kernel() -> None:
+    """Written out for torch versions whose helpers reject grouped-query shapes; torch
+    2.13's helpers accept them, so the two agree on every shape, GQA included."""
+    import random
+
+    from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
+
+    from reporter.flop_formulas import EXTRA_FLOP_FORMULAS
+
+    forward = EXTRA_FLOP_FORMULAS[torch.ops.aten._scaled_dot_product_flash_attention_for_cpu]
+    backward = EXTRA_FLOP_FORMULAS[
+        torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward
+    ]
+    rng = random.Random(0)
+    for _ in range(200):
+        b, hq, sq, sk, d, dv = (rng.randint(1, 9) for _ in range(6))
+        hkv = rng.choice([h for h in range(1, hq + 1) if hq % h == 0])
+        q, k, v, out = (b, hq, sq, d), (b, hkv, sk, d), (b, hkv, sk, dv), (b, hq, sq, dv)
+        assert forward(q, k, v) == sdpa_flop_count(q, k, v)
+        assert backward(out, q, k, v) == sdpa_backward_flop_count(out, q, k, v)
