@@ -130,8 +130,9 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 def build_model():
+    # no attention dropout: with it, CPU attention in train mode takes the math path
     return GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=100,
-                                      attn_implementation="{attn}"))
+                                      attn_pdrop=0.0, attn_implementation="{attn}"))
 
 def example_inputs():
     return {{"input_ids": torch.randint(0, 100, (2, 12))}}
@@ -472,3 +473,64 @@ def test_attention_formulas_equal_torchs_for_the_cuda_flash_kernel() -> None:
         q, k, v, out = (b, hq, sq, d), (b, hkv, sk, d), (b, hkv, sk, dv), (b, hq, sq, dv)
         assert forward(q, k, v) == sdpa_flop_count(q, k, v)
         assert backward(out, q, k, v) == sdpa_backward_flop_count(out, q, k, v)
+
+
+def test_training_pass_runs_in_train_mode_and_leaves_the_model_as_it_was(
+    tmp_path: Path, model_file
+) -> None:
+    """In train mode dropout keeps its mask for backward and batch norm its batch
+    statistics. By hand, batch 32: the input (32x64 fp32, saved by the first Linear), the
+    mask (32x256: on CPU dropout multiplies by a float32 noise tensor and keeps it; CUDA's
+    fused kernel keeps bytes), the dropout output (32x256 fp32, saved by batch norm), the
+    batch mean and inverse std (256 fp32 each), batch norm's output (32x256 fp32)."""
+    path = model_file(
+        """
+        import torch
+        from torch import nn
+
+        def build_model():
+            return nn.Sequential(nn.Linear(64, 256), nn.Dropout(0.5), nn.BatchNorm1d(256),
+                                 nn.Linear(256, 10))
+
+        def example_inputs():
+            return torch.randn(32, 64)
+        """
+    )
+    subject = subject_for(path, tmp_path)
+    bn = subject.model[2]
+    before = {k: v.clone() for k, v in subject.model.state_dict().items()}
+    memory = run_stages(subject, tmp_path, "memory")["memory"]
+    after = subject.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running stats untouched
+    assert not any(m.training for m in subject.model.modules())
+    fp32, batch = 4, 32
+    dropout = batch * 64 * fp32 + batch * 256 * fp32 + batch * 256 * fp32
+    # batch norm in train mode saves its input (the dropout output, counted once), the
+    # batch mean and inverse std; the last Linear saves batch norm's output
+    norm = 2 * 256 * fp32 + batch * 256 * fp32
+    assert memory.training.saved_activation_bytes == dropout + norm
+    assert "eval mode" not in memory.method
+    assert int(bn.num_batches_tracked) == 0
+
+
+def test_training_pass_falls_back_to_eval_mode_with_a_note(tmp_path: Path, model_file) -> None:
+    """Batch norm on a batch of one cannot run in train mode: the pass runs in eval mode
+    and the memory section says why."""
+    path = model_file(
+        """
+        import torch
+        from torch import nn
+
+        def build_model():
+            return nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.Linear(16, 2))
+
+        def example_inputs():
+            return torch.randn(1, 8)
+        """
+    )
+    subject = subject_for(path, tmp_path)
+    memory = run_stages(subject, tmp_path, "memory")["memory"]
+    assert "ran in eval mode: in train mode the forward raised" in memory.method
+    assert "more than 1 value per channel" in memory.method
+    assert memory.training.gradient_bytes == 4 * sum(p.numel() for p in subject.model.parameters())
+    assert not any(m.training for m in subject.model.modules())

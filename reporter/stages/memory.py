@@ -19,8 +19,9 @@ OPTIMIZER_COPIES = {"sgd": 0, "sgd_momentum": 1, "adam": 2, "adamw": 2}
 METHOD = (
     "Parameters and buffers: their unique tensors. Inference activation peak: the most "
     "bytes of tensors alive at once during one no_grad forward, tracked per storage by a "
-    "dispatch mode. Training: bytes alive during one autograd forward (activations saved "
-    "for backward included) + one gradient per trainable parameter + optimizer state "
+    "dispatch mode. Training: bytes alive during one autograd forward in train mode "
+    "(activations saved for backward included, dropout masks among them; modes and "
+    "buffers restored afterwards) + one gradient per trainable parameter + optimizer state "
     "(Adam/AdamW: 2 copies of each trainable parameter, SGD with momentum: 1, SGD: 0). "
     "Allocator caching and backward's temporaries are not included."
 )

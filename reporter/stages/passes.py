@@ -324,6 +324,43 @@ def _torchinfo_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 
 
 def _run_training_pass(ctx: StageContext) -> TrainingPass:
+    """The training pass in train mode, as a training step runs (dropout keeps its masks
+    for backward, batch norm its batch statistics); in eval mode, with a note, when the
+    forward fails in train mode only (batch norm on a batch of one)."""
+    model = ctx.subject.model
+    try:
+        with train_mode(model):
+            return _training_pass(ctx)
+    except Exception as exc:  # noqa: BLE001 - a model failing in eval too raises below
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    for p in model.parameters():
+        p.grad = None  # the failed attempt may have left some
+    result = _training_pass(ctx)
+    notes = [f"ran in eval mode: in train mode the forward raised {why}", result.note]
+    result.note = "; ".join(n for n in notes if n)
+    return result
+
+
+@contextlib.contextmanager
+def train_mode(model: torch.nn.Module) -> Iterator[None]:
+    """model.train() for the pass; every module's mode and every buffer (batch-norm
+    running statistics and counters) put back afterwards, so the analysed model is
+    unchanged."""
+    modes = [(m, m.training) for m in model.modules()]
+    buffers = {name: b.clone() for name, b in model.named_buffers()}  # meta: no data
+    model.train()
+    try:
+        yield
+    finally:
+        for module, mode in modes:
+            module.training = mode
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                if name in buffers and b.shape == buffers[name].shape:
+                    b.copy_(buffers[name])
+
+
+def _training_pass(ctx: StageContext) -> TrainingPass:
     """Forward with autograd, then backward of the loss, counting FLOPs and saved tensors."""
     subject = ctx.subject
     model = subject.model
@@ -344,7 +381,6 @@ def _run_training_pass(ctx: StageContext) -> TrainingPass:
     # without it the counts would only repeat the inference pass's, so skip counting too.
     skip_backward = subject.device.type == "meta" and not ctx.options.train
     counter = None if skip_backward else counting_flops()
-    # eval() stays on: batch-norm running statistics must not change under analysis.
     with without_dynamo_import(), torch.enable_grad(), counter or contextlib.nullcontext():
         with locate_failures(model), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             with tracker:
