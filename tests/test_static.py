@@ -534,3 +534,48 @@ def test_training_pass_falls_back_to_eval_mode_with_a_note(tmp_path: Path, model
     assert "more than 1 value per channel" in memory.method
     assert memory.training.gradient_bytes == 4 * sum(p.numel() for p in subject.model.parameters())
     assert not any(m.training for m in subject.model.modules())
+
+
+def test_backward_flops_are_what_backward_ran(tmp_path: Path, model_file) -> None:
+    """An auxiliary head that runs in train mode only is forward work: the backward
+    figure is FlopCounterMode's count around loss.backward() alone, measured here on the
+    same train-mode step."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from reporter.stages.passes import training_loss
+
+    path = model_file(
+        """
+        import torch
+        from torch import nn
+
+        class WithAux(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Linear(32, 64)
+                self.head = nn.Linear(64, 4)
+                self.aux = nn.Linear(64, 4)
+
+            def forward(self, x):
+                h = self.body(x)
+                out = self.head(h)
+                return out + self.aux(h) if self.training else out
+
+        def build_model():
+            return WithAux()
+
+        def example_inputs():
+            return torch.randn(8, 32)
+        """
+    )
+    subject = subject_for(path, tmp_path)
+    flops = run_stages(subject, tmp_path, "flops", "memory")["flops"]
+    assert flops.forward_total == 2 * 8 * 32 * 64 + 2 * 8 * 64 * 4  # eval: body + head
+    model = subject.model.train()
+    loss = training_loss(subject, subject.call())
+    with FlopCounterMode(display=False) as counter:
+        loss.backward()
+    model.eval()
+    assert flops.backward_total == counter.get_total_flops()
+    by_module = {m.name: m for m in flops.by_module}
+    assert by_module["aux"].forward == 0 and by_module["aux"].backward > 0

@@ -170,6 +170,9 @@ class InferencePass:
 class TrainingPass:
     flop_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     flops_total: int = 0  # forward + backward
+    # counted before backward started: this pass's own forward (train mode) and loss
+    forward_flop_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    forward_flops_total: int = 0
     saved_activation_bytes: int = 0
     peak_forward_bytes: int = 0
     ran_backward: bool = False
@@ -396,6 +399,9 @@ def _training_pass(ctx: StageContext) -> TrainingPass:
         elif skip_backward:
             result.note = "backward was not run on the meta device (pass --train to count it)"
         else:
+            if counter is not None:
+                result.forward_flop_counts = _named_counts(counter)
+                result.forward_flops_total = counter.get_total_flops()
             loss.backward()
             result.ran_backward = True
     if result.ran_backward:
@@ -405,12 +411,17 @@ def _training_pass(ctx: StageContext) -> TrainingPass:
     for p in model.parameters():
         p.grad = None
     if counter is not None:
-        # Op names, not torch's op objects: the result may cross a pipe as JSON (forked).
-        counts = counter.get_flop_counts()
-        result.flop_counts = {m: {str(op): n for op, n in ops.items()} for m, ops in counts.items()}
+        result.flop_counts = _named_counts(counter)
         result.flops_total = counter.get_total_flops()
     result.saved_activation_bytes = sum(saved.values())
     return result
+
+
+def _named_counts(counter: FlopCounterMode) -> dict[str, dict[str, int]]:
+    """The counts so far, by module then op name: names, not torch's op objects, since
+    the result may cross a pipe as JSON (forked)."""
+    counts = counter.get_flop_counts()
+    return {m: {str(op): n for op, n in ops.items()} for m, ops in counts.items()}
 
 
 def training_loss(subject: Any, output: Any) -> torch.Tensor | None:
