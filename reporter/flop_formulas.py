@@ -1,5 +1,8 @@
 """FLOP formulas for ops that FlopCounterMode has none for, in its own conventions.
 
+Each is tested against an independent count: torch's own count of the ordinary path
+where there is one, the arithmetic worked by hand otherwise (tests/test_static.py).
+
 - PyTorch counts attention's matrix products for the CUDA kernels (flash,
   memory-efficient, cuDNN) but not for the CPU flash kernel that
   ``scaled_dot_product_attention`` picks on CPU, so a transformer's attention would count
@@ -22,6 +25,10 @@
 
 - Matrix-vector and vector products (``mv``, ``addmv``, ``dot``, ``vdot``) and
   ``addbmm``: what ``x @ v`` on a vector runs. Each is its multiply-adds.
+- Quantized and fused matrix products: ``_int_mm`` (int8), ``_weight_int8pack_mm`` and
+  ``_weight_int4pack_mm`` (weight-only int8/int4, as torchao runs LLMs), and
+  ``_addmm_activation`` (a Linear fused with its GELU/ReLU): 2 x m x k x n each, the
+  output's last dimension giving n where the weight is packed.
 
 A multiply-add is 2 FLOPs, as in FlopCounterMode; bias additions are not counted.
 """
@@ -123,6 +130,20 @@ def _addbmm(bias: Any, b1: Any, b2: Any, *args: Any, **kwargs: Any) -> int:
     return 2 * b1[0] * b1[1] * b1[2] * b2[2]
 
 
+def _int_mm(a: Any, b: Any, *args: Any, **kwargs: Any) -> int:
+    return 2 * a[0] * a[1] * b[1]
+
+
+def _packed_weight_mm(a: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """(m, k) activations times a packed (n, k) weight: m and k from the activations,
+    n from the output, whatever the packing."""
+    return 2 * math.prod(a[:-1]) * a[-1] * out_shape[-1]
+
+
+def _addmm_activation(bias: Any, mat1: Any, mat2: Any, *args: Any, **kwargs: Any) -> int:
+    return _int_mm(mat1, mat2)
+
+
 def _raw(formula: Callable[..., int]) -> Callable[..., int]:
     """Mark a formula as taking the op's own arguments (tensors), not their shapes: a
     nested tensor has no single shape to give."""
@@ -152,6 +173,11 @@ def _formulas() -> dict[Any, Any]:
         "dot": _dot,
         "vdot": _dot,
         "addbmm": _addbmm,
+        "_int_mm": _int_mm,
+        "_weight_int8pack_mm": _packed_weight_mm,
+        "_weight_int4pack_mm": _packed_weight_mm,
+        "_weight_int4pack_mm_for_cpu": _packed_weight_mm,
+        "_addmm_activation": _addmm_activation,
     }
     return {getattr(aten, name): f for name, f in pairs.items() if hasattr(aten, name)}
 

@@ -579,3 +579,34 @@ def test_backward_flops_are_what_backward_ran(tmp_path: Path, model_file) -> Non
     assert flops.backward_total == counter.get_total_flops()
     by_module = {m.name: m for m in flops.by_module}
     assert by_module["aux"].forward == 0 and by_module["aux"].backward > 0
+
+
+def test_quantized_and_fused_products_counted_by_hand() -> None:
+    """2 x m x k x n for int8 products, weight-only int8/int4 products (n from the output:
+    the int4 weight is packed) and a Linear fused with its activation."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from reporter.flop_formulas import EXTRA_FLOP_FORMULAS
+
+    aten = torch.ops.aten
+    m, k, n = 32, 64, 16
+    int8 = torch.randint(-8, 8, (m, k), dtype=torch.int8)
+    bf16 = torch.randn(m, k, dtype=torch.bfloat16)
+    packed = aten._convert_weight_to_int4pack_for_cpu(
+        torch.randint(0, 16, (n, k), dtype=torch.int32), 1
+    )
+    cases = [
+        lambda: torch._int_mm(int8, torch.randint(-8, 8, (k, n), dtype=torch.int8)),
+        lambda: aten._weight_int8pack_mm(
+            bf16, torch.randint(-8, 8, (n, k), dtype=torch.int8), torch.ones(n, dtype=bf16.dtype)
+        ),
+        lambda: aten._weight_int4pack_mm_for_cpu(
+            bf16, packed, 32, torch.ones(k // 32, n, 2, dtype=torch.bfloat16)
+        ),
+        lambda: aten._addmm_activation(torch.zeros(n), torch.randn(m, k), torch.randn(k, n)),
+    ]
+    for run in cases:
+        with FlopCounterMode(display=False, custom_mapping=EXTRA_FLOP_FORMULAS) as counter:
+            out = run()
+        assert tuple(out.shape) == (m, n)
+        assert counter.get_total_flops() == 2 * m * k * n

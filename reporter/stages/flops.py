@@ -15,8 +15,8 @@ METHOD = (
     "torch.utils.flop_counter.FlopCounterMode over one forward on the sample input "
     "(a multiply-add is 2 FLOPs). It counts matrix multiplications, convolutions and "
     "attention (perfreport adds formulas for what it lacks: CPU flash attention, and the "
-    "fused fast paths of nn.MultiheadAttention and nn.TransformerEncoderLayer, oneDNN "
-    "LSTM layers); "
+    "fused fast paths of nn.MultiheadAttention and nn.TransformerEncoderLayer, RNN layers "
+    "run as one op, matrix-vector, int8 and weight-only quantized products); "
     "elementwise ops, normalisation and softmax have no formula and are listed "
     "under 'not counted'."
 )
