@@ -31,7 +31,7 @@ class MetricChange:
     delta: float | None = None
     relative: float | None = None  # delta / base
     # "worse", "better", "within noise", "unchanged", "inconclusive" (a run flagged itself
-    # noisy) or "not compared" (measured in one run only)
+    # noisy, or a tail figure from too few samples) or "not compared" (measured in one run only)
     verdict: str = "not compared"
     noise: float | None = None  # the band (in the metric's unit) a timing change must exceed
     note: str = ""
@@ -77,6 +77,10 @@ class ReportDiff:
         return [m for m in self.metrics if m.verdict == "worse"]
 
 
+# p90 is the 10% tail: below 20 samples it rests on one or two of them.
+P90_MIN_SAMPLES = 20
+
+
 # ------------------------------------------------------------------ metrics of one report
 @dataclass(frozen=True)
 class Metric:
@@ -86,6 +90,7 @@ class Metric:
     read: Callable[[Report], float | None]
     higher_is_better: bool = False
     timed: bool = False  # measured with noise: judged against the runs' spread
+    min_samples: int = 0  # a tail figure needs this many samples in both runs to be judged
 
 
 def _params(r: Report) -> float | None:
@@ -123,7 +128,14 @@ METRICS: tuple[Metric, ...] = (
     Metric("memory", "Inference memory", "bytes", _memory),
     Metric("training_memory", "Training memory (Adam)", "bytes", _training_memory),
     Metric("latency_ms", "Latency median", "ms", lambda r: latency_field(r, "median"), timed=True),
-    Metric("latency_p90_ms", "Latency p90", "ms", lambda r: latency_field(r, "p90"), timed=True),
+    Metric(
+        "latency_p90_ms",
+        "Latency p90",
+        "ms",
+        lambda r: latency_field(r, "p90"),
+        timed=True,
+        min_samples=P90_MIN_SAMPLES,
+    ),
     Metric("throughput", "Throughput", "per_s", _throughput, higher_is_better=True, timed=True),
 )
 METRIC_BY_KEY = {m.key: m for m in METRICS}
@@ -191,6 +203,9 @@ def compare_metric(
     elif noisy:
         change.verdict = "inconclusive"
         change.note = noisy
+    elif few := too_few_samples(metric, base, head):
+        change.verdict = "inconclusive"
+        change.note = few
     elif not _beyond(b, h, band):
         change.verdict = "within noise"
     else:
@@ -219,6 +234,23 @@ def noisy_runs(base: Report, head: Report) -> str:
 
 def _direction(delta: float, higher_is_better: bool) -> str:
     return "better" if (delta > 0) == higher_is_better else "worse"
+
+
+def sample_count(report: Report) -> int:
+    samples = getattr(report.timing, "samples_ms", None)
+    return len(samples) if isinstance(samples, list) else 0
+
+
+def too_few_samples(metric: Metric, base: Report, head: Report) -> str:
+    """Why a tail figure cannot be judged: p90 of a handful of samples is one sample."""
+    counts = {"base": sample_count(base), "head": sample_count(head)}
+    short = [f"{which} {n}" for which, n in counts.items() if n < metric.min_samples]
+    if not short:
+        return ""
+    return (
+        f"samples: {', '.join(short)}; a {metric.label.split()[-1]} needs "
+        f"{metric.min_samples} in each run to be compared"
+    )
 
 
 def timing_spread(report: Report) -> float | None:

@@ -222,3 +222,18 @@ def test_cli_diff_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "missing.json: no such file" in capsys.readouterr().err
     assert main(["diff", str(base), str(base), "-o", str(tmp_path), "--format", "pdf"]) == 2
     assert "--format: unknown pdf" in capsys.readouterr().err
+
+
+def test_p90_judged_only_with_enough_samples() -> None:
+    """p90 of 8 samples is the 8th or 7th: two runs of the same code can move it 7%. It is
+    judged only when each run has 20 samples or more; the median is judged either way."""
+    base, head = pair()
+    base.timing, head.timing = timing(10.0, 0.2), timing(12.0, 0.2)
+    base.timing.samples_ms, head.timing.samples_ms = [10.0] * 8, [12.0] * 25
+    diff = diff_reports(base, head)
+    p90 = metric(diff, "latency_p90_ms")
+    assert p90.verdict == "inconclusive"
+    assert p90.note == "samples: base 8; a p90 needs 20 in each run to be compared"
+    assert metric(diff, "latency_ms").verdict == "worse"
+    base.timing.samples_ms = [10.0] * 20
+    assert metric(diff_reports(base, head), "latency_p90_ms").verdict == "worse"
