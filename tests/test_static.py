@@ -530,7 +530,7 @@ def test_training_pass_falls_back_to_eval_mode_with_a_note(tmp_path: Path, model
     )
     subject = subject_for(path, tmp_path)
     memory = run_stages(subject, tmp_path, "memory")["memory"]
-    assert "ran in eval mode: in train mode the forward raised" in memory.method
+    assert "ran in eval mode: in train mode the pass raised" in memory.method
     assert "more than 1 value per channel" in memory.method
     assert memory.training.gradient_bytes == 4 * sum(p.numel() for p in subject.model.parameters())
     assert not any(m.training for m in subject.model.modules())

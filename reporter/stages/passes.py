@@ -329,7 +329,7 @@ def _torchinfo_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 def _run_training_pass(ctx: StageContext) -> TrainingPass:
     """The training pass in train mode, as a training step runs (dropout keeps its masks
     for backward, batch norm its batch statistics); in eval mode, with a note, when the
-    forward fails in train mode only (batch norm on a batch of one)."""
+    pass fails in train mode only (batch norm on a batch of one)."""
     model = ctx.subject.model
     try:
         with train_mode(model):
@@ -339,7 +339,7 @@ def _run_training_pass(ctx: StageContext) -> TrainingPass:
     for p in model.parameters():
         p.grad = None  # the failed attempt may have left some
     result = _training_pass(ctx)
-    notes = [f"ran in eval mode: in train mode the forward raised {why}", result.note]
+    notes = [f"ran in eval mode: in train mode the pass raised {why}", result.note]
     result.note = "; ".join(n for n in notes if n)
     return result
 
