@@ -1,7 +1,7 @@
 """FLOP formulas for ops that FlopCounterMode has none for, in its own conventions.
 
 Each is tested against an independent count: torch's own count of the ordinary path
-where there is one, the arithmetic worked by hand otherwise (tests/test_static.py).
+where there is one, the arithmetic worked by hand otherwise (tests/test_flop_formulas.py).
 
 - PyTorch counts attention's matrix products for the CUDA kernels (flash,
   memory-efficient, cuDNN) but not for the CPU flash kernel that
@@ -22,7 +22,6 @@ where there is one, the arithmetic worked by hand otherwise (tests/test_static.p
   ones) times every weight matrix, of every layer and direction. Their backward computes
   the gradients of the input, the hidden state and the weights: twice the forward. (The
   ordinary path skips gradients nothing needs, such as the initial hidden state's.)
-
 - Matrix-vector and vector products (``mv``, ``addmv``, ``dot``, ``vdot``) and
   ``addbmm``: what ``x @ v`` on a vector runs. Each is its multiply-adds.
 - Quantized and fused matrix products: ``_int_mm`` (int8), ``_weight_int8pack_mm`` and
@@ -40,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.utils.flop_counter import addmm_flop, baddbmm_flop, mm_flop
 
 aten = torch.ops.aten
 
@@ -87,8 +87,7 @@ def _native_mha(query: Any, key: Any, value: Any, embed_dim: int, *args: Any, **
 
 
 def _encoder_layer(src: Any, embed_dim: int, *args: Any, **kwargs: Any) -> int:
-    ffn_weight_1 = kwargs.get("ffn_weight_1", args[12] if len(args) > 12 else None)
-    hidden = ffn_weight_1.shape[0]  # (dim_feedforward, embed_dim)
+    hidden = args[12].shape[0]  # ffn_weight_1: (dim_feedforward, embed_dim)
     return sum(
         mha_flops(b, n, n, embed_dim) + 2 * 2 * b * n * embed_dim * hidden
         for b, n in _sequences(src)
@@ -126,22 +125,16 @@ def _dot(a: Any, b: Any, *args: Any, **kwargs: Any) -> int:
     return 2 * a[0]
 
 
-def _addbmm(bias: Any, b1: Any, b2: Any, *args: Any, **kwargs: Any) -> int:
-    return 2 * b1[0] * b1[1] * b1[2] * b2[2]
-
-
-def _int_mm(a: Any, b: Any, *args: Any, **kwargs: Any) -> int:
-    return 2 * a[0] * a[1] * b[1]
-
-
 def _packed_weight_mm(a: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
     """(m, k) activations times a packed (n, k) weight: m and k from the activations,
     n from the output, whatever the packing."""
     return 2 * math.prod(a[:-1]) * a[-1] * out_shape[-1]
 
 
-def _addmm_activation(bias: Any, mat1: Any, mat2: Any, *args: Any, **kwargs: Any) -> int:
-    return _int_mm(mat1, mat2)
+def _over_shapes(formula: Callable[..., int]) -> Callable[..., int]:
+    """One of torch's registered formulas as it was before registration turned it into a
+    function of tensors: FlopCounterMode does that again for custom formulas."""
+    return getattr(formula, "__wrapped__", formula)
 
 
 def _raw(formula: Callable[..., int]) -> Callable[..., int]:
@@ -172,12 +165,13 @@ def _formulas() -> dict[Any, Any]:
         "addmv": _addmv,
         "dot": _dot,
         "vdot": _dot,
-        "addbmm": _addbmm,
-        "_int_mm": _int_mm,
+        # same arguments as the ops torch counts with these formulas: baddbmm, mm, addmm
+        "addbmm": _over_shapes(baddbmm_flop),
+        "_int_mm": _over_shapes(mm_flop),
         "_weight_int8pack_mm": _packed_weight_mm,
         "_weight_int4pack_mm": _packed_weight_mm,
         "_weight_int4pack_mm_for_cpu": _packed_weight_mm,
-        "_addmm_activation": _addmm_activation,
+        "_addmm_activation": _over_shapes(addmm_flop),
     }
     return {getattr(aten, name): f for name, f in pairs.items() if hasattr(aten, name)}
 

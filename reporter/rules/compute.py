@@ -58,15 +58,23 @@ def hot_module(report: Report, th: dict[str, float]) -> list[Finding]:
 
 def _spread_over_children(module: ModuleTime, modules: list[ModuleTime]) -> bool:
     """Neither one profiled child nor the module's own code holds half of its time."""
-    prefix = module.name + "."
-    inside = [m for m in modules if m.name.startswith(prefix)]
-    # Children nearest to it in the profile (a ModuleList is never called, so GPT-2's
-    # blocks sit two levels below the transformer).
-    children = [m for m in inside if not any(m.name.startswith(o.name + ".") for o in inside)]
+    profiled = {m.name for m in modules}
+    # Its children in the profile are the modules whose nearest profiled ancestor it is (a
+    # ModuleList is never called, so GPT-2's blocks sit two levels below the transformer).
+    children = [m for m in modules if m.name and _profiled_parent(m.name, profiled) == module.name]
     if not children:
         return False
     half = module.total_us / 2
     return module.self_us < half and max(c.total_us for c in children) < half
+
+
+def _profiled_parent(name: str, profiled: set[str]) -> str:
+    """The nearest enclosing module of ``name`` that has a profile row ("" is the model)."""
+    while "." in name:
+        name = name.rsplit(".", 1)[0]
+        if name in profiled:
+            return name
+    return ""
 
 
 @rule(

@@ -9,7 +9,7 @@ from torch.utils.flop_counter import flop_registry
 from reporter.flop_formulas import EXTRA_FLOP_FORMULAS
 from reporter.report import FlopsSection, ModuleFlops, OpCount
 from reporter.stages.context import StageContext
-from reporter.stages.passes import DATA_MOVEMENT, TrainingPass, inference_pass, training_pass
+from reporter.stages.passes import DATA_MOVEMENT, inference_pass, training_pass
 
 METHOD = (
     "torch.utils.flop_counter.FlopCounterMode over one forward on the sample input "
@@ -35,9 +35,9 @@ def run(ctx: StageContext) -> FlopsSection:
         training = None
     root = type(ctx.subject.model).__name__
     fwd_by_module = _by_module(forward.flop_counts, root)
-    # Backward is what the training pass counted once its own forward (train mode) was
-    # done: a train-only branch such as an auxiliary head is forward work, not backward.
-    bwd_by_module = _backward_by_module(training, root) if training else {}
+    # Backward is what the training pass counted while backward ran: a train-only branch
+    # such as an auxiliary head is forward work, not backward.
+    bwd_by_module = _by_module(training.backward_flop_counts, root) if training else {}
     total = forward.flops_total
     modules = []
     for name, module in ctx.subject.model.named_modules():
@@ -54,7 +54,7 @@ def run(ctx: StageContext) -> FlopsSection:
                 share=fwd / total if total else 0.0,
             )
         )
-    backward_total = training.flops_total - training.forward_flops_total if training else None
+    backward_total = training.backward_flops_total if training else None
     return FlopsSection(
         forward_total=total,
         backward_total=backward_total,
@@ -68,12 +68,6 @@ def run(ctx: StageContext) -> FlopsSection:
 def _wants_training(ctx: StageContext) -> bool:
     """Count backward when a training figure is asked for or the pass runs anyway."""
     return ctx.options.train or "memory" in ctx.options.stages
-
-
-def _backward_by_module(training: TrainingPass, root: str) -> dict[str, int]:
-    both = _by_module(training.flop_counts, root)
-    forward = _by_module(training.forward_flop_counts, root)
-    return {name: n - forward.get(name, 0) for name, n in both.items()}
 
 
 def _by_module(counts: dict[str, dict[str, int]], root: str) -> dict[str, int]:

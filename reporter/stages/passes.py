@@ -168,11 +168,9 @@ class InferencePass:
 
 @dataclass
 class TrainingPass:
-    flop_counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    flops_total: int = 0  # forward + backward
-    # counted before backward started: this pass's own forward (train mode) and loss
-    forward_flop_counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    forward_flops_total: int = 0
+    # FLOPs counted while loss.backward() ran, by module then op (FlopCounterMode's keys)
+    backward_flop_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    backward_flops_total: int = 0
     saved_activation_bytes: int = 0
     peak_forward_bytes: int = 0
     ran_backward: bool = False
@@ -241,7 +239,7 @@ def without_dynamo_import() -> Iterator[None]:
 
 
 def counting_flops() -> FlopCounterMode:
-    """FlopCounterMode with formulas for the ops it lacks (CPU attention)."""
+    """FlopCounterMode with perfreport's formulas for the ops it lacks (flop_formulas.py)."""
     return FlopCounterMode(display=False, custom_mapping=EXTRA_FLOP_FORMULAS)
 
 
@@ -336,8 +334,6 @@ def _run_training_pass(ctx: StageContext) -> TrainingPass:
             return _training_pass(ctx)
     except Exception as exc:  # noqa: BLE001 - a model failing in eval too raises below
         why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    for p in model.parameters():
-        p.grad = None  # the failed attempt may have left some
     result = _training_pass(ctx)
     notes = [f"ran in eval mode: in train mode the pass raised {why}", result.note]
     result.note = "; ".join(n for n in notes if n)
@@ -383,38 +379,43 @@ def _training_pass(ctx: StageContext) -> TrainingPass:
     # Meta kernels run in Python: backward would double the time of a large model, and
     # without it the counts would only repeat the inference pass's, so skip counting too.
     skip_backward = subject.device.type == "meta" and not ctx.options.train
+    # The counter spans the forward too: it attributes backward ops to modules through
+    # hooks it sets on the forward's tensors.
     counter = None if skip_backward else counting_flops()
-    with without_dynamo_import(), torch.enable_grad(), counter or contextlib.nullcontext():
-        with locate_failures(model), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            with tracker:
-                output = subject.call()
-            result.peak_forward_bytes = tracker.peak
-        loss_tracker = LiveTensorTracker()
-        with loss_tracker:
-            loss = training_loss(subject, output)
-        result.loss_ops = sorted(op for op in loss_tracker.ops if op not in DATA_MOVEMENT)
-        result.softmax_twice = bool(tracker.softmax_outputs & loss_tracker.softmax_inputs)
-        if loss is None or not loss.requires_grad:
-            result.note = "no output needs a gradient, so backward was not run"
-        elif skip_backward:
-            result.note = "backward was not run on the meta device (pass --train to count it)"
-        else:
-            if counter is not None:
-                result.forward_flop_counts = _named_counts(counter)
-                result.forward_flops_total = counter.get_total_flops()
-            loss.backward()
-            result.ran_backward = True
-    if result.ran_backward:
-        result.params_without_grad = [
-            n for n, p in model.named_parameters() if p.requires_grad and p.grad is None
-        ]
-    for p in model.parameters():
-        p.grad = None
-    if counter is not None:
-        result.flop_counts = _named_counts(counter)
-        result.flops_total = counter.get_total_flops()
+    try:
+        with without_dynamo_import(), torch.enable_grad(), counter or contextlib.nullcontext():
+            with locate_failures(model), torch.autograd.graph.saved_tensors_hooks(pack, _same):
+                with tracker:
+                    output = subject.call()
+                result.peak_forward_bytes = tracker.peak
+            loss_tracker = LiveTensorTracker()
+            with loss_tracker:
+                loss = training_loss(subject, output)
+            result.loss_ops = sorted(op for op in loss_tracker.ops if op not in DATA_MOVEMENT)
+            result.softmax_twice = bool(tracker.softmax_outputs & loss_tracker.softmax_inputs)
+            if loss is None or not loss.requires_grad:
+                result.note = "no output needs a gradient, so backward was not run"
+            elif counter is None:
+                result.note = "backward was not run on the meta device (pass --train to count it)"
+            else:
+                before = _named_counts(counter)
+                loss.backward()
+                result.ran_backward = True
+                result.backward_flop_counts = _added(before, _named_counts(counter))
+                result.backward_flops_total = sum(result.backward_flop_counts["Global"].values())
+        if result.ran_backward:
+            result.params_without_grad = [
+                n for n, p in model.named_parameters() if p.requires_grad and p.grad is None
+            ]
+    finally:
+        for p in model.parameters():
+            p.grad = None
     result.saved_activation_bytes = sum(saved.values())
     return result
+
+
+def _same(t: torch.Tensor) -> torch.Tensor:
+    return t
 
 
 def _named_counts(counter: FlopCounterMode) -> dict[str, dict[str, int]]:
@@ -422,6 +423,19 @@ def _named_counts(counter: FlopCounterMode) -> dict[str, dict[str, int]]:
     the result may cross a pipe as JSON (forked)."""
     counts = counter.get_flop_counts()
     return {m: {str(op): n for op, n in ops.items()} for m, ops in counts.items()}
+
+
+def _added(
+    before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
+) -> dict[str, dict[str, int]]:
+    """What was counted between two snapshots, by module then op; "Global" always there."""
+    out: dict[str, dict[str, int]] = {"Global": {}}
+    for module, ops in after.items():
+        old = before.get(module, {})
+        grown = {op: n - old.get(op, 0) for op, n in ops.items() if n > old.get(op, 0)}
+        if grown:
+            out[module] = grown
+    return out
 
 
 def training_loss(subject: Any, output: Any) -> torch.Tensor | None:
