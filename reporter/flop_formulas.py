@@ -36,10 +36,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import addmm_flop, baddbmm_flop, mm_flop
+from torch.utils.flop_counter import FlopCounterMode, addmm_flop, baddbmm_flop, mm_flop
 
 aten = torch.ops.aten
 
@@ -109,8 +110,38 @@ def cudnn_rnn_flops(input: Any, weights: Any, *args: Any, **kwargs: Any) -> int:
     return 2 * tokens * sum(math.prod(w) for w in weights if len(w) == 2)
 
 
-def _cudnn_rnn_backward(input: Any, weights: Any, *args: Any, **kwargs: Any) -> int:
-    return 2 * cudnn_rnn_flops(input, weights)
+def cudnn_rnn_backward_flops(input: Any, weights: Any, *args: Any, **kwargs: Any) -> int:
+    """torch runs cuDNN's data gradient (input and hidden states, through every weight
+    matrix: one forward) always, and its weight gradient (one forward more) only when
+    output_mask[3] says the weights need one (frozen weights do not)."""
+    output_mask = kwargs.get("output_mask", args[-1] if args else (True,) * 4)
+    return cudnn_rnn_flops(input, weights) * (1 + bool(output_mask[3]))
+
+
+def conv_backward_flops(
+    grad_out: Any,
+    input: Any,
+    weight: Any,
+    bias_sizes: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    transposed: bool,
+    output_padding: Any,
+    groups: int,
+    output_mask: Any,
+    **kwargs: Any,
+) -> int:
+    """The input gradient and the weight gradient, each where output_mask asks for it
+    (autograd leaves out the input's when the input needs none, the weight's when the
+    weight does not require grad). Each pairs every weight element with every output
+    position of the forward (input position, transposed) once, as the forward does: one
+    forward's count apiece. The weight's shape, (out, in / groups, *kernel), already holds
+    the grouping; torch's formula multiplies the weight gradient by groups again, which
+    overstates a depthwise convolution's backward by its channel count."""
+    positions = math.prod((input if transposed else grad_out)[2:])
+    forward = 2 * input[0] * positions * math.prod(weight)
+    return forward * (bool(output_mask[0]) + bool(output_mask[1]))
 
 
 def _mv(mat: Any, vec: Any, *args: Any, **kwargs: Any) -> int:
@@ -160,7 +191,8 @@ def _formulas() -> dict[Any, Any]:
         "mkldnn_rnn_layer": _rnn_layer,
         "mkldnn_rnn_layer_backward": _rnn_layer_backward,
         "_cudnn_rnn": cudnn_rnn_flops,
-        "_cudnn_rnn_backward": _cudnn_rnn_backward,
+        "_cudnn_rnn_backward": cudnn_rnn_backward_flops,
+        "convolution_backward": conv_backward_flops,
         "mv": _mv,
         "addmv": _addmv,
         "dot": _dot,
@@ -178,3 +210,120 @@ def _formulas() -> dict[Any, Any]:
 
 # For FlopCounterMode(custom_mapping=...): shapes reach the formulas not marked _raw.
 EXTRA_FLOP_FORMULAS = _formulas()
+
+
+# Causal and masked attention. Every attention formula, torch's and these, counts all
+# query-key pairs (S x S), whatever is_causal or the mask says: the work a kernel does
+# that computes the whole score matrix. A causal kernel needs only the pairs it lets
+# through (about half). The counter below keeps both, for the SDPA kernels; eager
+# attention (matmul, mask, softmax, matmul) is ordinary products and stays at S x S.
+
+
+@dataclass
+class MaskedAttention:
+    """Attention FLOPs of SDPA kernels run causal or with a mask: as counted (all pairs)
+    and over the pairs the causal rule or the mask lets through."""
+
+    counted: int = 0
+    kept: int = 0
+    ops: set[str] = field(default_factory=set)
+
+    @property
+    def saved(self) -> int:
+        return self.counted - self.kept
+
+
+def _causal_pairs(q_len: int, kv_len: int) -> int:
+    """Pairs of query i and key j <= i (is_causal: the top-left triangle, as torch's
+    SDPA documents for a non-square mask)."""
+    if q_len <= kv_len:
+        return q_len * (q_len + 1) // 2
+    return kv_len * (kv_len + 1) // 2 + (q_len - kv_len) * kv_len
+
+
+def _mask_pairs(mask: torch.Tensor, shape: tuple[int, int, int, int]) -> int | None:
+    """Pairs a boolean mask (True: attend) or an additive one (-inf or the dtype's
+    lowest value: masked, as Hugging Face writes it) lets through, broadcast to
+    (batch, heads, q_len, kv_len); None when the mask has no values to read (meta)."""
+    if mask.device.type == "meta" or mask.is_nested or mask.dim() > 4:
+        return None
+    with torch.no_grad():
+        allowed = mask if mask.dtype == torch.bool else mask > torch.finfo(mask.dtype).min
+        kept = int(allowed.sum())
+    sizes = (1,) * (4 - mask.dim()) + tuple(mask.shape)
+    repeats = math.prod(n for n, m in zip(shape, sizes, strict=True) if m == 1)
+    return kept * repeats
+
+
+def attention_pairs(packet: Any, args: Any, kwargs: Any) -> tuple[int, int] | None:
+    """(pairs the causal rule or mask lets through, all pairs) of one SDPA kernel call
+    ((batch, heads, length, dim) tensors); None when it attends to every pair or the
+    mask cannot be read."""
+    names = [a.name for a in packet.default._schema.arguments]
+    bound = {**dict(zip(names, args, strict=False)), **kwargs}
+    query, key = bound.get("query"), bound.get("key")
+    if not all(isinstance(t, torch.Tensor) and not t.is_nested for t in (query, key)):
+        return None
+    if query.dim() != 4:
+        return None
+    batch, heads, q_len, _ = query.shape
+    kv_len = key.shape[-2]
+    total = batch * heads * q_len * kv_len
+    if bound.get("is_causal"):
+        return batch * heads * _causal_pairs(q_len, kv_len), total
+    mask = bound.get("attn_mask", bound.get("attn_bias"))
+    if isinstance(mask, torch.Tensor):
+        kept = _mask_pairs(mask, (batch, heads, q_len, kv_len))
+        return (kept, total) if kept is not None else None
+    return None
+
+
+def _sdpa_kernels(formulas: dict[Any, Any]) -> dict[Any, Any]:
+    """The SDPA kernels among the formulas: (batch, heads, length, dim) tensors and an
+    is_causal argument."""
+    out = {}
+    for packet, formula in formulas.items():
+        schema = getattr(getattr(packet, "default", None), "_schema", None)
+        names = {a.name for a in schema.arguments} if schema is not None else set()
+        if str(packet).startswith("aten._scaled_dot_product") and "is_causal" in names:
+            out[packet] = formula
+    return out
+
+
+def masked_attention_formulas(tally: MaskedAttention) -> dict[Any, Any]:
+    """The SDPA kernels' formulas (torch's and these), each also adding to `tally` its
+    count and its count over the pairs let through. For FlopCounterMode(custom_mapping=):
+    they take the op's tensors."""
+    from torch.utils.flop_counter import flop_registry, shape_wrapper
+
+    kernels = _sdpa_kernels({**flop_registry, **EXTRA_FLOP_FORMULAS})
+    out = {}
+    for packet, formula in kernels.items():
+        on_tensors = formula if packet in flop_registry else shape_wrapper(formula)
+        out[packet] = _tallied(packet, on_tensors, tally)
+    return out
+
+
+def _tallied(packet: Any, formula: Callable[..., int], tally: MaskedAttention) -> Any:
+    def counted(*args: Any, out_val: Any = None, **kwargs: Any) -> int:
+        flops = formula(*args, out_val=out_val, **kwargs)
+        pairs = attention_pairs(packet, args, kwargs)
+        if pairs is not None and pairs[1]:
+            kept, total = pairs
+            tally.counted += flops
+            tally.kept += flops * kept // total
+            tally.ops.add(str(packet))
+        return flops
+
+    counted._get_raw = True  # type: ignore[attr-defined]  # read by FlopCounterMode
+    return counted
+
+
+class FlopCounter(FlopCounterMode):
+    """FlopCounterMode with perfreport's formulas for the ops it lacks; the SDPA kernels
+    run causal or with a mask are also tallied in ``masked``."""
+
+    def __init__(self) -> None:
+        self.masked = MaskedAttention()
+        formulas = {**EXTRA_FLOP_FORMULAS, **masked_attention_formulas(self.masked)}
+        super().__init__(display=False, custom_mapping=formulas)

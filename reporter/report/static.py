@@ -61,6 +61,12 @@ class FlopsSection:
     by_op: list[OpCount] = field(default_factory=list)
     uncounted_ops: list[OpCount] = field(default_factory=list)  # ran, computes, no formula
     method: str = ""
+    # The totals with causal or masked attention (SDPA kernels) counted over the
+    # query-key pairs let through only; None when no such kernel ran. The totals above
+    # count every pair (S x S), as FlopCounterMode does.
+    forward_causal_total: int | None = None
+    backward_causal_total: int | None = None
+    causal_ops: list[str] = field(default_factory=list)  # the kernels that were
 
 
 @dataclass

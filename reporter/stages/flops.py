@@ -24,7 +24,19 @@ METHOD = (
 
 BACKWARD_METHOD = (
     " Backward: FLOPs counted while loss.backward() ran, in a separate train-mode pass "
-    "(forward, loss, backward) under the same counter."
+    "(forward, loss, backward) under the same counter; a module's backward is the work "
+    "of the autograd nodes its forward created (its children's included), the loss's "
+    "own backward is the model's. Convolution backward: one forward's count for each "
+    "gradient computed (input, weight), groups included (torch's formula multiplies a "
+    "grouped convolution's weight gradient by its groups)."
+)
+
+CAUSAL_METHOD = (
+    " Attention is counted over every query-key pair (S x S), causal or not, as "
+    "FlopCounterMode does; for scaled_dot_product_attention kernels run with "
+    "is_causal=True or an attention mask (boolean, or additive with -inf or the dtype's "
+    "lowest value) the causal figure counts only the pairs let through. Attention "
+    "written as matmul, mask and softmax (eager) is not detected and stays at S x S."
 )
 
 
@@ -55,13 +67,23 @@ def run(ctx: StageContext) -> FlopsSection:
             )
         )
     backward_total = training.backward_flops_total if training else None
+    causal_ops = sorted(
+        set(forward.causal_ops) | set(training.backward_causal_ops if training else [])
+    )
     return FlopsSection(
         forward_total=total,
         backward_total=backward_total,
         by_module=modules,
         by_op=_by_op(forward.flop_counts.get("Global", {}), forward.ops),
         uncounted_ops=_uncounted(forward.ops),
-        method=METHOD + (BACKWARD_METHOD if training else ""),
+        method=METHOD + (BACKWARD_METHOD if training else "") + CAUSAL_METHOD,
+        forward_causal_total=total - forward.causal_saved if forward.causal_ops else None,
+        backward_causal_total=(
+            backward_total - training.backward_causal_saved
+            if training and training.backward_causal_ops
+            else None
+        ),
+        causal_ops=causal_ops,
     )
 
 

@@ -23,7 +23,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, _FlopCounterMode
 
 from reporter import forked
-from reporter.flop_formulas import EXTRA_FLOP_FORMULAS
+from reporter.flop_attribution import BackwardAttribution
+from reporter.flop_formulas import FlopCounter
 from reporter.forward_guard import ForwardError, locate_failures
 from reporter.graph.record import recording
 from reporter.stages.context import StageContext
@@ -162,15 +163,22 @@ class InferencePass:
     activation_peak_bytes: int
     output: Any
     final_op: str = ""
+    # SDPA kernels run causal or masked: FLOPs counted at all query-key pairs less the
+    # FLOPs of the pairs the causal rule or mask lets through; the kernels that did
+    causal_saved: int = 0
+    causal_ops: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     recording: Any = None  # the graph stage's reporter.graph.record.Recording, when wanted
 
 
 @dataclass
 class TrainingPass:
-    # FLOPs counted while loss.backward() ran, by module then op (FlopCounterMode's keys)
+    # FLOPs counted while loss.backward() ran, by module then op (FlopCounterMode's keys;
+    # a module holds the work of the nodes its forward created, its children's included)
     backward_flop_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     backward_flops_total: int = 0
+    backward_causal_saved: int = 0  # as InferencePass.causal_saved, while backward ran
+    backward_causal_ops: list[str] = field(default_factory=list)
     saved_activation_bytes: int = 0
     peak_forward_bytes: int = 0
     ran_backward: bool = False
@@ -238,9 +246,9 @@ def without_dynamo_import() -> Iterator[None]:
                 delattr(handler, DYNAMO_MARK)
 
 
-def counting_flops() -> FlopCounterMode:
+def counting_flops() -> FlopCounter:
     """FlopCounterMode with perfreport's formulas for the ops it lacks (flop_formulas.py)."""
-    return FlopCounterMode(display=False, custom_mapping=EXTRA_FLOP_FORMULAS)
+    return FlopCounter()
 
 
 def _run_inference_pass(ctx: StageContext) -> InferencePass:
@@ -309,6 +317,8 @@ def _inference_forward(ctx: StageContext, record_graph: bool) -> InferencePass:
         activation_peak_bytes=activation_peak,
         output=captured.get("output"),
         final_op=tracker.last_op,
+        causal_saved=counter.masked.saved,
+        causal_ops=sorted(counter.masked.ops),
         warnings=_warning_lines(caught),
         recording=finish(captured.get("output")) if finish is not None else None,
     )
@@ -379,13 +389,14 @@ def _training_pass(ctx: StageContext) -> TrainingPass:
     # Meta kernels run in Python: backward would double the time of a large model, and
     # without it the counts would only repeat the inference pass's, so skip counting too.
     skip_backward = subject.device.type == "meta" and not ctx.options.train
-    # The counter spans the forward too: it attributes backward ops to modules through
-    # hooks it sets on the forward's tensors.
     counter = None if skip_backward else counting_flops()
+    # The counter spans the forward too: FlopCounterMode's own module tracking leaks during
+    # backward, so the modules are known from the autograd nodes the forward creates.
+    attribution = BackwardAttribution(model, counter) if counter is not None else None
     try:
         with without_dynamo_import(), torch.enable_grad(), counter or contextlib.nullcontext():
             with locate_failures(model), torch.autograd.graph.saved_tensors_hooks(pack, _same):
-                with tracker:
+                with tracker, attribution.recording() if attribution else contextlib.nullcontext():
                     output = subject.call()
                 result.peak_forward_bytes = tracker.peak
             loss_tracker = LiveTensorTracker()
@@ -399,10 +410,15 @@ def _training_pass(ctx: StageContext) -> TrainingPass:
                 result.note = "backward was not run on the meta device (pass --train to count it)"
             else:
                 before = _named_counts(counter)
+                masked_before, counter.masked.ops = counter.masked.saved, set()
+                attribution.watch(loss)
                 loss.backward()
+                result.backward_causal_saved = counter.masked.saved - masked_before
+                result.backward_causal_ops = sorted(counter.masked.ops)
                 result.ran_backward = True
-                result.backward_flop_counts = _added(before, _named_counts(counter))
-                result.backward_flops_total = sum(result.backward_flop_counts["Global"].values())
+                added = _added(before, _named_counts(counter))["Global"]
+                result.backward_flop_counts = attribution.counts(added)
+                result.backward_flops_total = sum(added.values())
         if result.ran_backward:
             result.params_without_grad = [
                 n for n, p in model.named_parameters() if p.requires_grad and p.grad is None
