@@ -17,6 +17,9 @@ from the node itself instead:
   its children's work.
 - What no tagged node ran (the loss's own backward, nodes created outside any module)
   goes to the root, so the root's figure is the backward total.
+- Activation checkpointing recomputes forward work during backward: it is counted in the
+  node that needed it (non-reentrant checkpointing: a node of the checkpointed module;
+  reentrant: the checkpoint's own node, created in the module that called checkpoint).
 """
 
 from __future__ import annotations

@@ -19,9 +19,17 @@ where there is one, the arithmetic worked by hand otherwise (tests/test_flop_for
 - ``nn.LSTM`` on CPU runs each layer as one oneDNN op (``mkldnn_rnn_layer``), and on
   CUDA ``nn.LSTM``, ``nn.GRU`` and ``nn.RNN`` run whole as one cuDNN op: zero again. Their
   formula is the ordinary path's: every token (steps x batch; packed sequences: the real
-  ones) times every weight matrix, of every layer and direction. Their backward computes
-  the gradients of the input, the hidden state and the weights: twice the forward. (The
-  ordinary path skips gradients nothing needs, such as the initial hidden state's.)
+  ones) times every weight matrix, of every layer and direction. The oneDNN backward
+  computes the gradients of the input, the hidden state and the weights, always: twice
+  the forward. The cuDNN backward computes the weights' only when they need one (its
+  output_mask): once or twice the forward. (The ordinary path skips gradients nothing
+  needs, such as the initial hidden state's.)
+- Convolution backward replaces torch's formula, which multiplies a grouped
+  convolution's weight gradient by its groups (a depthwise convolution's backward came
+  out 1 + channels times the forward instead of twice): each gradient computed counts
+  one forward.
+- The SDPA kernels' formulas are wrapped to tally, beside the count over all query-key
+  pairs, the count over the pairs that is_causal or the mask lets through (below).
 - Matrix-vector and vector products (``mv``, ``addmv``, ``dot``, ``vdot``) and
   ``addbmm``: what ``x @ v`` on a vector runs. Each is its multiply-adds.
 - Quantized and fused matrix products: ``_int_mm`` (int8), ``_weight_int8pack_mm`` and

@@ -359,3 +359,34 @@ def test_cudnn_rnn_backward_counts_the_weight_gradient_only_when_asked() -> None
     rest = [None] * 19  # weight_stride0 ... reserve: not read
     assert cudnn_rnn_backward_flops(x, weights, *rest, [True, True, True, True]) == 2 * forward
     assert cudnn_rnn_backward_flops(x, weights, *rest, [True, True, True, False]) == forward
+
+
+def _conv_flops(batch: int, positions: int, out_channels: int, in_per_group: int, k: int) -> int:
+    return 2 * batch * positions * out_channels * in_per_group * k
+
+
+@pytest.mark.parametrize("family", ["depthwise", "inverted_residual"])
+def test_depthwise_families_by_hand(family: str, tmp_path: Path, model_file) -> None:
+    """MobileNet's depthwise-separable block and the MobileNetV2/EfficientNet inverted
+    residual: the first conv's input needs no gradient (weight gradient only: one
+    forward), every later conv computes both gradients (twice its forward)."""
+    from flop_models import DEPTHWISE, INVERTED_RESIDUAL
+
+    if family == "depthwise":
+        source, depthwise = DEPTHWISE, "1"
+        first = _conv_flops(2, 28 * 28, 32, 3, 9)
+        later = [_conv_flops(2, 28 * 28, 32, 1, 9), _conv_flops(2, 28 * 28, 64, 32, 1)]
+    else:
+        source, depthwise = INVERTED_RESIDUAL, "depthwise.0"
+        first = _conv_flops(2, 14 * 14, 24, 3, 9)
+        later = [
+            _conv_flops(2, 14 * 14, 144, 1, 9),  # the depthwise conv first
+            _conv_flops(2, 14 * 14, 144, 24, 1),
+            _conv_flops(2, 14 * 14, 24, 144, 1),
+        ]
+    subject = subject_for(model_file(source), tmp_path)
+    flops = run_stages(subject, tmp_path, "flops", train=True)["flops"]
+    assert flops.forward_total == first + sum(later)
+    assert flops.backward_total == first + 2 * sum(later)
+    by = {m.name: m for m in flops.by_module}
+    assert (by[depthwise].forward, by[depthwise].backward) == (later[0], 2 * later[0])
