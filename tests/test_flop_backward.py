@@ -342,7 +342,7 @@ def test_flops_section_says_attention_is_counted_at_all_pairs(
         ]
     else:
         assert flops.forward_causal_total is None and flops.backward_causal_total is None
-        assert "causal pairs only" not in html
+        assert "attended pairs only" not in html
 
 
 # --- RNN backward ---------------------------------------------------------------------
