@@ -163,8 +163,8 @@ class InferencePass:
     activation_peak_bytes: int
     output: Any
     final_op: str = ""
-    # SDPA kernels run causal or masked: FLOPs counted at all query-key pairs less the
-    # FLOPs of the pairs the causal rule or mask lets through; the kernels that did
+    # SDPA kernels run causal or with a mask: their FLOPs over all query-key pairs less
+    # those over the pairs let through (flop_formulas.MaskedAttention), and which ran
     causal_saved: int = 0
     causal_ops: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
