@@ -39,6 +39,7 @@ DEFAULT_CONFIDENCE = 0.95
 DEFAULT_THRESHOLD = 0.05  # a timing change under 5% is never called worse or better
 TIME_MIN_SHARE = 0.02  # module and op times listed when they hold 2% of a profiled step
 MORE_SAMPLES = 4  # the detectable change is also estimated for 4x the samples
+MAX_SAMPLES = 1000  # reporter.profiling.measure.MAX_SAMPLES (that module imports torch)
 
 
 @dataclass
@@ -487,11 +488,11 @@ def make_detectable(
     text = (
         f"The smallest slowdown of the median this pair of runs can call worse is "
         f"+{change:.1%} ({confidence:.0%} confidence, threshold {threshold:.0%}; "
-        f"{base_n} and {head_n} samples). "
-        f"{MORE_SAMPLES}x the samples in each run (e.g. --timing-seconds {MORE_SAMPLES} "
-        f"instead of 1, if the run was not stopped early) would bring it to about "
-        f"+{more:.1%}; pinning threads (--threads N) and keeping other work off the "
-        f"machine narrow the spread. It never goes below the threshold (--threshold)."
+        f"{base_n} and {head_n} samples). More samples narrow it: {MORE_SAMPLES}x in each "
+        f"run would bring it to about +{more:.1%} (raise --timing-seconds, default 1 s; a "
+        f"run keeps at most {MAX_SAMPLES:,} samples and stops early once its median is "
+        f"known to ±1%). Pinning threads (--threads N) and keeping other work off the "
+        f"machine narrow the spread; the threshold (--threshold) is the floor."
     )
     return Detectable(change, confidence, threshold, base_n, head_n, more, text)
 

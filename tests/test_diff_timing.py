@@ -334,3 +334,10 @@ def test_cli_bad_threshold_or_confidence(
     path = write(timed_report(BASE), tmp_path / "r.json")
     assert main(["diff", str(path), str(path), flag, value]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_sample_cap_quoted_in_the_advice_is_the_timing_stage_cap() -> None:
+    from reporter import diff
+    from reporter.profiling import measure
+
+    assert diff.MAX_SAMPLES == measure.MAX_SAMPLES
