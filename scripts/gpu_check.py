@@ -179,11 +179,15 @@ def kernel_union_us(trace: Path) -> tuple[float, float]:
     with opener(trace, "rt") as f:
         events = json.load(f).get("traceEvents", [])
     steps = [e for e in events if str(e.get("name", "")).startswith("ProfilerStep#")]
-    start = min((float(e["ts"]) for e in steps), default=-math.inf)
+    all_kernels = [e for e in events if e.get("cat") == "kernel" and e.get("ph") == "X"]
+    if not all_kernels:
+        raise Fail(f"no kernel events in {trace}")
+    first = steps or all_kernels  # without ProfilerSteps: from the first kernel
+    start = min(float(e["ts"]) for e in first)
     kernels = sorted(
         (float(e["ts"]), float(e["ts"]) + float(e.get("dur", 0)))
-        for e in events
-        if e.get("cat") == "kernel" and e.get("ph") == "X" and float(e["ts"]) >= start
+        for e in all_kernels
+        if float(e["ts"]) >= start
     )
     busy, end = 0.0, -math.inf
     for a, b in kernels:

@@ -182,3 +182,15 @@ def test_kernel_union_from_a_trace_file(tmp_path: Path) -> None:
     busy, window = gpu_check.kernel_union_us(path)
     assert busy == 30 + 10  # [110, 140) and [170, 180)
     assert window == 80  # from the step's start to the last kernel's end
+
+
+def test_kernel_union_agrees_with_the_trace_analysis_on_a_real_trace(tmp_path: Path) -> None:
+    """The battery's busy-time reference, on an A100 trace (HTA test data, MIT licence in
+    tests/data/LICENSE-HTA-traces): the same union as reporter/trace/ computes."""
+    from reporter.trace import analyse_paths
+
+    trace = ROOT / "tests" / "data" / "a100_alexnet.json.gz"
+    busy, window = gpu_check.kernel_union_us(trace)
+    section = analyse_paths([trace])
+    assert busy == pytest.approx(section.overall.gpu_busy_us, rel=1e-9)
+    assert 0 < busy <= window
