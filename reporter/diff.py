@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from reporter.errors import UsageError
+from reporter.profiling.stats import quantile
 from reporter.report import Finding, Report
 from reporter.stats import (
     mann_whitney_p,
@@ -255,7 +256,7 @@ def quantile_ratio(q: float) -> Callable[[Report, Report, float], RatioInterval 
                 f"needs {need} in each run"
             )
         return RatioInterval(
-            estimate=(h_int[0] + h_int[1]) / (b_int[0] + b_int[1]),
+            estimate=quantile(h, q) / quantile(b, q),
             low=h_int[0] / b_int[1],
             high=h_int[1] / b_int[0],
             how=f"each run's p{q * 100:.0f} interval (order statistics) at {each:.1%}",

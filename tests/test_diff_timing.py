@@ -341,3 +341,17 @@ def test_sample_cap_quoted_in_the_advice_is_the_timing_stage_cap() -> None:
     from reporter.profiling import measure
 
     assert diff.MAX_SAMPLES == measure.MAX_SAMPLES
+
+
+def test_report_md_and_html_say_what_a_pair_of_runs_can_detect() -> None:
+    from reporter.render.html import render_html
+    from reporter.render.markdown import render_markdown
+
+    report = timed_report(noisy_samples(random.Random(11), 120, 10.0, 0.05))
+    found = single_run_detectable(report)
+    assert found is not None
+    figure = f"+{found.change * 100:.1f}%"
+    md = render_markdown(report)
+    assert f"can call a slowdown of the median worse from about **{figure}**" in md
+    assert "120 samples per run" in md
+    assert f"<b>{figure}</b>" in render_html(report)
