@@ -74,7 +74,10 @@ def number(data: Any, path: str) -> float:
 
 def agree(what: str, measured: float, reference: float, tolerance: float) -> str:
     """'what a vs b (x% apart)' when within tolerance; Fail otherwise."""
-    apart = abs(measured - reference) / abs(reference) if reference else math.inf
+    if measured == reference:
+        apart = 0.0
+    else:
+        apart = abs(measured - reference) / abs(reference) if reference else math.inf
     text = f"{what} {measured:.6g} vs {reference:.6g} ({apart:.1%} apart)"
     if not apart <= tolerance:
         raise Fail(f"{text}, over {tolerance:.0%}")
@@ -142,7 +145,7 @@ def load(model_file: str) -> Any:
     from reporter.options import RunOptions
 
     return load_subject(
-        RunOptions(model_file=str(ROOT / model_file), out_dir=str(ROOT), device="cuda")
+        RunOptions(model_file=str(ROOT / model_file), out_dir=str(out_dir()), device="cuda")
     )
 
 
@@ -150,11 +153,18 @@ def load(model_file: str) -> Any:
 def check_reports(ctx: Context, key: str) -> str:
     report = ctx.model_report(key)
     stages = get(report, "stages")
-    bad = {n: s.get("error") or s.get("reason") for n, s in stages.items() if s["status"] != "ok"}
-    expected_off = {"deploy", "experiments"}  # opt-in
-    failed = {n: why for n, why in bad.items() if n not in expected_off}
-    if failed:
-        raise Fail(f"stages not ok: {failed}")
+    # opt-in stages, and health without --train, are skipped by design; nothing may fail
+    may_skip = {"deploy", "experiments", "health"}
+    wrong = {
+        n: s.get("error") or s.get("reason")
+        for n, s in stages.items()
+        if s["status"] == "failed" or (s["status"] == "skipped" and n not in may_skip)
+    }
+    if wrong:
+        raise Fail(f"stages failed or skipped: {wrong}")
+    for needed in ("profile", "timing", "trace", "memory"):
+        if get(report, f"stages.{needed}.status") != "ok":
+            raise Fail(f"stage {needed} did not run")
     if not str(get(report, "profile.device")).startswith("cuda"):
         raise Fail(f"profile.device is {get(report, 'profile.device')!r}, not cuda")
     kernels = get(report, "profile.kernels")
@@ -273,7 +283,7 @@ def check_train(ctx: Context) -> str:
     from reporter.loader import load_subject
     from reporter.options import RunOptions
 
-    subject = load_subject(RunOptions(model_file=str(ROOT / CNN), out_dir=str(ROOT)))
+    subject = load_subject(RunOptions(model_file=str(ROOT / CNN), out_dir=str(out_dir())))
     model = subject.model.train()
     with FlopCounterMode(display=False) as forward_only:
         model(*subject.args, **subject.kwargs)
@@ -347,7 +357,7 @@ def check_lstm_flops(ctx: Context) -> str:
     from reporter.loader import load_subject
     from reporter.options import RunOptions
 
-    subject = load_subject(RunOptions(model_file=str(ROOT / LSTM), out_dir=str(ROOT)))
+    subject = load_subject(RunOptions(model_file=str(ROOT / LSTM), out_dir=str(out_dir())))
     # the ordinary path: no oneDNN, so aten::lstm runs as its matrix products
     with (
         torch.backends.mkldnn.flags(enabled=False),
