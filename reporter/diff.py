@@ -711,12 +711,16 @@ def comparability_notes(base: Report, head: Report) -> list[str]:
 
 
 def parse_fraction(text: str, flag: str, low: float, high: float) -> float:
-    """'5%' or '0.05' -> 0.05, within [low, high); a UsageError naming the flag otherwise."""
+    """'5%' or '0.05' -> 0.05, within [low, high); a UsageError naming the flag otherwise.
+    A plain number of 1 or more is refused: '--threshold 5' would mean 500%."""
     raw = text.strip()
+    percent = raw.endswith("%")
     try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+        value = float(raw[:-1]) / 100 if percent else float(raw)
     except ValueError:
         raise UsageError(f"{flag}: {text!r} is not a number or a percentage") from None
+    if not percent and value >= 1:
+        raise UsageError(f"{flag}: {text!r} is ambiguous: write {raw}% or {value / 100:g}")
     if not (math.isfinite(value) and low <= value < high):
         raise UsageError(
             f"{flag}: {text!r} is outside {low:g} to {high:g} (or {low:.0%} to {high:.0%})"

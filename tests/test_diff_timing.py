@@ -324,7 +324,9 @@ def test_cli_gate_13x_between_noisy_runs_fails_same_code_passes(
     [
         ("--threshold", "abc", "--threshold: 'abc' is not a number or a percentage"),
         ("--confidence", "40%", "--confidence: '40%' is outside 0.5 to 1"),
-        ("--confidence", "1", "--confidence: '1' is outside 0.5 to 1"),
+        ("--confidence", "1", "--confidence: '1' is ambiguous: write 1% or 0.01"),
+        ("--threshold", "5", "--threshold: '5' is ambiguous: write 5% or 0.05"),
+        ("--confidence", "100%", "--confidence: '100%' is outside 0.5 to 1"),
         ("--threshold", "nan", "--threshold: 'nan' is outside 0 to 10"),
     ],
 )
