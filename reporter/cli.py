@@ -568,7 +568,19 @@ def diff_parser() -> ArgumentParser:
     p.add_argument(
         "--fail-on-regression",
         action="store_true",
-        help="exit 1 when a figure got worse by more than the runs' measured noise",
+        help="exit 1 when a figure got worse: a count that grew, or a timing whose interval "
+        "for the change lies wholly beyond --threshold",
+    )
+    p.add_argument(
+        "--threshold",
+        default="5%",
+        help="smallest timing change that counts as worse or better (default 5%%)",
+    )
+    p.add_argument(
+        "--confidence",
+        default="95%",
+        help="confidence of the timing intervals (default 95%%: two runs of the same code "
+        "are called worse at most 2.5%% of the time per figure)",
     )
     p.add_argument(
         "--module-threshold",
@@ -582,7 +594,7 @@ def diff_parser() -> ArgumentParser:
 
 def diff_command(argv: Sequence[str]) -> int:
     from reporter.budgets import check_budgets, collect_budgets, crossed
-    from reporter.diff import diff_reports
+    from reporter.diff import diff_reports, parse_fraction
     from reporter.output import prepare_out_dir, write_atomic
     from reporter.render.diff_render import DIFF_FORMATS, DIFF_RENDERERS, render_diff_text
     from reporter.report import load_report
@@ -592,9 +604,17 @@ def diff_command(argv: Sequence[str]) -> int:
     unknown = [f for f in formats if f not in DIFF_FORMATS]
     if unknown:
         raise UsageError(f"--format: unknown {', '.join(unknown)}: use {', '.join(DIFF_FORMATS)}")
+    threshold = parse_fraction(args.threshold, "--threshold", 0.0, 10.0)
+    confidence = parse_fraction(args.confidence, "--confidence", 0.5, 1.0)
     budgets = collect_budgets(args.budget, args.config, Path.cwd())
     base, head = load_report(args.base), load_report(args.head)
-    diff = diff_reports(base, head, module_threshold=args.module_threshold)
+    diff = diff_reports(
+        base,
+        head,
+        module_threshold=args.module_threshold,
+        confidence=confidence,
+        threshold=threshold,
+    )
     results = check_budgets(head, budgets, base)
     print(render_diff_text(diff, results), end="")
     if args.out:
@@ -609,7 +629,7 @@ def diff_command(argv: Sequence[str]) -> int:
         code = EXIT_FAIL_ON
     if args.fail_on_regression and diff.worse:
         names = ", ".join(m.label for m in diff.worse)
-        console.print(f"[red]failing:[/] worse beyond noise: {names}")
+        console.print(f"[red]failing:[/] worse beyond the threshold: {names}")
         code = EXIT_FAIL_ON
     return code
 

@@ -1,24 +1,46 @@
 """Compare two Reports: what changed between a base run and a head run.
 
 Pure: Reports in, a ReportDiff out. Counts (parameters, FLOPs, memory estimates) are
-deterministic, so any change is real. Timings are not: a latency change is only called
-worse or better when it is larger than the spread both runs measured, so noise between two
-runs of the same model is reported as noise.
+deterministic, so any change is real. Timings are not: each timing figure gets an interval
+for its change, computed from both runs' raw samples (reporter.stats), and the verdict
+compares that interval with the threshold:
+
+- "worse" / "better": the whole interval lies beyond the threshold;
+- "within noise": the whole interval lies inside it;
+- "inconclusive": the interval straddles it (or cannot be computed: too few samples).
+
+A noisy run widens its interval; it does not block the verdict. With a two-sided interval
+at confidence c, two runs of the same code are called "worse" with probability at most
+(1 - c) / 2 per figure, whatever the shape of the latency distribution.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+from reporter.errors import UsageError
+from reporter.profiling.stats import quantile
 from reporter.report import Finding, Report
+from reporter.stats import (
+    mann_whitney_p,
+    min_quantile_samples,
+    quantile_interval,
+    shift_interval,
+    trimmed_rank,
+)
 
 MODULE_THRESHOLD = 0.10  # per-module change shown when it moves by 10% or more ...
 MODULE_MIN_SHARE = 0.005  # ... and the module holds at least 0.5% of the model's total
 MODULE_LIMIT = 25
-NOISE_FLOOR = 0.01  # timing changes under 1% are never called a regression
-NO_SPREAD_TOLERANCE = 0.05  # when neither run recorded a spread, assume 5%
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_THRESHOLD = 0.05  # a timing change under 5% is never called worse or better
+TIME_MIN_SHARE = 0.02  # module and op times listed when they hold 2% of a profiled step
+MORE_SAMPLES = 4  # the detectable change is also estimated for 4x the samples
+MAX_SAMPLES = 1000  # reporter.profiling.measure.MAX_SAMPLES (that module imports torch)
 
 
 @dataclass
@@ -30,10 +52,48 @@ class MetricChange:
     head: float | None
     delta: float | None = None
     relative: float | None = None  # delta / base
-    # "worse", "better", "within noise", "unchanged", "inconclusive" (a run flagged itself
-    # noisy, or a tail figure from too few samples) or "not compared" (measured in one run only)
+    # "worse", "better", "within noise", "unchanged", "inconclusive" (a timing whose
+    # interval straddles the threshold, or too few samples for one) or "not compared"
+    # (measured in one run only, or not a finite number)
     verdict: str = "not compared"
-    noise: float | None = None  # the band (in the metric's unit) a timing change must exceed
+    noise: float | None = None  # the threshold band, in the metric's unit (timings)
+    note: str = ""
+    # Timings: the interval for the change head/base - 1 at `confidence`, and its estimate
+    change_estimate: float | None = None
+    change_low: float | None = None
+    change_high: float | None = None
+    confidence: float | None = None
+    threshold: float | None = None
+    p_value: float | None = None  # Mann-Whitney, two-sided: no change vs. some change
+
+
+@dataclass
+class Detectable:
+    """What a pair of runs can tell apart: the smallest slowdown of the median it could
+    call "worse" (the head's samples, shifted, until the interval clears the threshold)."""
+
+    change: float  # relative, e.g. 0.12 for +12%
+    confidence: float
+    threshold: float
+    base_samples: int
+    head_samples: int
+    with_more_samples: float  # the same, estimated with MORE_SAMPLES x the samples per run
+    text: str = ""
+
+
+@dataclass
+class TimeChange:
+    """One module's or op's time per profiled step, base vs head."""
+
+    kind: str  # "module" or "op"
+    name: str
+    type: str  # module class, or op category
+    base_us: float | None
+    head_us: float | None
+    relative: float | None = None
+    change_low: float | None = None
+    change_high: float | None = None
+    verdict: str = "not compared"
     note: str = ""
 
 
@@ -71,14 +131,155 @@ class ReportDiff:
     modules_left_out: int = 0  # module changes above the threshold not listed
     module_threshold: float = MODULE_THRESHOLD
     notes: list[str] = field(default_factory=list)
+    confidence: float = DEFAULT_CONFIDENCE
+    threshold: float = DEFAULT_THRESHOLD
+    detectable: Detectable | None = None
+    times: list[TimeChange] = field(default_factory=list)  # modules and ops, per step
+    times_left_out: int = 0
+    times_method: str = ""
 
     @property
     def worse(self) -> list[MetricChange]:
         return [m for m in self.metrics if m.verdict == "worse"]
 
 
-# p90 is the 10% tail: below 20 samples it rests on one or two of them.
-P90_MIN_SAMPLES = 20
+# ------------------------------------------------------------------ judging an interval
+@dataclass(frozen=True)
+class RatioInterval:
+    """An interval for head/base of a timing figure, and how it was obtained."""
+
+    estimate: float
+    low: float
+    high: float
+    how: str
+    p_value: float | None = None
+
+
+def judge(low: float, high: float, threshold: float, higher_is_better: bool = False) -> str:
+    """Verdict on an interval [low, high] for head/base against a relative threshold,
+    symmetric in ratio: +5% slower and 1/1.05 (-4.8%) faster are the same distance."""
+    if not (_finite(low) and _finite(high)) or low <= 0 or high < low:
+        return "inconclusive"
+    up, down = 1 + threshold, 1 / (1 + threshold)
+    if low > up:
+        verdict = "worse"
+    elif high < down:
+        verdict = "better"
+    elif low >= down and high <= up:
+        return "within noise"
+    else:
+        return "inconclusive"
+    if higher_is_better:
+        verdict = "better" if verdict == "worse" else "worse"
+    return verdict
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def valid_samples(report: Report) -> list[float] | str:
+    """timing.samples_ms when all are finite and positive; else why they cannot be used."""
+    samples = getattr(report.timing, "samples_ms", None)
+    if not isinstance(samples, list) or not samples:
+        return "no raw samples (timing.samples_ms)"
+    if not all(_finite(s) and s > 0 for s in samples):
+        return "samples that are not positive finite numbers"
+    return [float(s) for s in samples]
+
+
+def samples_needed(confidence: float) -> int:
+    """The fewest samples, the same in each run, for a shift interval at ``confidence``."""
+    n = 1
+    while n < 1000 and trimmed_rank(n, n, confidence)[0] < 1:
+        n += 1
+    return n
+
+
+def _two_runs_samples(base: Report, head: Report) -> tuple[list[float], list[float]] | str:
+    b, h = valid_samples(base), valid_samples(head)
+    problems = [f"{w} has {v}" for w, v in (("base", b), ("head", h)) if isinstance(v, str)]
+    if problems:
+        return "; ".join(problems)
+    assert isinstance(b, list) and isinstance(h, list)
+    return b, h
+
+
+def median_ratio(base: Report, head: Report, confidence: float) -> RatioInterval | str:
+    """Hodges-Lehmann shift of the log-latencies with its Mann-Whitney interval, as a
+    ratio head/base; a string says why there is none."""
+    samples = _two_runs_samples(base, head)
+    if isinstance(samples, str):
+        return samples
+    return _log_shift_ratio(tuple(samples[0]), tuple(samples[1]), confidence)
+
+
+@lru_cache(maxsize=8)  # the median, the throughput and the detectable change share it
+def _log_shift_ratio(
+    b: tuple[float, ...], h: tuple[float, ...], confidence: float
+) -> RatioInterval | str:
+    shift = shift_interval([math.log(v) for v in b], [math.log(v) for v in h], confidence)
+    if shift is None:
+        return (
+            f"samples: base {len(b)}, head {len(h)}; an interval at {confidence:.0%} needs "
+            f"{samples_needed(confidence)} in each run"
+        )
+    how = (
+        f"shift of the log-latencies (Hodges-Lehmann), {len(b)} vs {len(h)} samples, "
+        f"{shift.method} Mann-Whitney interval"
+    )
+    return RatioInterval(
+        estimate=math.exp(shift.estimate),
+        low=math.exp(shift.low),
+        high=math.exp(shift.high),
+        how=how,
+        p_value=mann_whitney_p(b, h),
+    )
+
+
+def quantile_ratio(q: float) -> Callable[[Report, Report, float], RatioInterval | str]:
+    """Interval for head/base of the q-quantile: each run's distribution-free interval at
+    sqrt(confidence), so that both hold together with probability `confidence`; the
+    ratio's bounds are then head low / base high and head high / base low."""
+
+    def ratio(base: Report, head: Report, confidence: float) -> RatioInterval | str:
+        samples = _two_runs_samples(base, head)
+        if isinstance(samples, str):
+            return samples
+        b, h = samples
+        each = math.sqrt(confidence)
+        b_int, h_int = quantile_interval(b, q, each), quantile_interval(h, q, each)
+        if b_int is None or h_int is None:
+            need = min_quantile_samples(q, each)
+            return (
+                f"samples: base {len(b)}, head {len(h)}; a p{q * 100:.0f} at {confidence:.0%} "
+                f"needs {need} in each run"
+            )
+        return RatioInterval(
+            estimate=quantile(h, q) / quantile(b, q),
+            low=h_int[0] / b_int[1],
+            high=h_int[1] / b_int[0],
+            how=f"each run's p{q * 100:.0f} interval (order statistics) at {each:.1%}",
+        )
+
+    return ratio
+
+
+def throughput_ratio(base: Report, head: Report, confidence: float) -> RatioInterval | str:
+    """Throughput is batch / median latency: the latency's interval, inverted and scaled
+    by the ratio of the batch sizes."""
+    latency = median_ratio(base, head, confidence)
+    if isinstance(latency, str):
+        return latency
+    batches = getattr(head.timing, "batch_size", 0), getattr(base.timing, "batch_size", 0)
+    scale = batches[0] / batches[1] if all(_finite(b) and b > 0 for b in batches) else 1.0
+    return RatioInterval(
+        estimate=scale / latency.estimate,
+        low=scale / latency.high,
+        high=scale / latency.low,
+        how="batch / latency: the latency's interval, inverted",
+        p_value=latency.p_value,
+    )
 
 
 # ------------------------------------------------------------------ metrics of one report
@@ -89,8 +290,12 @@ class Metric:
     unit: str
     read: Callable[[Report], float | None]
     higher_is_better: bool = False
-    timed: bool = False  # measured with noise: judged against the runs' spread
-    min_samples: int = 0  # a tail figure needs this many samples in both runs to be judged
+    # timings: the interval for head/base, from both runs' samples
+    ratio: Callable[[Report, Report, float], RatioInterval | str] | None = None
+
+    @property
+    def timed(self) -> bool:
+        return self.ratio is not None
 
 
 def _params(r: Report) -> float | None:
@@ -127,16 +332,28 @@ METRICS: tuple[Metric, ...] = (
     Metric("flops", "Forward FLOPs", "flops", _flops),
     Metric("memory", "Inference memory", "bytes", _memory),
     Metric("training_memory", "Training memory (Adam)", "bytes", _training_memory),
-    Metric("latency_ms", "Latency median", "ms", lambda r: latency_field(r, "median"), timed=True),
+    Metric(
+        "latency_ms",
+        "Latency median",
+        "ms",
+        lambda r: latency_field(r, "median"),
+        ratio=median_ratio,
+    ),
     Metric(
         "latency_p90_ms",
         "Latency p90",
         "ms",
         lambda r: latency_field(r, "p90"),
-        timed=True,
-        min_samples=P90_MIN_SAMPLES,
+        ratio=quantile_ratio(0.9),
     ),
-    Metric("throughput", "Throughput", "per_s", _throughput, higher_is_better=True, timed=True),
+    Metric(
+        "throughput",
+        "Throughput",
+        "per_s",
+        _throughput,
+        higher_is_better=True,
+        ratio=throughput_ratio,
+    ),
 )
 METRIC_BY_KEY = {m.key: m for m in METRICS}
 
@@ -148,6 +365,8 @@ def diff_reports(
     *,
     module_threshold: float = MODULE_THRESHOLD,
     module_limit: int = MODULE_LIMIT,
+    confidence: float = DEFAULT_CONFIDENCE,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> ReportDiff:
     result = ReportDiff(
         base_name=base.model.class_name,
@@ -157,17 +376,21 @@ def diff_reports(
         base_created=base.environment.timestamp or base.created,
         head_created=head.environment.timestamp or head.created,
         module_threshold=module_threshold,
+        confidence=confidence,
+        threshold=threshold,
     )
-    spread = timing_spread(base), timing_spread(head)
-    noisy = noisy_runs(base, head)
     for metric in METRICS:
-        change = compare_metric(metric, base, head, spread, noisy)
+        change = compare_metric(metric, base, head, confidence, threshold)
         if change is not None:
             result.metrics.append(change)
+    result.detectable = detectable_change(base, head, confidence, threshold)
     result.findings_added, result.findings_removed = compare_findings(base.findings, head.findings)
     modules = module_changes(base, head, module_threshold)
     result.modules = modules[:module_limit]
     result.modules_left_out = max(0, len(modules) - module_limit)
+    times, result.times_method = time_changes(base, head, module_threshold, confidence, threshold)
+    result.times = times[:module_limit]
+    result.times_left_out = max(0, len(times) - module_limit)
     result.notes = comparability_notes(base, head)
     return result
 
@@ -176,17 +399,21 @@ def compare_metric(
     metric: Metric,
     base: Report,
     head: Report,
-    spread: tuple[float | None, float | None],
-    noisy: str = "",
+    confidence: float = DEFAULT_CONFIDENCE,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> MetricChange | None:
-    """None when neither run measured the metric (nothing to show). `noisy` names a run
-    whose timing flagged itself noisy: its timings are reported but not judged."""
+    """None when neither run measured the metric (nothing to show)."""
     b, h = metric.read(base), metric.read(head)
     if b is None and h is None:
         return None
     change = MetricChange(metric.key, metric.label, metric.unit, b, h)
     if b is None or h is None:
         change.note = f"not measured in {'base' if b is None else 'head'}"
+        return change
+    if not (_finite(b) and _finite(h)):
+        # NaN compares false with everything: left to the rules below it would read "better"
+        change.note = " and ".join(w for w, v in (("base", b), ("head", h)) if not _finite(v))
+        change.note += " not a finite number"
         return change
     change.delta = h - b
     change.relative = (h - b) / b if b else None
@@ -195,92 +422,216 @@ def compare_metric(
             _direction(change.delta, metric.higher_is_better) if h != b else "unchanged"
         )
         return change
-    band, how = noise_band(spread)
-    change.noise = abs(b) * band
-    change.note = how
-    if h == b:
-        change.verdict = "unchanged"
-    elif noisy:
-        change.verdict = "inconclusive"
-        change.note = noisy
-    elif few := too_few_samples(metric, base, head):
-        change.verdict = "inconclusive"
-        change.note = few
-    elif not _beyond(b, h, band):
-        change.verdict = "within noise"
-    else:
-        change.verdict = _direction(change.delta, metric.higher_is_better)
+    judge_timing(change, metric, base, head, confidence, threshold)
     return change
 
 
-def _beyond(base: float, head: float, band: float) -> bool:
-    """Compare as a ratio, so a latency and the throughput derived from it agree: 2x slower
-    and half the throughput are the same distance from the base."""
-    if base <= 0 or head <= 0:
-        return abs(head - base) > abs(base) * band
-    ratio = head / base
-    return ratio > 1 + band or ratio < 1 / (1 + band)
+def judge_timing(
+    change: MetricChange,
+    metric: Metric,
+    base: Report,
+    head: Report,
+    confidence: float,
+    threshold: float,
+) -> None:
+    """Fill a timing change's interval and verdict from both runs' samples."""
+    assert metric.ratio is not None and change.base is not None
+    change.confidence, change.threshold = confidence, threshold
+    change.noise = abs(change.base) * threshold
+    if _same_samples(base, head) and change.base == change.head:
+        change.verdict = "unchanged"
+        return
+    found = metric.ratio(base, head, confidence)
+    if isinstance(found, str):
+        change.verdict = "inconclusive"
+        change.note = found
+        return
+    change.change_estimate = found.estimate - 1
+    change.change_low, change.change_high = found.low - 1, found.high - 1
+    change.p_value = found.p_value
+    change.verdict = judge(found.low, found.high, threshold, metric.higher_is_better)
+    noisy = [w for w, r in (("base", base), ("head", head)) if getattr(r.timing, "noisy", False)]
+    change.note = found.how + (f"; {' and '.join(noisy)} flagged noisy" if noisy else "")
 
 
-def noisy_runs(base: Report, head: Report) -> str:
-    """Why the timings cannot be judged: a run whose timing stage flagged itself noisy."""
-    reasons = []
-    for which, report in (("base", base), ("head", head)):
-        if getattr(report.timing, "noisy", False):
-            why = getattr(report.timing, "noise_reason", "") or "flagged noisy"
-            reasons.append(f"{which} run noisy: {why}")
-    return "; ".join(reasons)
+def _same_samples(base: Report, head: Report) -> bool:
+    b, h = getattr(base.timing, "samples_ms", None), getattr(head.timing, "samples_ms", None)
+    return isinstance(b, list) and b == h
 
 
 def _direction(delta: float, higher_is_better: bool) -> str:
     return "better" if (delta > 0) == higher_is_better else "worse"
 
 
-def sample_count(report: Report) -> int:
-    samples = getattr(report.timing, "samples_ms", None)
-    return len(samples) if isinstance(samples, list) else 0
+def detectable_change(
+    base: Report, head: Report, confidence: float, threshold: float
+) -> Detectable | None:
+    """The smallest slowdown of the median this pair could call "worse".
 
-
-def too_few_samples(metric: Metric, base: Report, head: Report) -> str:
-    """Why a tail figure cannot be judged: p90 of a handful of samples is one sample."""
-    counts = {"base": sample_count(base), "head": sample_count(head)}
-    short = [f"{which} {n}" for which, n in counts.items() if n < metric.min_samples]
-    if not short:
-        return ""
-    return (
-        f"samples: {', '.join(short)}; a {metric.label.split()[-1]} needs "
-        f"{metric.min_samples} in each run to be compared"
-    )
-
-
-def timing_spread(report: Report) -> float | None:
-    """One run's spread as a fraction of its median latency, from whatever it recorded:
-    the interquartile range, else the coefficient of variation, else p90 - median."""
-    median = latency_field(report, "median")
-    if not median:
+    Shifting the head's log-samples by s shifts every pairwise difference, so the
+    interval, by s: the lower bound clears log(1 + threshold) once s exceeds
+    log(1 + threshold) + (estimate - low). The margin shrinks about as 1/sqrt(samples).
+    """
+    found = median_ratio(base, head, confidence)
+    samples = _two_runs_samples(base, head)
+    if isinstance(found, str) or isinstance(samples, str):
         return None
-    # 0.0 is what an older timing section stores when it did not compute the figure.
-    iqr = latency_field(report, "iqr")
-    if iqr:
-        return iqr / median
-    cv = latency_field(report, "cv")
-    if cv:
-        return cv
-    p90 = latency_field(report, "p90")
-    if p90 is not None:
-        return max(p90 - median, 0.0) / median
-    return None
+    margin = math.log(found.estimate / found.low)
+    return make_detectable(margin, confidence, threshold, len(samples[0]), len(samples[1]))
 
 
-def noise_band(spread: tuple[float | None, float | None]) -> tuple[float, str]:
-    """The relative change a timing must exceed to count: the wider spread of the two runs
-    (beyond it their interquartile ranges barely overlap), never under 1%; 5% if neither
-    run recorded a spread."""
-    known = [s for s in spread if s is not None]
-    if not known:
-        return NO_SPREAD_TOLERANCE, f"no spread recorded; ±{NO_SPREAD_TOLERANCE:.0%} assumed"
-    relative = max(max(known), NOISE_FLOOR)
-    return relative, f"spread of the runs ±{relative:.1%}"
+def make_detectable(
+    margin: float, confidence: float, threshold: float, base_n: int, head_n: int
+) -> Detectable:
+    """Detectable from the log-margin between an interval's estimate and its low end."""
+    change = (1 + threshold) * math.exp(margin) - 1
+    more = (1 + threshold) * math.exp(margin / math.sqrt(MORE_SAMPLES)) - 1
+    text = (
+        f"The smallest slowdown of the median this pair of runs can call worse is "
+        f"+{change:.1%} ({confidence:.0%} confidence, threshold {threshold:.0%}; "
+        f"{base_n} and {head_n} samples). More samples narrow it: {MORE_SAMPLES}x in each "
+        f"run would bring it to about +{more:.1%} (raise --timing-seconds, default 1 s; a "
+        f"run keeps at most {MAX_SAMPLES:,} samples and stops early once its median is "
+        f"known to ±1%). Pinning threads (--threads N) and keeping other work off the "
+        f"machine narrow the spread; the threshold (--threshold) is the floor."
+    )
+    return Detectable(change, confidence, threshold, base_n, head_n, more, text)
+
+
+def single_run_detectable(
+    report: Report,
+    confidence: float = DEFAULT_CONFIDENCE,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> Detectable | None:
+    """What a pair of runs like this one could detect: the run against itself gives the
+    interval's width when the other run has the same spread and sample count."""
+    samples = valid_samples(report)
+    if isinstance(samples, str):
+        return None
+    logs = [math.log(v) for v in samples]
+    shift = shift_interval(logs, logs, confidence)
+    if shift is None:
+        return None
+    n = len(samples)
+    return make_detectable(shift.estimate - shift.low, confidence, threshold, n, n)
+
+
+# ------------------------------------------------------------------ module and op times
+def time_changes(
+    base: Report,
+    head: Report,
+    list_threshold: float,
+    confidence: float,
+    threshold: float,
+) -> tuple[list[TimeChange], str]:
+    """Modules and ops whose time per profiled step moved by `list_threshold` or more,
+    judged like the timings; the string says how (only per-step averages exist)."""
+    bp, hp = base.profile, head.profile
+    if bp is None or hp is None:
+        return [], ""
+    if bp.mode != hp.mode:
+        return [], f"module and op times not compared: base profiled {bp.mode}, head {hp.mode}"
+    margins = _step_margins(bp.step_us, hp.step_us, confidence)
+    on_device = bp.device.startswith("cuda") and hp.device.startswith("cuda")
+    op_field = "device_self_us" if on_device else "self_us"
+    step = max(_mean(bp.step_us), _mean(hp.step_us))
+    rows: list[TimeChange] = []
+    for kind, b_times, h_times in (
+        ("module", _module_times(bp), _module_times(hp)),
+        ("op", _op_times(bp, op_field), _op_times(hp, op_field)),
+    ):
+        for name in dict.fromkeys([*b_times, *h_times]):
+            row = _time_row(kind, name, b_times.get(name), h_times.get(name), step, list_threshold)
+            if row is not None:
+                _judge_time(row, margins, threshold)
+                rows.append(row)
+    rows.sort(key=lambda r: (-_moved_us(r), r.kind, r.name))
+    steps = f"base {len(bp.step_us)}, head {len(hp.step_us)} profiled steps"
+    how = (
+        f"Module and op times are averages per profiled step ({steps}; modules: the "
+        f"scope's wall time, ops: {'self CUDA' if on_device else 'self CPU'} time). No "
+        f"per-call samples exist, so each is judged with the width of the interval for "
+        f"the change of the profiled steps' wall time: a module or op is assumed to vary, "
+        f"relatively, no more than the whole step. Listed: those holding "
+        f"{TIME_MIN_SHARE:.0%} of a step or more that moved by {list_threshold:.0%} or more."
+    )
+    if isinstance(margins, str):
+        how += f" Not judged: {margins}."
+    return rows, how
+
+
+def _moved_us(row: TimeChange) -> float:
+    moved = abs((row.head_us or 0) - (row.base_us or 0))
+    return moved if math.isfinite(moved) else 0.0
+
+
+def _mean(values: Sequence[float]) -> float:
+    good = [v for v in values if _finite(v)]
+    return sum(good) / len(good) if good else 0.0
+
+
+def _step_margins(
+    base_steps: Sequence[float], head_steps: Sequence[float], confidence: float
+) -> tuple[float, float] | str:
+    """(estimate - low, high - estimate) of the log-shift of the profiled step times."""
+    steps = [base_steps, head_steps]
+    if not all(s and all(_finite(v) and v > 0 for v in s) for s in steps):
+        return "a profile has no valid step times"
+    shift = shift_interval(
+        [math.log(v) for v in base_steps], [math.log(v) for v in head_steps], confidence
+    )
+    if shift is None:
+        need = samples_needed(confidence)
+        return (
+            f"an interval at {confidence:.0%} needs {need} profiled steps in each run "
+            f"(--profile-steps 0,1,{need})"
+        )
+    return shift.estimate - shift.low, shift.high - shift.estimate
+
+
+def _module_times(profile: Any) -> dict[str, tuple[str, float]]:
+    # "" is the model itself: its time is the step, judged as the latency
+    return {m.name: (m.type, m.total_us) for m in profile.modules if m.name}
+
+
+def _op_times(profile: Any, name: str) -> dict[str, tuple[str, float]]:
+    return {o.name: (o.category, getattr(o, name)) for o in profile.ops_by_name}
+
+
+def _time_row(
+    kind: str,
+    name: str,
+    b: tuple[str, float] | None,
+    h: tuple[str, float] | None,
+    step_us: float,
+    list_threshold: float,
+) -> TimeChange | None:
+    b_us, h_us = (b[1] if b else None), (h[1] if h else None)
+    values = [v for v in (b_us, h_us) if v is not None]
+    if not all(_finite(v) and v >= 0 for v in values):
+        return TimeChange(kind, name, (h or b or ("", 0))[0], b_us, h_us, note="not a finite time")
+    if step_us <= 0 or max(values, default=0) < TIME_MIN_SHARE * step_us:
+        return None
+    row = TimeChange(kind, name, (h or b or ("", 0))[0], b_us, h_us)
+    if b_us is None or h_us is None:
+        row.note = f"only in {'head' if b_us is None else 'base'}"
+        return row
+    if b_us <= 0 or h_us <= 0:
+        return None if b_us == h_us else row
+    row.relative = h_us / b_us - 1
+    return row if abs(row.relative) >= list_threshold else None
+
+
+def _judge_time(row: TimeChange, margins: tuple[float, float] | str, threshold: float) -> None:
+    if row.relative is None or row.note:
+        return
+    if isinstance(margins, str):
+        row.verdict, row.note = "inconclusive", margins
+        return
+    ratio = 1 + row.relative
+    low, high = ratio * math.exp(-margins[0]), ratio * math.exp(margins[1])
+    row.change_low, row.change_high = low - 1, high - 1
+    row.verdict = judge(low, high, threshold)
 
 
 def _finding_key(f: Finding) -> tuple[str, str]:
@@ -357,3 +708,21 @@ def comparability_notes(base: Report, head: Report) -> list[str]:
     if b_inputs and h_inputs and b_inputs != h_inputs:
         notes.append("inputs differ between the runs: FLOPs, memory and latency follow them")
     return notes
+
+
+def parse_fraction(text: str, flag: str, low: float, high: float) -> float:
+    """'5%' or '0.05' -> 0.05, within [low, high); a UsageError naming the flag otherwise.
+    A plain number of 1 or more is refused: '--threshold 5' would mean 500%."""
+    raw = text.strip()
+    percent = raw.endswith("%")
+    try:
+        value = float(raw[:-1]) / 100 if percent else float(raw)
+    except ValueError:
+        raise UsageError(f"{flag}: {text!r} is not a number or a percentage") from None
+    if not percent and value >= 1:
+        raise UsageError(f"{flag}: {text!r} is ambiguous: write {raw}% or {value / 100:g}")
+    if not (math.isfinite(value) and low <= value < high):
+        raise UsageError(
+            f"{flag}: {text!r} is outside {low:g} to {high:g} (or {low:.0%} to {high:.0%})"
+        )
+    return value

@@ -15,13 +15,14 @@ import pytest
 
 from reporter.cli import main
 from reporter.diff import diff_reports
+from reporter.profiling.stats import latency_stats
 from reporter.render.diff_render import (
     render_diff_html,
     render_diff_markdown,
     render_diff_text,
 )
 from reporter.report import Finding, Report, load_report
-from reporter.report.profile import LatencyStats, TimingSection
+from reporter.report.profile import TimingSection
 
 MODEL = """
 import torch
@@ -118,66 +119,11 @@ def test_findings_added_and_removed() -> None:
     assert [f.rule for f in diff.findings_removed] == ["tiny-batch"]
 
 
-def timing(median: float, iqr: float = 0.0, cv: float = 0.0, **kw: object) -> TimingSection:
-    stats = LatencyStats(
-        median=median, p90=median * 1.02, p99=median * 1.05, min=median * 0.98,
-        max=median * 1.1, iqr=iqr, cv=cv,
-    )  # fmt: skip
-    return TimingSection(latency_ms=stats, throughput=BATCH / median * 1000, batch_size=BATCH, **kw)
-
-
-@pytest.mark.parametrize(
-    ("base_ms", "base_iqr", "head_ms", "head_iqr", "verdict"),
-    [
-        (10.0, 1.0, 10.8, 0.5, "within noise"),  # +8%, spread of the runs 10%
-        (10.0, 1.0, 11.5, 0.5, "worse"),  # +15% > 10%
-        (10.0, 0.2, 10.8, 0.3, "worse"),  # +8% > spread 3%
-        (10.0, 0.2, 9.0, 0.2, "better"),
-        (10.0, 0.05, 10.08, 0.05, "within noise"),  # +0.8%: under the 1% floor
-    ],
-)
-def test_latency_judged_against_both_spreads(
-    base_ms: float, base_iqr: float, head_ms: float, head_iqr: float, verdict: str
-) -> None:
-    base, head = pair()
-    base.timing, head.timing = timing(base_ms, base_iqr), timing(head_ms, head_iqr)
-    diff = diff_reports(base, head)
-    median = metric(diff, "latency_ms")
-    assert (median.base, median.head) == (base_ms, head_ms)
-    assert median.verdict == verdict
-    assert median.noise == pytest.approx(
-        base_ms * max(base_iqr / base_ms, head_iqr / head_ms, 0.01)
-    )
-    # throughput is batch / latency: the same distance, the same verdict, mirrored
-    mirrored = {"worse": "worse", "better": "better", "within noise": "within noise"}
-    assert metric(diff, "throughput").verdict == mirrored[verdict]
-
-
-def test_latency_spread_from_cv_then_p90_then_default() -> None:
-    base, head = pair()
-    base.timing, head.timing = timing(10.0, cv=0.12), timing(11.0, cv=0.02)
-    assert metric(diff_reports(base, head), "latency_ms").verdict == "within noise"  # 10% < 12%
-    base.timing, head.timing = timing(10.0), timing(10.15)  # spread from p90: 2%
-    change = metric(diff_reports(base, head), "latency_ms")
-    assert change.noise == pytest.approx(0.2) and change.verdict == "within noise"
-    base.timing.latency_ms.p90 = head.timing.latency_ms.p90 = None  # type: ignore[assignment]
-    change = metric(diff_reports(base, head), "latency_ms")
-    assert "no spread recorded" in change.note and change.verdict == "within noise"  # 1.5% < 5%
-
-
-def test_noisy_run_is_not_judged() -> None:
-    base, head = pair()
-    base.timing = timing(10.0, 0.1)
-    head.timing = timing(20.0, 0.1, noisy=True, noise_reason="coefficient of variation 40%")
-    change = metric(diff_reports(base, head), "latency_ms")
-    assert change.verdict == "inconclusive" and "coefficient of variation 40%" in change.note
-    worse = {m.key for m in diff_reports(base, head).worse}
-    assert worse == {"params", "flops", "memory", "training_memory"}  # counts, not timings
-
-
 def test_timing_in_one_run_only_is_shown_not_judged() -> None:
     base, head = pair()
-    head.timing = timing(5.0, 0.1)
+    head.timing = TimingSection(
+        latency_ms=latency_stats([5.0] * 6), throughput=800.0, batch_size=4, samples_ms=[5.0] * 6
+    )
     change = metric(diff_reports(base, head), "latency_ms")
     assert change.base is None and change.head == 5.0
     assert change.verdict == "not compared" and change.note == "not measured in base"
@@ -222,18 +168,3 @@ def test_cli_diff_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "missing.json: no such file" in capsys.readouterr().err
     assert main(["diff", str(base), str(base), "-o", str(tmp_path), "--format", "pdf"]) == 2
     assert "--format: unknown pdf" in capsys.readouterr().err
-
-
-def test_p90_judged_only_with_enough_samples() -> None:
-    """p90 of 8 samples is the 8th or 7th: two runs of the same code can move it 7%. It is
-    judged only when each run has 20 samples or more; the median is judged either way."""
-    base, head = pair()
-    base.timing, head.timing = timing(10.0, 0.2), timing(12.0, 0.2)
-    base.timing.samples_ms, head.timing.samples_ms = [10.0] * 8, [12.0] * 25
-    diff = diff_reports(base, head)
-    p90 = metric(diff, "latency_p90_ms")
-    assert p90.verdict == "inconclusive"
-    assert p90.note == "samples: base 8; a p90 needs 20 in each run to be compared"
-    assert metric(diff, "latency_ms").verdict == "worse"
-    base.timing.samples_ms = [10.0] * 20
-    assert metric(diff_reports(base, head), "latency_p90_ms").verdict == "worse"

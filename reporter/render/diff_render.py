@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from reporter.diff import MetricChange, ReportDiff
+from reporter.diff import MetricChange, ReportDiff, TimeChange
 from reporter.render import format as fmt
 from reporter.render.templates import environment, templates_dir
 from reporter.report import BudgetResult, to_data
@@ -41,19 +41,60 @@ def format_delta(change: MetricChange) -> str:
     return text
 
 
+def signed_percent(x: float) -> str:
+    """+2.3%, −4.1%, +1219% (no decimals from 100% up)."""
+    sign = "+" if x >= 0 else "−"
+    return f"{sign}{abs(x):.1%}" if abs(x) < 1 else f"{sign}{abs(x):.0%}"
+
+
+def interval_text(low: float | None, high: float | None, confidence: float | None) -> str:
+    """'95% interval +3.1% … +9.8%'; '' when there is no interval."""
+    if low is None or high is None or confidence is None:
+        return ""
+    return f"{confidence:.0%} interval {signed_percent(low)} … {signed_percent(high)}"
+
+
 def metric_rows(diff: ReportDiff) -> list[dict[str, str]]:
     """Display-ready rows shared by every view."""
-    return [
-        {
-            "label": m.label,
-            "base": format_value(m.unit, m.base),
-            "head": format_value(m.unit, m.head),
-            "change": format_delta(m),
-            "verdict": m.verdict,
-            "note": m.note,
-        }
-        for m in diff.metrics
-    ]
+    rows = []
+    for m in diff.metrics:
+        interval = interval_text(m.change_low, m.change_high, m.confidence)
+        if interval and m.threshold is not None:
+            interval += f" (threshold ±{m.threshold:.0%})"
+        rows.append(
+            {
+                "label": m.label,
+                "base": format_value(m.unit, m.base),
+                "head": format_value(m.unit, m.head),
+                "change": format_delta(m),
+                "verdict": m.verdict,
+                "interval": interval,
+                "note": m.note,
+            }
+        )
+    return rows
+
+
+def time_rows(diff: ReportDiff) -> list[dict[str, str]]:
+    """Module and op times per profiled step."""
+    return [_time_row(t, diff.confidence) for t in diff.times]
+
+
+def _time_row(t: TimeChange, confidence: float) -> dict[str, str]:
+    change = "new" if t.base_us is None else "gone" if t.head_us is None else ""
+    if not change and t.relative is not None:
+        change = signed_percent(t.relative)
+    return {
+        "kind": t.kind,
+        "name": t.name,
+        "type": t.type,
+        "base": fmt.us(t.base_us) if t.base_us is not None else "–",
+        "head": fmt.us(t.head_us) if t.head_us is not None else "–",
+        "change": change,
+        "verdict": t.verdict,
+        "interval": interval_text(t.change_low, t.change_high, confidence),
+        "note": t.note,
+    }
 
 
 def module_rows(diff: ReportDiff) -> list[dict[str, str]]:
@@ -82,6 +123,7 @@ def _context(diff: ReportDiff, budgets: list[BudgetResult]) -> dict[str, Any]:
         "diff": diff,
         "rows": metric_rows(diff),
         "modules": module_rows(diff),
+        "times": time_rows(diff),
         "budgets": budgets,
         "worse": [m.label for m in diff.worse],
         "crossed": [b for b in budgets if b.status == "crossed"],
@@ -132,10 +174,12 @@ def render_diff_text(diff: ReportDiff, budgets: list[BudgetResult] | None = None
             r["change"].ljust(widths["change"]),
             r["verdict"],
         ]
-        note = f"  ({r['note']})" if r.get("note") else ""
-        lines.append("  ".join(cells).rstrip() + note)
+        extra = "; ".join(x for x in (r.get("interval"), r.get("note")) if x)
+        lines.append("  ".join(cells).rstrip() + (f"  ({extra})" if extra else ""))
     if not diff.metrics:
         lines.append("no figure was measured in either report")
+    if diff.detectable is not None:
+        lines += ["", diff.detectable.text]
     for title, found in (("added", diff.findings_added), ("removed", diff.findings_removed)):
         if found:
             lines += ["", f"Findings {title}:"]
@@ -149,8 +193,25 @@ def render_diff_text(diff: ReportDiff, budgets: list[BudgetResult] | None = None
             )
         if diff.modules_left_out:
             lines.append(f"  …and {diff.modules_left_out} more in diff.json")
+    if diff.times:
+        lines += ["", "Module and op times per profiled step:"]
+        for t in time_rows(diff):
+            extra = "; ".join(x for x in (t["interval"], t["note"]) if x)
+            lines.append(
+                f"  {t['kind']:6} {t['name'][:40]:40} {t['base']:>10} → {t['head']:>10}"
+                f"  {t['change']:>7}  {t['verdict']}" + (f" ({extra})" if extra else "")
+            )
+        if diff.times_left_out:
+            lines.append(f"  …and {diff.times_left_out} more in diff.json")
+        lines += ["", diff.times_method]
     if budgets:
         lines.append("")
         lines += [f"budget {r.status}: {r.message}" for r in budgets]
     lines += [f"note: {n}" for n in diff.notes]
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
+
+
+def printable(text: str) -> str:
+    """Module names and notes come from report.json: show control characters (terminal
+    escape sequences) as escapes instead of sending them to the terminal."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)

@@ -32,7 +32,15 @@ def view_model(report: Report, kind: str) -> dict[str, Any]:
         if report.graph
         else set(),
         "finding_sections": finding_sections(),
+        "detectable": _detectable(report),
     }
+
+
+def _detectable(report: Report) -> Any:
+    """What `perfreport diff` could detect between two runs like this one."""
+    from reporter.diff import single_run_detectable
+
+    return single_run_detectable(report) if report.timing is not None else None
 
 
 def finding_sections() -> dict[str, str]:
