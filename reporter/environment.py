@@ -78,4 +78,19 @@ def cuda_state() -> dict[str, Any]:
         state["cuda_version"] = torch.version.cuda
         state["cudnn_version"] = torch.backends.cudnn.version()
         state["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        driver = nvidia_driver_version()
+        if driver:
+            state["driver_version"] = driver
     return state
+
+
+def nvidia_driver_version(path: str = "/proc/driver/nvidia/version") -> str:
+    """The NVIDIA kernel driver's version (what nvidia-smi shows), read from its /proc file
+    on Linux: "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  ..."."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = f.readline()
+    except OSError:
+        return ""
+    words = first.split("Kernel Module", 1)[-1].split()
+    return words[0] if words and words[0][:1].isdigit() else ""

@@ -194,3 +194,15 @@ def test_kernel_union_agrees_with_the_trace_analysis_on_a_real_trace(tmp_path: P
     section = analyse_paths([trace])
     assert busy == pytest.approx(section.overall.gpu_busy_us, rel=1e-9)
     assert 0 < busy <= window
+
+
+def test_the_nvidia_driver_version_is_read_from_its_proc_file(tmp_path: Path) -> None:
+    from reporter.environment import nvidia_driver_version
+
+    proc = tmp_path / "version"
+    proc.write_text(
+        "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\n"
+        "GCC version:  gcc version 12.2.0\n"
+    )
+    assert nvidia_driver_version(str(proc)) == "550.54.15"
+    assert nvidia_driver_version(str(tmp_path / "absent")) == ""
