@@ -272,3 +272,97 @@ def _layout(entries: list[tuple[str, str]], width: int) -> list[tuple[int, float
         placed.append((line, x, text, fill))
         x += w
     return placed
+
+
+REGIME_COLOURS = {"compute": "#2f5d9b", "memory": "#e08a2e", "overhead": "#b42318"}
+
+
+def roofline_chart(
+    points: Sequence[tuple[str, float, float, float, str]],
+    *,
+    peak_flops: float,
+    peak_bytes_per_s: float,
+    width: int = 640,
+    height: int = 360,
+    title: str = "",
+) -> str:
+    """Log-log roofline: points (label, FLOPs per byte, FLOP/s, time share, regime), the
+    memory ceiling (bandwidth × intensity) and the compute ceiling. A point's area grows
+    with its share of the time. Points without a positive intensity or rate are left out
+    (a log axis has no zero); returns "" when none remains."""
+    pts = [
+        (label, x, y, max(_value(share), 0.0), regime)
+        for label, x, y, share, regime in points
+        if _value(x) > 0 and _value(y) > 0
+    ]
+    if not pts or _value(peak_flops) <= 0 or _value(peak_bytes_per_s) <= 0:
+        return ""
+    ridge = peak_flops / peak_bytes_per_s
+    x_lo = 10 ** math.floor(math.log10(min(min(p[1] for p in pts), ridge / 10)))
+    x_hi = 10 ** math.ceil(math.log10(max(max(p[1] for p in pts), ridge * 10)))
+    y_hi = 10 ** math.ceil(math.log10(peak_flops * 1.5))
+    y_lo = 10 ** math.floor(math.log10(min(min(p[2] for p in pts), x_lo * peak_bytes_per_s)))
+    left, right, top, bottom = 64, 16, 24 if title else 8, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def px(x: float) -> float:
+        return left + plot_w * math.log10(x / x_lo) / math.log10(x_hi / x_lo)
+
+    def py(y: float) -> float:
+        return top + plot_h * (1 - math.log10(y / y_lo) / math.log10(y_hi / y_lo))
+
+    body = []
+    if title:
+        body.append(f'<text x="0" y="14" font-weight="600">{esc(title)}</text>')
+    body.append(
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#d0d5dd"/>'
+    )
+    for exp in range(round(math.log10(x_lo)), round(math.log10(x_hi)) + 1):
+        x = px(10.0**exp)
+        body.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="#eaecf0"/>'
+            f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="middle" font-size="10">'
+            f"{esc(_power(exp))}</text>"
+        )
+    for exp in range(round(math.log10(y_lo)), round(math.log10(y_hi)) + 1):
+        y = py(10.0**exp)
+        body.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#eaecf0"/>'
+            f'<text x="{left - 4}" y="{y + 3:.1f}" text-anchor="end" font-size="10">'
+            f"{esc(_power(exp))}</text>"
+        )
+    # The two ceilings: bandwidth × intensity up to the ridge, the peak after it.
+    x0 = max(x_lo, y_lo / peak_bytes_per_s)
+    body.append(
+        f'<polyline fill="none" stroke="#101828" stroke-width="2" points="'
+        f"{px(x0):.1f},{py(x0 * peak_bytes_per_s):.1f} {px(ridge):.1f},{py(peak_flops):.1f} "
+        f'{px(x_hi):.1f},{py(peak_flops):.1f}"/>'
+    )
+    body.append(
+        f'<text x="{px(x_hi) - 4:.1f}" y="{py(peak_flops) - 5:.1f}" text-anchor="end" '
+        f'font-size="10">compute ceiling</text>'
+    )
+    body.append(
+        f'<text x="{px(x0) + 4:.1f}" y="{py(x0 * peak_bytes_per_s) - 6:.1f}" font-size="10">'
+        f"memory ceiling</text>"
+    )
+    for label, x, y, share, regime in sorted(pts, key=lambda p: -p[3]):
+        r = 3 + 14 * math.sqrt(min(share, 1.0))
+        fill = REGIME_COLOURS.get(regime, PALETTE[7])
+        body.append(
+            f"<g><title>{esc(label)} ({esc(regime)}): {y:.3g} FLOP/s at {x:.3g} FLOP/byte, "
+            f"{share:.1%} of op time</title>"
+            f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="{r:.1f}" fill="{fill}" '
+            f'fill-opacity="0.55" stroke="{fill}"/></g>'
+        )
+    body.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
+        f"arithmetic intensity (FLOPs per byte)</text>"
+        f'<text x="12" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 12 {top + plot_h / 2:.1f})">FLOP/s</text>'
+    )
+    return svg_document(width, height, title, body)
+
+
+def _power(exp: int) -> str:
+    return f"1e{exp}" if exp < -2 or exp > 3 else f"{10.0**exp:g}"

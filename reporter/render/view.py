@@ -32,7 +32,14 @@ def view_model(report: Report, kind: str) -> dict[str, Any]:
         if report.graph
         else set(),
         "finding_sections": finding_sections(),
+        "roofline": _roofline(report),
     }
+
+
+def _roofline(report: Report) -> Any:
+    from reporter.render.roofline_view import roofline_view
+
+    return roofline_view(report.roofline) if report.roofline is not None else None
 
 
 def finding_sections() -> dict[str, str]:
