@@ -33,6 +33,7 @@ def view_model(report: Report, kind: str) -> dict[str, Any]:
         else set(),
         "finding_sections": finding_sections(),
         "roofline": _roofline(report),
+        "memory_timeline": _memory_timeline(report),
     }
 
 
@@ -40,6 +41,13 @@ def _roofline(report: Report) -> Any:
     from reporter.render.roofline_view import roofline_view
 
     return roofline_view(report.roofline) if report.roofline is not None else None
+
+
+def _memory_timeline(report: Report) -> Any:
+    from reporter.render.memory_timeline_view import timeline_view
+
+    timeline = report.memory.timeline if report.memory is not None else None
+    return timeline_view(timeline) if timeline is not None else None
 
 
 def finding_sections() -> dict[str, str]:
