@@ -110,6 +110,8 @@ def build_timeline(
     events = list(memory._op_tree.dfs())
     origins = _allocation_origins(events)
     names = names or {}
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
     phases = _phases(events)
     start_ns = min((p[1] for p in phases), default=0)
     timeline = [e for e in memory.timeline if e[2][0].device == device]
@@ -326,12 +328,14 @@ def checks(
     trainable_bytes: int,
     trainable_tensors: int,
     activation_estimate: int,
+    step_counters_here: bool = True,
 ) -> list[TimelineCheck]:
     """The timeline's figures against the memory stage's counts."""
     grads = timeline.at_phase_end.get("backward", {}).get("gradient", 0)
     # AdamW: exp_avg and exp_avg_sq per trainable parameter, and one float32 step counter
-    # per parameter tensor (a 4-byte scalar, on the CPU unless the optimizer is fused).
-    adam = 2 * trainable_bytes + 4 * trainable_tensors
+    # per parameter tensor: a 4-byte scalar kept on the CPU (unless the optimizer is
+    # fused or capturable), so on the timeline of a CUDA device it is not there.
+    adam = 2 * trainable_bytes + (4 * trainable_tensors if step_counters_here else 0)
     activations = timeline.max_by_category.get("activation", 0)
     rows = [
         ("parameters", timeline.max_by_category.get("parameter", 0), parameter_bytes, 0.0, ""),
@@ -391,6 +395,7 @@ def timeline_for(subject: Any, parameter_bytes: int, activation_estimate: int) -
         trainable_bytes=sum(p.numel() * p.element_size() for p in unique.values()),
         trainable_tensors=len(unique),
         activation_estimate=activation_estimate,
+        step_counters_here=subject.device.type == "cpu",
     )
     timeline.optimizer = type(optimizer).__name__
     timeline.method = METHOD.format(n=MAX_SAMPLES)
