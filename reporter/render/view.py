@@ -34,6 +34,7 @@ def view_model(report: Report, kind: str) -> dict[str, Any]:
         "finding_sections": finding_sections(),
         "roofline": _roofline(report),
         "memory_timeline": _memory_timeline(report),
+        "deployment": _deployment(report),
     }
 
 
@@ -48,6 +49,12 @@ def _memory_timeline(report: Report) -> Any:
 
     timeline = report.memory.timeline if report.memory is not None else None
     return timeline_view(timeline) if timeline is not None else None
+
+
+def _deployment(report: Report) -> list[dict[str, str]]:
+    from reporter.render.deployment_view import deployment_rows
+
+    return deployment_rows(report.experiments) if report.experiments is not None else []
 
 
 def finding_sections() -> dict[str, str]:
