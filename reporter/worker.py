@@ -23,6 +23,7 @@ from reporter.report import OPT_IN_STAGES, STAGE_NAMES, StageStatus, from_data, 
 EXECUTING_STAGES = {
     "profile",
     "timing",
+    "roofline",
     "trace",
     "health",
     "deploy",

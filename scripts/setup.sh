@@ -23,5 +23,5 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q --upgrade pip
 # torch is pinned here (a CPU build); pyproject.toml only asks for torch>=2.4.
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[pdf,tensorboard,test]"
+.venv/bin/python -m pip install -q -e ".[pdf,tensorboard,deploy,test]"
 echo "perfreport is set up: .venv/bin/perfreport"

@@ -272,3 +272,207 @@ def _layout(entries: list[tuple[str, str]], width: int) -> list[tuple[int, float
         placed.append((line, x, text, fill))
         x += w
     return placed
+
+
+REGIME_COLOURS = {"compute": "#2f5d9b", "memory": "#e08a2e", "overhead": "#b42318"}
+
+
+def roofline_chart(
+    points: Sequence[tuple[str, float, float, float, str]],
+    *,
+    peak_flops: float,
+    peak_bytes_per_s: float,
+    width: int = 640,
+    height: int = 360,
+    title: str = "",
+) -> str:
+    """Log-log roofline: points (label, FLOPs per byte, FLOP/s, time share, regime), the
+    memory ceiling (bandwidth × intensity) and the compute ceiling. A point's area grows
+    with its share of the time. Points without a positive intensity or rate are left out
+    (a log axis has no zero); returns "" when none remains."""
+    pts = [
+        (label, x, y, max(_value(share), 0.0), regime)
+        for label, x, y, share, regime in points
+        if _value(x) > 0 and _value(y) > 0
+    ]
+    if not pts or _value(peak_flops) <= 0 or _value(peak_bytes_per_s) <= 0:
+        return ""
+    ridge = peak_flops / peak_bytes_per_s
+    x_lo = 10 ** math.floor(math.log10(min(min(p[1] for p in pts), ridge / 10)))
+    x_hi = 10 ** math.ceil(math.log10(max(max(p[1] for p in pts), ridge * 10)))
+    y_hi = 10 ** math.ceil(math.log10(peak_flops * 1.5))
+    y_lo = 10 ** math.floor(math.log10(min(min(p[2] for p in pts), x_lo * peak_bytes_per_s)))
+    left, right, top, bottom = 64, 16, 24 if title else 8, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def px(x: float) -> float:
+        return left + plot_w * math.log10(x / x_lo) / math.log10(x_hi / x_lo)
+
+    def py(y: float) -> float:
+        return top + plot_h * (1 - math.log10(y / y_lo) / math.log10(y_hi / y_lo))
+
+    body = []
+    if title:
+        body.append(f'<text x="0" y="14" font-weight="600">{esc(title)}</text>')
+    body.append(
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#d0d5dd"/>'
+    )
+    for exp in range(round(math.log10(x_lo)), round(math.log10(x_hi)) + 1):
+        x = px(10.0**exp)
+        body.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="#eaecf0"/>'
+            f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="middle" font-size="10">'
+            f"{esc(_power(exp))}</text>"
+        )
+    for exp in range(round(math.log10(y_lo)), round(math.log10(y_hi)) + 1):
+        y = py(10.0**exp)
+        body.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#eaecf0"/>'
+            f'<text x="{left - 4}" y="{y + 3:.1f}" text-anchor="end" font-size="10">'
+            f"{esc(_power(exp))}</text>"
+        )
+    # The two ceilings: bandwidth × intensity up to the ridge, the peak after it.
+    x0 = max(x_lo, y_lo / peak_bytes_per_s)
+    body.append(
+        f'<polyline fill="none" stroke="#101828" stroke-width="2" points="'
+        f"{px(x0):.1f},{py(x0 * peak_bytes_per_s):.1f} {px(ridge):.1f},{py(peak_flops):.1f} "
+        f'{px(x_hi):.1f},{py(peak_flops):.1f}"/>'
+    )
+    body.append(
+        f'<text x="{px(x_hi) - 4:.1f}" y="{py(peak_flops) - 5:.1f}" text-anchor="end" '
+        f'font-size="10">compute ceiling</text>'
+    )
+    body.append(
+        f'<text x="{px(x0) + 4:.1f}" y="{py(x0 * peak_bytes_per_s) - 6:.1f}" font-size="10">'
+        f"memory ceiling</text>"
+    )
+    for label, x, y, share, regime in sorted(pts, key=lambda p: -p[3]):
+        r = 3 + 14 * math.sqrt(min(share, 1.0))
+        fill = REGIME_COLOURS.get(regime, PALETTE[7])
+        body.append(
+            f"<g><title>{esc(label)} ({esc(regime)}): {y:.3g} FLOP/s at {x:.3g} FLOP/byte, "
+            f"{share:.1%} of op time</title>"
+            f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="{r:.1f}" fill="{fill}" '
+            f'fill-opacity="0.55" stroke="{fill}"/></g>'
+        )
+    body.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
+        f"arithmetic intensity (FLOPs per byte)</text>"
+        f'<text x="12" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 12 {top + plot_h / 2:.1f})">FLOP/s</text>'
+    )
+    return svg_document(width, height, title, body)
+
+
+def _power(exp: int) -> str:
+    return f"1e{exp}" if exp < -2 or exp > 3 else f"{10.0**exp:g}"
+
+
+def stacked_area(
+    times: Sequence[float],
+    series: Sequence[tuple[str, Sequence[float], str | None]],
+    *,
+    marks: Sequence[tuple[str, float, float]] = (),
+    peak: tuple[float, float] | None = None,
+    width: int = 640,
+    height: int = 260,
+    unit_scale: float = 1.0,
+    unit: str = "",
+    x_unit: str = "ms",
+    x_scale: float = 1.0,
+    title: str = "",
+) -> str:
+    """Series stacked over time (a step function: each value holds until the next time),
+    bands ``marks`` (label, start, end) shaded behind them, and the peak (time, value)
+    marked. Values are divided by ``unit_scale`` for the axis labels."""
+    if not times or not series:
+        return ""
+    n = len(times)
+    rows = [
+        (label, [_value(v) for v in values][:n], colour(fill, i))
+        for i, (label, values, fill) in enumerate(series)
+    ]
+    tops = [sum(r[1][j] for r in rows) for j in range(n)]
+    y_max = max(tops) or 1.0
+    t0 = min(min(times), min((m[1] for m in marks), default=min(times)))
+    t1 = max(max(times), max((m[2] for m in marks), default=0.0))
+    span = (t1 - t0) or 1.0
+    placed = _layout([(label, fill) for label, values, fill in rows if any(values)], width)
+    legend = (placed[-1][0] + 1) if placed else 0
+    left, right, top, bottom = 70, 12, 24 if title else 8, 36 + 18 * legend
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def px(t: float) -> float:
+        return left + plot_w * (t - t0) / span
+
+    def py(v: float) -> float:
+        return top + plot_h * (1 - v / y_max)
+
+    body = []
+    if title:
+        body.append(f'<text x="0" y="14" font-weight="600">{esc(title)}</text>')
+    for i, (label, start, end) in enumerate(marks):
+        shade = "#f2f4f7" if i % 2 == 0 else "#e4e7ec"
+        body.append(
+            f'<rect x="{px(start):.1f}" y="{top}" width="{max(px(end) - px(start), 0.5):.1f}" '
+            f'height="{plot_h}" fill="{shade}"/>'
+            f'<text x="{(px(start) + px(end)) / 2:.1f}" y="{top + 12}" text-anchor="middle" '
+            f'font-size="10" fill="#475467">{esc(label)}</text>'
+        )
+    base = [0.0] * n
+    for label, values, fill in rows:
+        upper = [b + v for b, v in zip(base, values, strict=True)]
+        if any(values):
+            pts = _steps(times, upper, px, py) + list(reversed(_steps(times, base, px, py)))
+            body.append(
+                f'<polygon fill="{fill}" fill-opacity="0.8" stroke="none" '
+                f'points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in pts)}"><title>{esc(label)}</title></polygon>'
+            )
+        base = upper
+    for k in range(5):
+        v = y_max * k / 4
+        body.append(
+            f'<line x1="{left}" y1="{py(v):.1f}" x2="{left + plot_w}" y2="{py(v):.1f}" stroke="#d0d5dd" stroke-width="0.5"/>'
+            f'<text x="{left - 4}" y="{py(v) + 4:.1f}" text-anchor="end" font-size="10">'
+            f"{esc(default_format(v / unit_scale) + unit)}</text>"
+        )
+    for k in range(5):
+        t = t0 + span * k / 4
+        body.append(
+            f'<text x="{px(t):.1f}" y="{top + plot_h + 14}" text-anchor="middle" font-size="10">'
+            f"{esc(default_format(t / x_scale))}</text>"
+        )
+    body.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 28}" text-anchor="middle">'
+        f"time ({esc(x_unit)})</text>"
+    )
+    if peak is not None:
+        x, y = px(peak[0]), py(peak[1])
+        body.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="#b42318" stroke-dasharray="3,2"/>'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#b42318"/>'
+            f'<text x="{min(x + 5, left + plot_w - 60):.1f}" y="{max(y - 5, top + 22):.1f}" font-size="10" fill="#b42318">'
+            f"peak {esc(default_format(peak[1] / unit_scale) + unit)}</text>"
+        )
+    for row, x, label, fill in placed:
+        y = height - 18 * legend + 18 * row + 12
+        body.append(
+            f'<rect x="{x:.1f}" y="{y - 9}" width="10" height="10" fill="{fill}"/>'
+            f'<text x="{x + 14:.1f}" y="{y}" font-size="11">{esc(label)}</text>'
+        )
+    return svg_document(width, height, title, body)
+
+
+def _steps(
+    times: Sequence[float],
+    values: Sequence[float],
+    px: Callable[[float], float],
+    py: Callable[[float], float],
+) -> list[tuple[float, float]]:
+    """A step line: each value holds until the next time."""
+    pts = []
+    for j, (t, v) in enumerate(zip(times, values, strict=True)):
+        if j:
+            pts.append((px(t), py(values[j - 1])))
+        pts.append((px(t), py(v)))
+    return pts

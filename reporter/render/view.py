@@ -33,6 +33,9 @@ def view_model(report: Report, kind: str) -> dict[str, Any]:
         else set(),
         "finding_sections": finding_sections(),
         "detectable": _detectable(report),
+        "roofline": _roofline(report),
+        "memory_timeline": _memory_timeline(report),
+        "deployment": _deployment(report),
     }
 
 
@@ -41,6 +44,25 @@ def _detectable(report: Report) -> Any:
     from reporter.diff import single_run_detectable
 
     return single_run_detectable(report) if report.timing is not None else None
+
+
+def _roofline(report: Report) -> Any:
+    from reporter.render.roofline_view import roofline_view
+
+    return roofline_view(report.roofline) if report.roofline is not None else None
+
+
+def _memory_timeline(report: Report) -> Any:
+    from reporter.render.memory_timeline_view import timeline_view
+
+    timeline = report.memory.timeline if report.memory is not None else None
+    return timeline_view(timeline) if timeline is not None else None
+
+
+def _deployment(report: Report) -> list[dict[str, str]]:
+    from reporter.render.deployment_view import deployment_rows
+
+    return deployment_rows(report.experiments) if report.experiments is not None else []
 
 
 def finding_sections() -> dict[str, str]:

@@ -18,6 +18,7 @@ from reporter.report.experiments import ExperimentsSection
 from reporter.report.graph import GraphSection
 from reporter.report.health import HealthSection
 from reporter.report.profile import ProfileSection, TimingSection
+from reporter.report.roofline import RooflineSection
 from reporter.report.static import (
     FitRow,
     FlopsSection,
@@ -40,6 +41,7 @@ STAGE_NAMES = (
     "graph",
     "profile",
     "timing",
+    "roofline",
     "trace",
     "health",
     "deploy",
@@ -71,6 +73,7 @@ __all__ = [
     "OpCount",
     "ParameterTotals",
     "ProfileSection",
+    "RooflineSection",
     "Report",
     "SharedTensor",
     "StageStatus",
@@ -196,6 +199,7 @@ class Report:
     graph: GraphSection | None = None
     profile: ProfileSection | None = None
     timing: TimingSection | None = None
+    roofline: RooflineSection | None = None
     trace: TraceSection | None = None
     health: HealthSection | None = None
     deploy: DeploySection | None = None

@@ -25,6 +25,12 @@ class Experiment:
     baseline_samples_ms: list[float] = field(default_factory=list)  # per call, each sample
     variant_samples_ms: list[float] = field(default_factory=list)
     samples_per_call: list[int] = field(default_factory=list)  # batch before and after
+    # Deployment variants (a precision or runtime to ship in): output error beside speed.
+    deployment: bool = False
+    max_rel_error: float | None = None  # max_abs_error / the output's largest magnitude
+    top1_agreement: float | None = None  # classifier-shaped outputs: rows whose argmax agrees
+    accuracy_delta: float | None = None  # eval_batches() top-1: variant minus model
+    verdict: str = ""  # set by the deployment-choice rule against the user's tolerances
 
 
 @dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reporter.report.memory_timeline import MemoryTimeline
+
 
 @dataclass
 class LayerRow:
@@ -104,3 +106,4 @@ class MemorySection:
     fits: list[FitRow] = field(default_factory=list)
     device_sizes_gib: list[int] = field(default_factory=list)
     method: str = ""
+    timeline: MemoryTimeline | None = None  # --train: one training step over time

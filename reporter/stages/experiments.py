@@ -8,7 +8,6 @@ variant's outputs are compared with the baseline's within a stated tolerance.
 from __future__ import annotations
 
 import copy
-import io
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
@@ -21,7 +20,9 @@ from reporter.profiling.measure import measure
 from reporter.profiling.stats import quantile
 from reporter.profiling.sweep import batch_size, with_batch
 from reporter.report.experiments import Experiment, ExperimentsSection
+from reporter.stages import deployment_variants as dv
 from reporter.stages.context import SkipStage, StageContext
+from reporter.stages.deployment_variants import accuracy_delta, output_agreement, state_bytes
 from reporter.tensors import tensors_in
 
 METHOD = (
@@ -42,6 +43,7 @@ class Variant:
     tolerance: float
     build: Callable[[nn.Module, tuple[Any, ...], dict[str, Any]], tuple[Any, ...]]
     applies: Callable[[StageContext], str]  # "" when it applies, else the reason it does not
+    deployment: bool = False  # a precision or runtime to ship in: size and error reported
 
 
 def run(ctx: StageContext) -> ExperimentsSection:
@@ -56,7 +58,14 @@ def run(ctx: StageContext) -> ExperimentsSection:
         reason = variant.applies(ctx)
         if reason:
             results.append(
-                Experiment(variant.name, variant.title, "skipped", reason, snippet=variant.snippet)
+                Experiment(
+                    variant.name,
+                    variant.title,
+                    "skipped",
+                    reason,
+                    snippet=variant.snippet,
+                    deployment=variant.deployment,
+                )
             )
             continue
         try:
@@ -70,6 +79,7 @@ def run(ctx: StageContext) -> ExperimentsSection:
                     "failed",
                     f"{type(exc).__name__}: {first}"[:300],
                     snippet=variant.snippet,
+                    deployment=variant.deployment,
                 )
             )
     return ExperimentsSection(experiments=results, seconds_per_measurement=seconds, method=METHOD)
@@ -91,7 +101,9 @@ def _run_variant(ctx: StageContext, variant: Variant, seconds: float) -> Experim
     b = [x / scale[0] for x in before]
     a = [x / scale[1] for x in after]
     error, magnitude = _max_error(reference, result, per_sample)
-    return Experiment(
+    agreement = output_agreement(reference, result, tensors_in) if variant.deployment else {}
+    sized = variant.deployment or variant.name == "int8_dynamic"
+    experiment = Experiment(
         name=variant.name,
         title=variant.title,
         status="measured",
@@ -103,8 +115,8 @@ def _run_variant(ctx: StageContext, variant: Variant, seconds: float) -> Experim
         max_abs_error=error,
         tolerance=variant.tolerance,
         outputs_match=error is not None and error <= variant.tolerance * max(magnitude, 1e-12),
-        size_before_bytes=_state_bytes(model) if variant.name == "int8_dynamic" else None,
-        size_after_bytes=_state_bytes(variant_model) if variant.name == "int8_dynamic" else None,
+        size_before_bytes=state_bytes(model) if sized else None,
+        size_after_bytes=state_bytes(variant_model) if sized else None,
         snippet=variant.snippet,
         baseline_samples_ms=before,
         variant_samples_ms=after,
@@ -112,7 +124,16 @@ def _run_variant(ctx: StageContext, variant: Variant, seconds: float) -> Experim
         reason=f"after: batch {per_sample[1]} instead of {per_sample[0]}"
         if per_sample[0] != per_sample[1]
         else "",
+        deployment=variant.deployment,
+        max_rel_error=agreement.get("max_rel_error"),
+        top1_agreement=agreement.get("top1_agreement"),
     )
+    if variant.deployment:
+        dtype = torch.bfloat16 if variant.name == "bf16_cast" else None
+        experiment.accuracy_delta = accuracy_delta(subject, variant_model, dtype)
+    if variant.name == "int4_weight_only":
+        experiment.reason = dv.int4_coverage(model)  # the layers int4 groups do not fit
+    return experiment
 
 
 def _caller(
@@ -145,12 +166,6 @@ def _max_error(
         error = max(error, float((r.float() - o.float()).abs().max()))
         magnitude = max(magnitude, float(r.float().abs().max()))
     return error, magnitude
-
-
-def _state_bytes(model: nn.Module) -> int:
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return buffer.tell()
 
 
 # ------------------------------------------------------------------ the fixes
@@ -191,10 +206,30 @@ def _double_batch(model, args, kwargs):  # noqa: ANN001, ANN202
 
 
 def _int8_dynamic(model, args, kwargs):  # noqa: ANN001, ANN202
-    from torch.ao.quantization import quantize_dynamic
+    return _same(dv.int8_dynamic(model), args, kwargs)
 
-    quantized = quantize_dynamic(model.float(), {nn.Linear, nn.LSTM, nn.GRU}, dtype=torch.qint8)
-    return _same(quantized, args, kwargs)
+
+def _int8_weight_only(model, args, kwargs):  # noqa: ANN001, ANN202
+    return _same(dv.int8_weight_only(model), args, kwargs)
+
+
+def _int4_weight_only(model, args, kwargs):  # noqa: ANN001, ANN202
+    return _same(dv.int4_weight_only(model), args, kwargs)
+
+
+def _bf16_cast(model, args, kwargs):  # noqa: ANN001, ANN202
+    return _same(*dv.bf16_cast(model, args, kwargs))
+
+
+def _fp16_autocast(model, args, kwargs):  # noqa: ANN001, ANN202
+    def context() -> Any:
+        return _stack(torch.no_grad(), torch.autocast("cuda", dtype=torch.float16))
+
+    return _same(model, args, kwargs, context)
+
+
+def _onnxruntime(model, args, kwargs):  # noqa: ANN001, ANN202
+    return _same(dv.onnxruntime_model(model, args, kwargs), args, kwargs)
 
 
 def _cudnn_benchmark(model, args, kwargs):  # noqa: ANN001, ANN202
@@ -254,12 +289,31 @@ def _needs_float32(ctx: StageContext) -> str:
     return "" if dtypes == {torch.float32} else "the model is not float32"
 
 
-def _needs_cpu_linear(ctx: StageContext) -> str:
-    if ctx.subject.device.type != "cpu":
-        return "dynamic int8 quantisation runs on the CPU only"
-    if not any(isinstance(m, (nn.Linear, nn.LSTM, nn.GRU)) for m in ctx.subject.model.modules()):
-        return "no Linear/LSTM/GRU layer to quantise"
+def _needs_torchao_linear(ctx: StageContext) -> str:
+    reason = _needs_float32(ctx) or dv.missing("torchao")
+    if reason:
+        return reason
+    if not dv.has_linear(ctx.subject.model):
+        return "no Linear layer to quantise (torchao quantises Linear layers only)"
     return ""
+
+
+def _needs_int4_backend(ctx: StageContext) -> str:
+    reason = _needs_torchao_linear(ctx)
+    coverage = dv.int4_coverage(ctx.subject.model)
+    if reason or coverage.startswith("no "):
+        return reason or coverage
+    if ctx.subject.device.type != "cuda":
+        return ""
+    return dv.missing("mslk") and f"torchao's CUDA int4 kernels need mslk: {dv.missing('mslk')}"
+
+
+def _needs_onnxruntime(ctx: StageContext) -> str:
+    return dv.missing("onnx", "onnxscript", "onnxruntime")
+
+
+def _needs_cuda_float32(ctx: StageContext) -> str:
+    return _needs_cuda(ctx) or _needs_float32(ctx)
 
 
 def _needs_cuda(ctx: StageContext) -> str:
@@ -296,6 +350,7 @@ VARIANTS = [
         5e-2,
         _bf16_autocast,
         _needs_float32,
+        deployment=True,
     ),
     Variant(
         "larger_batch",
@@ -307,11 +362,63 @@ VARIANTS = [
     ),
     Variant(
         "int8_dynamic",
-        "dynamic int8 quantisation of Linear/LSTM layers",
-        "model = torch.ao.quantization.quantize_dynamic(model, {nn.Linear, nn.LSTM}, dtype=torch.qint8)",
+        "int8 dynamic quantisation of Linear layers (torchao)",
+        "from torchao.quantization import quantize_, Int8DynamicActivationInt8WeightConfig\n"
+        "quantize_(model, Int8DynamicActivationInt8WeightConfig())",
         1e-1,
         _int8_dynamic,
-        _needs_cpu_linear,
+        _needs_torchao_linear,
+        deployment=True,
+    ),
+    Variant(
+        "int8_weight_only",
+        "int8 weight-only quantisation of Linear layers (torchao)",
+        "from torchao.quantization import quantize_, Int8WeightOnlyConfig\n"
+        "quantize_(model, Int8WeightOnlyConfig())",
+        1e-1,
+        _int8_weight_only,
+        _needs_torchao_linear,
+        deployment=True,
+    ),
+    Variant(
+        "int4_weight_only",
+        "int4 weight-only quantisation of Linear layers, groups of 32 (torchao)",
+        "from torchao.quantization import quantize_, IntxWeightOnlyConfig\n"
+        "from torchao.quantization.granularity import PerGroup\n"
+        "quantize_(model, IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerGroup(32)))",
+        2e-1,
+        _int4_weight_only,
+        _needs_int4_backend,
+        deployment=True,
+    ),
+    Variant(
+        "bf16_cast",
+        "the whole model in bfloat16",
+        "model = model.to(torch.bfloat16)\nx = x.to(torch.bfloat16)",
+        5e-2,
+        _bf16_cast,
+        _needs_float32,
+        deployment=True,
+    ),
+    Variant(
+        "fp16_autocast",
+        "fp16 autocast",
+        "with torch.autocast('cuda', dtype=torch.float16):\n    y = model(x)",
+        5e-2,
+        _fp16_autocast,
+        _needs_cuda_float32,
+        deployment=True,
+    ),
+    Variant(
+        "onnxruntime",
+        "ONNX Runtime (torch.onnx export)",
+        "torch.onnx.export(model, (x,), 'model.onnx', dynamo=True)\n"
+        "session = onnxruntime.InferenceSession('model.onnx')\n"
+        "y = session.run(None, {session.get_inputs()[0].name: x.numpy()})",
+        1e-4,
+        _onnxruntime,
+        _needs_onnxruntime,
+        deployment=True,
     ),
     Variant(
         "torch_compile",

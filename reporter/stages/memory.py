@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from reporter.model_info import tensor_key
 from reporter.report import FitRow, MemorySection, TrainingMemory
+from reporter.report.memory_timeline import MemoryTimeline
 from reporter.stages.context import StageContext
 from reporter.stages.passes import (
     InferencePass,
@@ -38,7 +39,7 @@ def run(ctx: StageContext) -> MemorySection:
     training = training_pass(ctx)
     optimizer = {name: copies * grad_bytes for name, copies in OPTIMIZER_COPIES.items()}
     base = param_bytes + buffer_bytes + input_bytes + grad_bytes + training.peak_forward_bytes
-    return MemorySection(
+    section = MemorySection(
         parameter_bytes=param_bytes,
         buffer_bytes=buffer_bytes,
         input_bytes=input_bytes,
@@ -62,6 +63,20 @@ def run(ctx: StageContext) -> MemorySection:
         device_sizes_gib=list(DEVICE_SIZES_GIB),
         method=METHOD + FIT_METHOD + (f" Note: {training.note}." if training.note else ""),
     )
+    if ctx.options.train and ctx.subject.device.type != "meta":
+        section.timeline = _timeline(ctx, param_bytes, training.peak_forward_bytes)
+    return section
+
+
+def _timeline(ctx: StageContext, param_bytes: int, activations: int) -> MemoryTimeline | None:
+    """--train: one training step's memory over time; a failure leaves the estimate whole."""
+    from reporter.profiling.memory_timeline import timeline_for
+
+    try:
+        return timeline_for(ctx.subject, param_bytes, activations)
+    except Exception as exc:  # the timeline is extra: the estimate above stands without it
+        ctx.subject.notes.append(f"memory timeline not recorded: {type(exc).__name__}: {exc}")
+        return None
 
 
 DEVICE_SIZES_GIB = (24, 40, 80, 141)

@@ -1,0 +1,1 @@
+"""Speed of light: the machine's ceilings and each op's distance from them."""

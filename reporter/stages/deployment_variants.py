@@ -1,0 +1,204 @@
+"""Deployment variants for the experiments stage: each precision and runtime a model could
+ship in, built on a copy of the model, timed and compared like every experiment.
+
+torchao (the maintained successor of torch.ao.quantization) quantises Linear layers;
+ONNX Runtime runs the model exported by torch.onnx. Both come with the ``deploy`` extra;
+without them their variants are skipped with the line that installs them. A variant the
+backend cannot run is skipped with its reason, never approximated by another.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import io
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+INSTALL = "pip install 'perfreport-torch[deploy]' (torchao, onnx, onnxscript, onnxruntime)"
+
+
+def state_bytes(model: Any) -> int:
+    """Bytes of the serialised weights (what a checkpoint of this variant weighs)."""
+    size = getattr(model, "perfreport_size_bytes", None)
+    if size is not None:
+        return int(size)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.tell()
+
+
+def _float_inputs(value: Any, dtype: torch.dtype) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_float_inputs(v, dtype) for v in value)
+    if isinstance(value, dict):
+        return {k: _float_inputs(v, dtype) for k, v in value.items()}
+    return value
+
+
+def bf16_cast(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """The whole model and its floating inputs in bfloat16 (half the weights' bytes)."""
+    return (
+        model.to(torch.bfloat16),
+        _float_inputs(args, torch.bfloat16),
+        _float_inputs(kwargs, torch.bfloat16),
+    )
+
+
+INT4_GROUP = 32
+
+
+def _torchao_quantised(model: nn.Module, config: Any, filter_fn: Any = None) -> nn.Module:
+    from torchao.quantization import quantize_
+
+    if filter_fn is None:
+        quantize_(model, config)  # torchao's default: every Linear layer
+    else:
+        quantize_(model, config, filter_fn=filter_fn)
+    return model
+
+
+def int4_groupable(module: nn.Module, fqn: str = "") -> bool:
+    """int4 groups of 32 weights along each row: the row length must divide into them."""
+    return isinstance(module, nn.Linear) and module.in_features % INT4_GROUP == 0
+
+
+def int8_dynamic(model: nn.Module) -> nn.Module:
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig
+
+    return _torchao_quantised(model, Int8DynamicActivationInt8WeightConfig())
+
+
+def int8_weight_only(model: nn.Module) -> nn.Module:
+    from torchao.quantization import Int8WeightOnlyConfig
+
+    return _torchao_quantised(model, Int8WeightOnlyConfig())
+
+
+def int4_weight_only(model: nn.Module) -> nn.Module:
+    """Groups of 32 weights share a scale; Linear layers whose rows do not divide into
+    groups stay in float. On CUDA torchao's int4 kernels; on the CPU its portable int4
+    layout (IntxWeightOnlyConfig)."""
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    if device.type == "cuda":
+        from torchao.quantization import Int4WeightOnlyConfig
+
+        config: Any = Int4WeightOnlyConfig(group_size=INT4_GROUP)
+    else:
+        from torchao.quantization import IntxWeightOnlyConfig
+        from torchao.quantization.granularity import PerGroup
+
+        config = IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerGroup(INT4_GROUP))
+    return _torchao_quantised(model, config, filter_fn=int4_groupable)
+
+
+class OrtModel:
+    """An ONNX Runtime session called like the model: tensors in, tensors out."""
+
+    def __init__(
+        self, model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], device: torch.device
+    ) -> None:
+        import onnxruntime as ort
+
+        self._dir = tempfile.TemporaryDirectory(prefix="perfreport-onnx-")
+        path = Path(self._dir.name) / "model.onnx"
+        torch.onnx.export(model, args, str(path), kwargs=kwargs or None, dynamo=True, verbose=False)
+        self.perfreport_size_bytes = sum(p.stat().st_size for p in Path(self._dir.name).iterdir())
+        providers = ["CPUExecutionProvider"]
+        if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        self.providers = providers
+        self.session = ort.InferenceSession(str(path), providers=providers)
+        self.names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> list[torch.Tensor]:
+        flat = [a for a in args if isinstance(a, torch.Tensor)] + [
+            v for v in kwargs.values() if isinstance(v, torch.Tensor)
+        ]
+        feed = {n: t.detach().cpu().numpy() for n, t in zip(self.names, flat, strict=False)}
+        return [torch.from_numpy(o) for o in self.session.run(None, feed)]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+
+def onnxruntime_model(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> OrtModel:
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    return OrtModel(model, args, kwargs, device)
+
+
+def missing(*modules: str) -> str:
+    """The skip reason when a module is not installed, else ""."""
+    absent = [m for m in modules if importlib.util.find_spec(m) is None]
+    return f"{', '.join(absent)} not installed: {INSTALL}" if absent else ""
+
+
+def has_linear(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Linear) for m in model.modules())
+
+
+def int4_coverage(model: nn.Module) -> str:
+    """Which Linear layers int4 quantises: "" for all, a note for some, a reason for none."""
+    linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    left = [n for n, m in linears if not int4_groupable(m)]
+    if linears and len(left) == len(linears):
+        return f"no Linear layer has in_features divisible by {INT4_GROUP} (int4 groups)"
+    return f"left in float: {', '.join(left[:5])}" + (" …" if len(left) > 5 else "") if left else ""
+
+
+def output_agreement(
+    reference: Any, result: Any, tensors_in: Callable[[Any], list[torch.Tensor]]
+) -> dict[str, float | None]:
+    """Largest relative difference, and the share of rows whose top-1 class agrees for a
+    classifier-shaped first output ([N, C] with C ≥ 2)."""
+    ref = [t for t in tensors_in(reference) if t.is_floating_point()]
+    out = [t for t in tensors_in(result) if t.is_floating_point()]
+    if (
+        not ref
+        or len(ref) != len(out)
+        or any(r.shape != o.shape for r, o in zip(ref, out, strict=True))
+    ):
+        return {"max_rel_error": None, "top1_agreement": None}
+    error = max(float((r.float() - o.float()).abs().max()) for r, o in zip(ref, out, strict=True))
+    scale = max(float(r.float().abs().max()) for r in ref)
+    first_r, first_o = ref[0], out[0]
+    top1 = None
+    if first_r.dim() == 2 and first_r.shape[1] >= 2:
+        top1 = float((first_r.argmax(dim=1) == first_o.argmax(dim=1)).float().mean())
+    return {"max_rel_error": error / scale if scale > 0 else None, "top1_agreement": top1}
+
+
+def accuracy_delta(subject: Any, variant: Any, args_dtype: torch.dtype | None) -> float | None:
+    """Top-1 accuracy of the variant minus the model's on the file's eval_batches()."""
+    if subject.eval_batches is None:
+        return None
+    from reporter.health.accuracy import evaluate
+
+    def top1(model: Any, dtype: torch.dtype | None) -> float | None:
+        batches = ((_float_inputs(x, dtype) if dtype else x, y) for x, y in subject.eval_batches())
+        return evaluate(_as_module(model), batches, subject.device).top1
+
+    base, after = top1(subject.model, None), top1(variant, args_dtype)
+    return None if base is None or after is None else after - base
+
+
+def _as_module(model: Any) -> nn.Module:
+    if isinstance(model, nn.Module):
+        return model
+
+    class Wrapped(nn.Module):
+        def forward(self, *args: Any, **kwargs: Any) -> Any:
+            return model(*args, **kwargs)
+
+    return Wrapped()
+
+
+def copy_model(model: nn.Module) -> nn.Module:
+    return copy.deepcopy(model)
