@@ -302,7 +302,7 @@ def check_experiments(ctx: Context) -> str:
         [CNN, "--device", "cuda", "--experiments", "--only", "summary,experiments"],
     )
     found = {e["name"]: e for e in get(run.report, "experiments.experiments")}
-    wanted = ("cudnn_benchmark", "tf32", "bf16_autocast", "fp16_autocast")
+    wanted = ("cudnn_benchmark", "tf32", "bf16_autocast", "fp16_autocast", "bf16_cast")
     parts = []
     for name in wanted:
         e = found.get(name)
@@ -319,6 +319,12 @@ def check_experiments(ctx: Context) -> str:
         after = statistics.median(x / per[1] for x in e["variant_samples_ms"])
         agree(f"{name} speedup vs its samples", speedup, before / after, 1e-6)
         parts.append(f"{name} {speedup:.2f}x ({before:.3f} → {after:.3f} ms)")
+    # Deployment variants: each measured, or skipped with its reason (never failed).
+    for name in ("int8_dynamic", "int8_weight_only", "int4_weight_only", "onnxruntime"):
+        e = found.get(name)
+        if e is None or e["status"] == "failed":
+            raise Fail(f"{name}: {e and e.get('reason')}")
+        parts.append(f"{name} {e['status']}")
     return "; ".join(parts)
 
 
@@ -440,6 +446,50 @@ def check_environment(ctx: Context) -> str:
     return f"{name}, driver {driver}, CUDA {cuda_version}"
 
 
+def check_roofline(ctx: Context) -> str:
+    report = ctx.model_report("cnn")
+    if get(report, "stages.roofline.status") != "ok":
+        raise Fail(f"roofline stage: {get(report, 'stages.roofline')}")
+    peak = number(report, "roofline.machine.peak_flops")
+    spec = get(report, "roofline.machine.spec_flops")
+    ops = get(report, "roofline.ops")
+    if not ops:
+        raise Fail("roofline.ops is empty")
+    over = [o["name"] for o in ops if float(o["achieved_flops"]) > peak * (1 + 1e-9)]
+    if over:
+        raise Fail(f"ops above the compute ceiling {peak:.3g} FLOP/s: {over[:3]}")
+    latency = number(report, "timing.latency_ms.median")
+    sol = number(report, "roofline.model.speed_of_light_ms")
+    if sol > latency:
+        raise Fail(f"speed of light {sol:.4f} ms above the measured latency {latency:.4f} ms")
+    flops = number(report, "roofline.model.flops")
+    achieved = number(report, "roofline.model.achieved_flops")
+    parts = [agree("achieved FLOP/s vs FLOPs / latency", achieved, flops / latency * 1e3, 1e-6)]
+    spec_note = (
+        ", ".join(f"{d} {float(p['value']):.3g}" for d, p in spec.items()) or "none (unknown GPU)"
+    )
+    return "; ".join(parts) + f"; measured peak {peak:.3g} FLOP/s, published: {spec_note}"
+
+
+def check_memory_timeline(ctx: Context) -> str:
+    run = ctx.perfreport("cnn-train", [CNN, "--device", "cuda", "--train"])
+    timeline = get(run.report, "memory.timeline")
+    if not timeline:
+        raise Fail("memory.timeline is missing with --train")
+    checks = {c["what"]: c for c in timeline["checks"]}
+    wrong = [
+        f"{c['what']}: timeline {c['timeline_bytes']} vs {c['expected_bytes']}"
+        for c in checks.values()
+        if not c["agrees"] and not c["what"].startswith("activations")
+    ]
+    if wrong:
+        raise Fail("; ".join(wrong))
+    peak = int(timeline["peak_bytes"])
+    if peak != sum(timeline["at_peak_by_category"].values()):
+        raise Fail("the peak is not the sum of its categories")
+    return f"peak {peak:,} B in {timeline['peak_phase']}; parameters, gradients, AdamW state exact"
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -478,6 +528,10 @@ CHECKS: tuple[Check, ...] = (
           check_trace_cli),
     Check("environment", "environment names the GPU, the driver and the CUDA version",
           check_environment),
+    Check("roofline", "speed of light on cuda: ops under the ceiling, speed of light <= latency",
+          check_roofline),
+    Check("memory-timeline", "--train memory timeline on cuda: parameters, gradients, AdamW exact",
+          check_memory_timeline),
 )  # fmt: skip
 
 
