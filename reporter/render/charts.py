@@ -457,8 +457,8 @@ def stacked_area(
     for row, x, label, fill in placed:
         y = height - 18 * legend + 18 * row + 12
         body.append(
-            f'<rect x="{x:.1f}" y="{y - 9}" width="10" height="10" fill="{fill}"/>'
-            f'<text x="{x + 14:.1f}" y="{y}" font-size="11">{esc(label)}</text>'
+            f'<rect x="{x + 4:.1f}" y="{y - 9}" width="10" height="10" fill="{fill}"/>'
+            f'<text x="{x + 18:.1f}" y="{y}" font-size="11">{esc(label)}</text>'
         )
     return svg_document(width, height, title, body)
 
