@@ -2,6 +2,7 @@
 
 from reporter.distributed import rules as _distributed  # noqa: F401  (registers rules)
 from reporter.rules import compute, deploy, gpu, health, structure  # noqa: F401  (registers rules)
+from reporter.rules import timing as _timing  # noqa: F401  (registers rules)
 from reporter.rules.registry import RULES, default_thresholds, run_rules
 
 __all__ = ["RULES", "default_thresholds", "run_rules"]
