@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from reporter.options import RunOptions
-from reporter.profiling.measure import measure, precise_enough, stable_window
 from reporter.profiling.contention import timing_noise
+from reporter.profiling.measure import measure, precise_enough, stable_window
 from reporter.profiling.stats import (
     knee,
     latency_stats,

@@ -291,3 +291,35 @@ def test_oversubscription_finding_suggests_the_free_cores() -> None:
     assert "--threads 1" in f.snippet
     timing.counters = counters()
     assert not [f for f in run_rules(report_with(timing)) if f.rule == "cpu-oversubscribed"]
+
+
+def test_counters_and_experiment_render_escaped(tmp_path: Path) -> None:
+    from reporter.render import write_report
+    from reporter.render.format import mdcode
+    from reporter.report import load_report
+
+    evil = "<script>alert(1)</script>|`x`"
+    timing = timing_with(4.0, 800.0, f"glibc malloc (GLIBC_TUNABLES={evil})")
+    timing.allocator_experiment = AllocatorExperiment(
+        baseline=AllocatorVariant(name=allocator.BASELINE, env={"LD_PRELOAD": evil}, median_ms=4.0),
+        variants=[
+            variant(allocator.GLIBC_HIGH, 2.5, dict(allocator.GLIBC_ENV)),
+            AllocatorVariant(name="jemalloc", status="failed", error=evil),
+        ],
+        reason="800 minor page faults per forward",
+    )
+    report = report_with(timing)
+    report.findings = run_rules(report)
+    write_report(report, tmp_path, ("html", "json", "md"))
+    html = (tmp_path / "report.html").read_text()
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+    assert "Allocator experiment" in html and "1.60×" in html
+    md = (tmp_path / "report.md").read_text()
+    # outside code spans user text is escaped; inside one it is shown as written
+    assert "failed: \\<script\\>alert(1)\\</script\\>\\|" in md
+    assert mdcode(f"LD_PRELOAD={evil}") in md
+    assert "| 2.500 ms | – | 1.60× |" in md  # no fault count was measured for that one
+    assert "800 minor page faults per call" in md
+    again = load_report(tmp_path / "report.json")
+    assert again.timing.counters == timing.counters
+    assert again.timing.allocator_experiment.variants[0].speedup == 1.6
