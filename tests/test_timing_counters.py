@@ -20,6 +20,7 @@ from reporter.report import ModelInfo, Report
 from reporter.report.profile import LatencyStats, TimingSection
 from reporter.report.timing_counters import AllocatorExperiment, AllocatorVariant, TimingCounters
 from reporter.rules import run_rules
+from reporter.rules.timing import fewer_threads
 
 PROC_STAT = """cpu  500 0 100 9000 10 0 0 0 0 0
 cpu0 300 0 50 4500 5 0 0 0 0 0
@@ -289,6 +290,11 @@ def test_oversubscription_finding_suggests_the_free_cores() -> None:
     assert f.evidence["other_processes_cores"] == 1.0 and f.evidence["torch_threads"] == 2
     assert f.evidence["fastest_sample"] == "3.500 ms"
     assert "--threads 1" in f.snippet
+    # One thread already: nothing to lower, only the machine to blame.
+    timing.counters = counters(threads=1, others_cores=1.8, cpu_per_thread=0.3)
+    (f,) = [f for f in run_rules(report_with(timing)) if f.rule == "cpu-oversubscribed"]
+    assert f.snippet == "" and f.recommendation.endswith("idle machine.")
+    assert [fewer_threads(t, 8, o) for t, o in ((8, 2.5), (4, 2.5), (2, None))] == [5, None, None]
     timing.counters = counters()
     assert not [f for f in run_rules(report_with(timing)) if f.rule == "cpu-oversubscribed"]
 

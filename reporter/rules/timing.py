@@ -47,8 +47,15 @@ def oversubscribed(report: Report, th: dict[str, float]) -> list[Finding]:
     if found is None:
         return []
     c = timing.counters
-    free = max(1, math.floor(c.cpus - (c.others_cores or 0.0)))
-    threads = min(free, c.threads - 1) if c.threads > 1 else 1
+    threads = fewer_threads(c.threads, c.cpus, c.others_cores)
+    advice = "The latency reflects the machine's load. Measure on an idle machine"
+    if threads is None:
+        advice += "."
+    else:
+        advice += (
+            f", or run as many threads as there were free cores ({threads} here) and pin "
+            "that number in CI so runs compare."
+        )
     return [
         Finding(
             rule="cpu-oversubscribed",
@@ -60,13 +67,18 @@ def oversubscribed(report: Report, th: dict[str, float]) -> list[Finding]:
                 fastest_sample=f"{timing.latency_ms.min:.3f} ms",
                 **found,
             ),
-            recommendation="The latency reflects the machine's load. Measure on an idle "
-            f"machine, or run fewer threads than the free cores ({threads} here) and pin "
-            "that number in CI so runs compare.",
-            snippet=f"perfreport model.py --threads {threads}   # or torch.set_num_threads"
-            f"({threads})",
+            recommendation=advice,
+            snippet=f"perfreport model.py --threads {threads}   # torch.set_num_threads({threads})"
+            if threads is not None
+            else "",
         )
     ]
+
+
+def fewer_threads(threads: int, cpus: int, others_cores: float | None) -> int | None:
+    """The thread count that fits the free cores, when it is below the one used."""
+    free = max(1, math.floor(cpus - (others_cores or 0.0)))
+    return min(free, threads) if min(free, threads) < threads else None
 
 
 @rule(
