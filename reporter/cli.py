@@ -344,6 +344,10 @@ def run_command(argv: Sequence[str]) -> int:
 
     launch_spec = spec_from_args(args, options.timeout)  # --nproc-per-node: torchrun
     settings = settings_from_args(args, Path(options.model_file).parent)
+    # The allocator experiment runs when the allocator-page-faults rule would fire.
+    options.stage_options["timing"]["thresholds"] = {
+        k: v for k, v in settings.thresholds.items() if k.startswith("timing.")
+    }
     out_dir = prepare_out_dir(Path(options.out_dir))
     console.print(f"[bold]perfreport[/] {_plain(options.model_file)}")
     with Progress() as progress:

@@ -74,12 +74,19 @@ def run_model(options: RunOptions, progress: ProgressFn | None = None) -> Report
 def _finish_timing(options: RunOptions, report: Report, progress: ProgressFn) -> None:
     """Figures that need the other sections or fresh processes (timing ran first)."""
     from reporter.profiling.allocator import run_experiment
-    from reporter.profiling.contention import page_fault_reason
+    from reporter.profiling.contention import FAULTS_PER_CALL, SYSTEM_SHARE, page_fault_reason
     from reporter.profiling.stats import profiler_overhead
 
     timing = report.timing
     timing.profiler_overhead = profiler_overhead(report.profile, timing.latency_ms.median)
-    reason = page_fault_reason(timing.counters) if timing.counters else ""
+    th = options.stage_option("timing", "thresholds") or {}
+    reason = ""
+    if timing.counters is not None:
+        reason = page_fault_reason(
+            timing.counters,
+            th.get("timing.faults_per_call", FAULTS_PER_CALL),
+            th.get("timing.fault_system_share", SYSTEM_SHARE),
+        )
     if not reason or timing.device != "cpu":
         return
     progress("start", "timing: allocator experiment", None)

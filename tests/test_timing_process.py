@@ -119,10 +119,20 @@ def fault_counters(faults: float) -> TimingCounters:
 
 
 @pytest.mark.parametrize(
-    ("faults", "device", "runs"), [(800, "cpu", True), (10, "cpu", False), (800, "cuda", False)]
+    ("faults", "device", "thresholds", "runs"),
+    [
+        (800, "cpu", {}, True),
+        (10, "cpu", {}, False),
+        (800, "cuda", {}, False),
+        (800, "cpu", {"timing.faults_per_call": 1000}, False),  # from --config
+    ],
 )
 def test_allocator_experiment_runs_when_page_faults_cost(
-    monkeypatch: pytest.MonkeyPatch, faults: float, device: str, runs: bool
+    monkeypatch: pytest.MonkeyPatch,
+    faults: float,
+    device: str,
+    thresholds: dict[str, float],
+    runs: bool,
 ) -> None:
     monkeypatch.setattr(allocator, "library_dirs", lambda: [])
     calls: list[dict[str, str]] = []
@@ -145,7 +155,9 @@ def test_allocator_experiment_runs_when_page_faults_cost(
         device=device,
         counters=fault_counters(faults),
     )
-    pipeline._finish_timing(RunOptions(model_file="m.py", out_dir="o"), report, lambda *_: None)
+    opts = RunOptions(model_file="m.py", out_dir="o")
+    opts.stage_options["timing"] = {"thresholds": thresholds}
+    pipeline._finish_timing(opts, report, lambda *_: None)
     exp = report.timing.allocator_experiment
     assert (exp is not None) == runs
     if runs:
