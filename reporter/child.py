@@ -11,22 +11,24 @@ from typing import IO
 PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
-def child_env() -> dict[str, str]:
-    """This environment, unbuffered (a crash must not lose the last prints), with the
-    package importable even when perfreport runs from a checkout."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment plus ``extra``, unbuffered (a crash must not lose the last
+    prints), with the package importable even when perfreport runs from a checkout."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra or {}))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     return env
 
 
-def start(cmd: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+def start(
+    cmd: list[str], log: IO[bytes], extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """`cmd` in a new session, stdout and stderr into `log`, no stdin."""
     return subprocess.Popen(
         cmd,
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        env=child_env(),
+        env=child_env(extra_env),
         start_new_session=True,
     )
 

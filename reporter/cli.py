@@ -155,6 +155,12 @@ def run_parser() -> ArgumentParser:
         help=f"seconds of latency measurement after warm-up (default {DEFAULT_TIMING_SECONDS:g})",
     )
     p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch.set_num_threads(N) in the model process (default: torch's choice)",
+    )
+    p.add_argument(
         "--batch-sweep",
         action="store_true",
         help="time batch 1, 2, 4, ... up to --sweep-max-batch or a memory/time limit",
@@ -231,6 +237,7 @@ def parse_run_options(argv: Sequence[str]) -> tuple[RunOptions, argparse.Namespa
         seed=args.seed,
         debug=args.debug,
         timeout=args.timeout,
+        threads=args.threads,
         command_line="perfreport " + shlex.join(argv),
     )
     from reporter.profiling.options import check_timing_flags, profile_steps
@@ -253,6 +260,8 @@ def parse_run_options(argv: Sequence[str]) -> tuple[RunOptions, argparse.Namespa
     preflight(options)
     if args.depth < 1:
         raise UsageError(f"--depth {args.depth}: give 1 or more")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads {args.threads}: give 1 or more")
     if args.timeout <= 0:
         raise UsageError(f"--timeout {args.timeout:g}: give a number of seconds above 0")
     from reporter.health.options import health_options
@@ -335,6 +344,10 @@ def run_command(argv: Sequence[str]) -> int:
 
     launch_spec = spec_from_args(args, options.timeout)  # --nproc-per-node: torchrun
     settings = settings_from_args(args, Path(options.model_file).parent)
+    # The allocator experiment runs when the allocator-page-faults rule would fire.
+    options.stage_options["timing"]["thresholds"] = {
+        k: v for k, v in settings.thresholds.items() if k.startswith("timing.")
+    }
     out_dir = prepare_out_dir(Path(options.out_dir))
     console.print(f"[bold]perfreport[/] {_plain(options.model_file)}")
     with Progress() as progress:

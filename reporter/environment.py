@@ -24,6 +24,7 @@ def record_environment(options: RunOptions, device: torch.device) -> Environment
         device_name=device_name(device),
         cpu_count=os.cpu_count() or 0,
         torch_threads=torch.get_num_threads(),
+        num_threads=options.threads,
         cuda=cuda_state(),
         device_memory_bytes=device_memory(device),
         command_line=options.command_line or " ".join(sys.argv),

@@ -25,6 +25,7 @@ class RunOptions:
     seed: int = 0
     debug: bool = False
     timeout: float = 1800.0  # seconds for the whole model process
+    threads: int | None = None  # --threads: torch.set_num_threads in the model process
     command_line: str = ""
     # Stage-specific settings, by stage name (e.g. {"profile": {"active": 5}}).
     stage_options: dict[str, dict[str, Any]] = field(default_factory=dict)

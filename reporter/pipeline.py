@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from reporter.report import (
     to_data,
 )
 from reporter.report.base import type_hints
+from reporter.report.profile import TimingSection
 
 ProgressFn = Callable[[str, str, StageStatus | None], None]  # (event, stage, status)
 LOG_TAIL_BYTES = 4000
@@ -63,10 +64,57 @@ def run_model(options: RunOptions, progress: ProgressFn | None = None) -> Report
         _mark_unfinished(run)
     for name in STAGE_NAMES:
         report.stages.setdefault(name, StageStatus("skipped", reason="not selected"))
+    # The worker runs the timing stage first; the report lists stages in their usual order.
+    report.stages = {n: report.stages[n] for n in STAGE_NAMES} | report.stages
+    if report.timing is not None:
+        _finish_timing(options, report, progress)
     return report
 
 
-def _run_child(options: RunOptions, tmp: Path, progress: ProgressFn) -> ChildRun:
+def _finish_timing(options: RunOptions, report: Report, progress: ProgressFn) -> None:
+    """Figures that need the other sections or fresh processes (timing ran first)."""
+    from reporter.profiling.allocator import run_experiment
+    from reporter.profiling.contention import FAULTS_PER_CALL, SYSTEM_SHARE, page_fault_reason
+    from reporter.profiling.stats import profiler_overhead
+
+    timing = report.timing
+    timing.profiler_overhead = profiler_overhead(report.profile, timing.latency_ms.median)
+    th = options.stage_option("timing", "thresholds") or {}
+    reason = ""
+    if timing.counters is not None:
+        reason = page_fault_reason(
+            timing.counters,
+            th.get("timing.faults_per_call", FAULTS_PER_CALL),
+            th.get("timing.fault_system_share", SYSTEM_SHARE),
+        )
+    if not reason or timing.device != "cpu":
+        return
+    progress("start", "timing: allocator experiment", None)
+    timing.allocator_experiment = run_experiment(
+        reason, lambda env: _time_in_fresh_process(options, env), os.environ
+    )
+
+
+def _time_in_fresh_process(options: RunOptions, env: dict[str, str]) -> TimingSection:
+    """The timing stage alone in a new model process with ``env`` added to its environment."""
+    timing_options = {**options.stage_options.get("timing", {}), "batch_sweep": False}
+    probe = replace(
+        options,
+        stages=["timing"],
+        stage_options={**options.stage_options, "timing": timing_options},
+    )
+    with tempfile.TemporaryDirectory(prefix="perfreport-") as tmp:
+        run = _run_child(probe, Path(tmp), lambda *_: None, env)
+    status = run.report.stages.get("timing")
+    if run.report.timing is None:
+        why = run.usage_error or (status and status.error) or _death_reason(run.returncode)
+        raise RuntimeError(why)
+    return run.report.timing
+
+
+def _run_child(
+    options: RunOptions, tmp: Path, progress: ProgressFn, extra_env: dict[str, str] | None = None
+) -> ChildRun:
     options_path = tmp / "options.json"
     events_path = tmp / "events.jsonl"
     log_path = tmp / "model-output.log"
@@ -77,7 +125,7 @@ def _run_child(options: RunOptions, tmp: Path, progress: ProgressFn) -> ChildRun
     run = ChildRun(report=report)
     cmd = [sys.executable, "-m", "reporter.worker", str(options_path), str(events_path)]
     with open(log_path, "wb") as log, open(events_path, encoding="utf-8") as events:
-        proc = child.start(cmd, log)
+        proc = child.start(cmd, log, extra_env)
         deadline = time.monotonic() + options.timeout
         try:
             while True:

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Sets up perfreport on a fresh Debian/Ubuntu machine: system packages (Graphviz's dot,
-# Pango for WeasyPrint, poppler for PDF checks, Chromium for the HTML safety test), a
-# virtual environment in .venv, a CPU build of torch and perfreport with its extras.
+# Pango for WeasyPrint, poppler for PDF checks, Chromium for the HTML safety test,
+# jemalloc and tcmalloc for the timing stage's allocator experiment), a virtual
+# environment in .venv, a CPU build of torch and perfreport with its extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES="graphviz libpango-1.0-0 libpangoft2-1.0-0 poppler-utils chromium fonts-dejavu-core"
+APT_PACKAGES="graphviz libpango-1.0-0 libpangoft2-1.0-0 poppler-utils chromium fonts-dejavu-core libjemalloc2 libtcmalloc-minimal4"
 missing=""
 for pkg in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from reporter.profiling.counters import Snapshot, snapshot, usable_cpus
 from reporter.profiling.stats import median_interval
 
 # A sample lasts at least 1 ms: timer overhead (~0.1 µs) is then below 1e-4 of it, as
@@ -44,6 +45,10 @@ class Measurement:
     seconds: float  # measuring time, warm-up excluded
     stopped_early: bool = False  # the median was known to +-1% before the budget ran out
     cuda_event_ms: list[float] = field(default_factory=list)
+    # Process and machine counters around the timed blocks (warm-up excluded): page
+    # faults, CPU time, other load. See reporter.profiling.counters.
+    start: Snapshot | None = None
+    end: Snapshot | None = None
 
 
 def synchronizer(device: torch.device) -> Callable[[], None]:
@@ -126,6 +131,8 @@ def measure(
     samples: list[float] = []
     events_ms: list[float] = []
     stopped_early = False
+    cpus = usable_cpus()
+    start = snapshot(cpus)
     started = time.perf_counter()
     check_at = started + MIN_BUDGET_SHARE * budget_s
     for _ in range(n_samples):
@@ -150,6 +157,7 @@ def measure(
                 stopped_early = len(samples) < n_samples
                 break
             check_at = now + CHECK_EVERY_S
+    end = snapshot(cpus)
     return Measurement(
         samples_ms=samples,
         number=number,
@@ -158,4 +166,6 @@ def measure(
         seconds=time.perf_counter() - started,
         stopped_early=stopped_early,
         cuda_event_ms=events_ms,
+        start=start,
+        end=end,
     )

@@ -6,7 +6,7 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from reporter.report.profile import LatencyStats
+from reporter.report.profile import LatencyStats, ProfileSection
 
 # A run whose coefficient of variation or p99/median passes these is marked noisy.
 NOISY_CV = 0.10
@@ -73,6 +73,13 @@ def noise_reason(stats: LatencyStats) -> str:
     if stats.median > 0 and stats.p99 / stats.median > NOISY_TAIL:
         reasons.append(f"p99 is {stats.p99 / stats.median:.1f}x the median")
     return "; ".join(reasons)
+
+
+def profiler_overhead(profile: ProfileSection | None, median_ms: float) -> float | None:
+    """Profiled inference step / timed latency; None without both figures."""
+    if profile is None or profile.mode != "inference" or not profile.step_us_median:
+        return None
+    return profile.step_us_median / 1e3 / median_ms if median_ms > 0 else None
 
 
 def knee(batches: Sequence[int], throughputs: Sequence[float], share: float = 0.9) -> int | None:

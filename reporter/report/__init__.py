@@ -152,6 +152,9 @@ class Environment:
     device_name: str = ""
     cpu_count: int = 0
     torch_threads: int = 0
+    # --threads N as given: torch.set_num_threads(N) in the model process, as
+    # torch.utils.benchmark.Timer's num_threads; None: torch's default
+    num_threads: int | None = None
     cuda: dict[str, Any] = field(default_factory=dict)
     device_memory_bytes: int = 0  # of the device the model ran on (RAM for the CPU)
     command_line: str = ""

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reporter.report.timing_counters import AllocatorExperiment, TimingCounters
+
 
 @dataclass
 class ModuleTime:
@@ -123,3 +125,8 @@ class TimingSection:
     settings: dict[str, Any] = field(default_factory=dict)  # cudnn.benchmark, TF32, autocast
     sweep: BatchSweep | None = None
     method: str = ""
+    # Counters around the timed calls (page faults, CPU time, other load) and, when page
+    # faults cost a real share, the allocator experiment run in fresh processes.
+    counters: TimingCounters | None = None
+    allocator: str = ""  # the malloc the model process used
+    allocator_experiment: AllocatorExperiment | None = None

@@ -1,7 +1,10 @@
 """The timing stage: forward latency and throughput measured outside the profiler.
 
 The model runs in ``eval()`` under ``inference_mode``, as in the profile stage's
-inference steps. See reporter.profiling.measure for the method.
+inference steps. See reporter.profiling.measure for the method. The worker runs this
+stage first, right after loading the model: what earlier stages allocate and free moves
+glibc malloc's thresholds and with them the latency (docs/design.md), so timing first
+gives the figure a user's own benchmark in a fresh process gets, whatever else runs.
 """
 
 from __future__ import annotations
@@ -10,11 +13,15 @@ from typing import Any
 
 import torch
 
-from reporter.profiling.measure import MIN_WARMUP_CALLS, measure
+from reporter.profiling.allocator import current_malloc
+from reporter.profiling.contention import timing_noise
+from reporter.profiling.counters import counters_between, usable_cpus
+from reporter.profiling.measure import Measurement, measure
 from reporter.profiling.options import DEFAULT_TIMING_SECONDS, positive
-from reporter.profiling.stats import latency_stats, noise_reason
+from reporter.profiling.stats import latency_stats
 from reporter.profiling.sweep import SweepLimits, batch_size, run_sweep
 from reporter.report.profile import TimingSection
+from reporter.report.timing_counters import TimingCounters
 from reporter.stages.context import SkipStage, StageContext
 
 
@@ -27,19 +34,12 @@ def run(ctx: StageContext) -> TimingSection:
         ctx.options.stage_option("timing", "seconds", DEFAULT_TIMING_SECONDS), "--timing-seconds"
     )
     model = subject.model.eval()
-    warmed = _inference_steps_before(ctx)
     with torch.inference_mode():
-        # After the profile stage's inference steps the one-off costs of the first calls
-        # are paid: one warm-up call then shows the steady state as well as two would.
-        m = measure(
-            subject.call,
-            device,
-            budget_s=seconds,
-            min_warmup_calls=1 if warmed else MIN_WARMUP_CALLS,
-        )
+        m = measure(subject.call, device, budget_s=seconds)
     stats = latency_stats(m.samples_ms)
     batch = batch_size(subject.args, subject.kwargs)
-    reason = noise_reason(stats)
+    counters = window_counters(m)
+    reason = timing_noise(stats, len(m.samples_ms), m.warmup_stable, counters)
     section = TimingSection(
         latency_ms=stats,
         throughput=batch / (stats.median / 1e3) if stats.median > 0 else 0.0,
@@ -54,12 +54,11 @@ def run(ctx: StageContext) -> TimingSection:
         threads=torch.get_num_threads(),
         device=str(device),
         settings=device_settings(device),
+        counters=counters,
+        allocator=current_malloc(),
     )
     if m.cuda_event_ms:
         section.cuda_event_ms = latency_stats(m.cuda_event_ms)
-    profile = ctx.sections.get("profile")
-    if profile is not None and profile.mode == "inference" and profile.step_us_median:
-        section.profiler_overhead = profile.step_us_median / 1e3 / stats.median
     if ctx.options.stage_option("timing", "batch_sweep", False):
         section.sweep = run_sweep(model, subject.args, subject.kwargs, device, sweep_limits(ctx))
     sync = (
@@ -67,27 +66,29 @@ def run(ctx: StageContext) -> TimingSection:
         if device.type == "cuda"
         else ""
     )
-    after = f" after the profile stage's {warmed} inference steps" if warmed else ""
     section.method = (
-        f"eval() + inference_mode, {section.threads} threads; warm-up of {m.warmup_calls} "
-        f"call(s){after} "
+        f"Timed first in the model process, right after loading, before any other stage; "
+        f"eval() + inference_mode, {section.threads} threads, {section.allocator}; "
+        f"warm-up of {m.warmup_calls} call(s) "
         f"({'stable within 5%' if m.warmup_stable else 'not yet stable when its budget ran out'}),"
         f" then {len(m.samples_ms)} samples of {m.number} call(s) each (time.perf_counter, "
         f"{sync}median over samples, its 95% interval from order statistics), "
         f"{m.seconds:.2f} s of measuring"
         f"{' (stopped early: the median was known to ±1%)' if m.stopped_early else ''}. "
         f"Throughput = batch "
-        f"{batch} (first dim of the first input) / median latency."
+        f"{batch} (first dim of the first input) / median latency. Page faults, CPU time "
+        f"and context switches: getrusage(RUSAGE_SELF) around the timed samples; other "
+        f"processes' load: /proc/stat of this process's CPUs, less its own CPU time."
     )
     return section
 
 
-def _inference_steps_before(ctx: StageContext) -> int:
-    """How many inference steps the profile stage ran on this model (0: none)."""
-    profile = ctx.sections.get("profile")
-    if profile is None or profile.mode != "inference":
-        return 0
-    return sum(profile.schedule.values())
+def window_counters(m: Measurement) -> TimingCounters | None:
+    """The counters of the timed samples (warm-up excluded), per call where it says so."""
+    if m.start is None or m.end is None:
+        return None
+    calls = len(m.samples_ms) * m.number
+    return counters_between(m.start, m.end, calls, torch.get_num_threads(), len(usable_cpus()))
 
 
 def sweep_limits(ctx: StageContext) -> SweepLimits:
