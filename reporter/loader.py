@@ -173,7 +173,7 @@ def import_model_file(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    sys.path.insert(0, str(path.parent))  # so the file can import its neighbours
+    add_model_folder(path.parent)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
@@ -189,6 +189,13 @@ def import_model_file(path: Path) -> dict[str, Any]:
     except Exception as exc:
         raise UsageError(f"{path}: {_where(exc, path)}raised {_describe(exc)} at import") from None
     return vars(module)
+
+
+def add_model_folder(folder: Path) -> None:
+    """Let the model file import its neighbours, after everything installed: a
+    `torchinfo.py` or `reporter/` beside the model must not shadow the real package."""
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
 
 
 def find_model(namespace: dict[str, Any], path: Path, name: str | None) -> tuple[nn.Module, str]:

@@ -75,7 +75,7 @@ def _run_child(options: RunOptions, tmp: Path, progress: ProgressFn) -> ChildRun
     report = Report(model=ModelInfo(class_name="?", source=options.model_file))
     report.options = to_data(options)
     run = ChildRun(report=report)
-    cmd = [sys.executable, "-m", "reporter.worker", str(options_path), str(events_path)]
+    cmd = child.python_command("reporter.worker", str(options_path), str(events_path))
     with open(log_path, "wb") as log, open(events_path, encoding="utf-8") as events:
         proc = child.start(cmd, log)
         deadline = time.monotonic() + options.timeout

@@ -1,6 +1,6 @@
 """The model process: loads the model file, runs the stages, streams each result back.
 
-The parent (pipeline.py) starts this as `python -m reporter.worker OPTIONS.json EVENTS.jsonl`.
+The parent (pipeline.py) starts this as `python -P -m reporter.worker OPTIONS.json EVENTS.jsonl`.
 Each line of EVENTS is one JSON event written and flushed as soon as it happens, so a
 crash, a hang or the OOM killer loses only the stage that was running.
 """
