@@ -313,9 +313,13 @@ def add_common_arguments(p: ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def parse_run_options(argv: Sequence[str]) -> tuple[RunOptions, argparse.Namespace]:
+def parse_run_options(
+    argv: Sequence[str], *, live: bool = False
+) -> tuple[RunOptions, argparse.Namespace]:
+    """Checked options; `live`: the model is an nn.Module given to the Python API, and
+    argv's model file only names it."""
     args = run_parser().parse_args(argv)
-    model_file = Path(args.model_file).expanduser().resolve()
+    model_file = Path(args.model_file) if live else Path(args.model_file).expanduser().resolve()
     out = Path(args.out) if args.out else Path.cwd() / f"perfreport-{model_file.stem}"
     options = RunOptions(
         model_file=str(model_file),
@@ -352,7 +356,7 @@ def parse_run_options(argv: Sequence[str]) -> tuple[RunOptions, argparse.Namespa
     options.stage_options.setdefault("graph", {}).update(
         depth=args.graph_depth, format=args.graph_format, colour=args.graph_colour
     )
-    preflight(options)
+    preflight(options, live=live)
     if args.depth < 1:
         raise UsageError(f"--depth {args.depth}: give 1 or more")
     positive(args.timeout, "--timeout")
@@ -368,11 +372,12 @@ def parse_run_options(argv: Sequence[str]) -> tuple[RunOptions, argparse.Namespa
     return options, args
 
 
-def preflight(options: RunOptions) -> None:
+def preflight(options: RunOptions, *, live: bool = False) -> None:
     """What can be checked without torch, before the model process starts."""
     from reporter import preflight as check
 
-    check.check_model_file(Path(options.model_file))
+    if not live:
+        check.check_model_file(Path(options.model_file))
     if options.dtype:
         note = check.check_integer_dtype(options.dtype, options.input_shapes)
         if note:
@@ -515,12 +520,9 @@ def finish(
     paper: str = "a4",
 ) -> int:
     """Apply the rules, write the files, print the summary, pick the exit code."""
-    from reporter.budgets import check_budgets, crossed
-    from reporter.rules import run_rules
+    from reporter.budgets import crossed
 
-    settings = settings or Settings()
-    report.findings = run_rules(report, settings.thresholds)
-    report.budgets = check_budgets(report, settings.budgets, settings.baseline)
+    judge(report, settings or Settings())
     written = write_files(report, out_dir, formats, paper)
     print_summary(report, written)
     for result in report.budgets:
@@ -540,6 +542,15 @@ def finish(
         console.print(f"[red]incomplete:[/] stage(s) failed: {', '.join(failed)} (exit 3)")
         return EXIT_STAGE_FAILED
     return EXIT_OK
+
+
+def judge(report: Report, settings: Settings) -> None:
+    """Apply the rules (findings) and check the budgets."""
+    from reporter.budgets import check_budgets
+    from reporter.rules import run_rules
+
+    report.findings = run_rules(report, settings.thresholds)
+    report.budgets = check_budgets(report, settings.budgets, settings.baseline)
 
 
 def failed_stages(report: Report) -> list[str]:

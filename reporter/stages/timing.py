@@ -28,6 +28,7 @@ def run(ctx: StageContext) -> TimingSection:
     )
     model = subject.model.eval()
     warmed = _inference_steps_before(ctx)
+    ctx.progress(f"measuring latency (about {seconds:g} s after warm-up)")
     with torch.inference_mode():
         # After the profile stage's inference steps the one-off costs of the first calls
         # are paid: one warm-up call then shows the steady state as well as two would.
@@ -61,7 +62,9 @@ def run(ctx: StageContext) -> TimingSection:
     if profile is not None and profile.mode == "inference" and profile.step_us_median:
         section.profiler_overhead = profile.step_us_median / 1e3 / stats.median
     if ctx.options.stage_option("timing", "batch_sweep", False):
-        section.sweep = run_sweep(model, subject.args, subject.kwargs, device, sweep_limits(ctx))
+        section.sweep = run_sweep(
+            model, subject.args, subject.kwargs, device, sweep_limits(ctx), ctx.progress
+        )
     sync = (
         "torch.cuda.synchronize around each block, CUDA events inside it; "
         if device.type == "cuda"
