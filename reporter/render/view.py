@@ -32,7 +32,22 @@ def view_model(report: Report, kind: str) -> dict[str, Any]:
         if report.graph
         else set(),
         "finding_sections": finding_sections(),
+        "rule_docs": rule_docs(report),
     }
+
+
+def rule_docs(report: Report) -> dict[str, str]:
+    """Each rule with a finding, once, with its documentation: from the finding, or from
+    the registry for a report.json written before findings carried it."""
+    from reporter.rules import RULES
+    from reporter.rules.registry import rule_doc
+
+    docs: dict[str, str] = {}
+    for f in report.findings:
+        if f.rule not in docs:
+            known = RULES.get(f.rule)
+            docs[f.rule] = f.rule_doc or (rule_doc(known) if known else "")
+    return {rule: doc for rule, doc in docs.items() if doc}
 
 
 def finding_sections() -> dict[str, str]:

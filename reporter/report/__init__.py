@@ -168,6 +168,9 @@ class Finding:
     snippet: str = ""
     target: str | None = None  # module, op or kernel the finding is about
     docs: str = ""  # anchor in docs/rules.md
+    # The rule's documentation (what it checks, why, thresholds), carried in the report so
+    # that an installed report explains itself without docs/rules.md beside it.
+    rule_doc: str = ""
 
 
 @dataclass
