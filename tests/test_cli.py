@@ -149,3 +149,36 @@ def test_usage_error_wins_over_everything(cli, tmp_path: Path, monkeypatch) -> N
     monkeypatch.setenv("PERFREPORT_INJECT_FAULT", "timing")
     result = cli(SAMPLES / "mlp.py", "-o", tmp_path / "o", "--budget", "params=-1")
     assert result.code == 2
+
+
+def test_long_stages_report_progress_inside(tmp_path: Path) -> None:
+    """The timing stage says what it measures, the batch sweep each batch, as events the
+    parent turns into progress calls."""
+    import io
+
+    from helpers import subject_for
+
+    from reporter.options import RunOptions
+    from reporter.pipeline import new_run, read_events
+    from reporter.worker import Events, run_subject
+
+    subject = subject_for(SAMPLES / "mlp.py", tmp_path)
+    options = RunOptions(model_file=subject.source, out_dir=str(tmp_path), stages=["timing"])
+    options.stage_options["timing"] = {
+        "seconds": 0.05, "batch_sweep": True, "sweep_max_batch": 2, "sweep_seconds": 2.0,
+    }  # fmt: skip
+    stream = io.StringIO()
+    assert run_subject(subject, options, Events(stream)) == 0
+    stream.seek(0)
+    calls: list[tuple[str, str]] = []
+    read_events(stream, new_run(options), lambda event, stage, _: calls.append((event, stage)))
+    progress = [stage for event, stage in calls if event == "progress"]
+    assert progress[0].startswith("timing: measuring latency")
+    run = new_run(options)
+    stream.seek(0)
+    read_events(stream, run, lambda *_: None)
+    tried = [p.batch for p in run.report.timing.sweep.points]
+    assert tried[0] == 1  # how far the sweep gets depends on the machine's speed
+    assert [p for p in progress if "batch sweep" in p] == [
+        f"timing: batch sweep: batch {b}" for b in tried
+    ]
