@@ -54,25 +54,39 @@ def analyze(
         if bad:
             raise UsageError(f"{bad[0]}= needs a model file; with a live module, pass it prepared")
         run_options, args = cli.parse_run_options([LIVE_SOURCE, *argv], live=True)
+        from reporter.distributed.run import spec_from_args
+
+        if spec_from_args(args, run_options.timeout) is not None:
+            raise UsageError("nproc_per_node= needs a model file: each rank loads it")
+        settings = cli.settings_from_args(args, Path.cwd())  # checked before anything runs
         report = _analyze_module(model, example_inputs, run_options, options)
     elif isinstance(model, (str, os.PathLike)):
         if example_inputs:
             raise UsageError("a model file brings its own inputs: use input_shape= or input=")
         run_options, args = cli.parse_run_options([os.fspath(model), *argv])
-        from reporter.pipeline import run_model
-
-        report = run_model(run_options)
+        settings = cli.settings_from_args(args, Path(run_options.model_file).parent)
+        report = _run_file(run_options, args)
     else:
         raise UsageError(
             f"analyze() takes an nn.Module or a model file path, not {type(model).__name__}"
         )
-    settings = cli.settings_from_args(args, Path.cwd())
     if run_options.stage_option("graph", "colour", "auto") in ("auto", "time"):
         from reporter.graph.recolour import recolour_files
 
         recolour_files(report, Path(run_options.out_dir))
     cli.judge(report, settings)
     return report
+
+
+def _run_file(run_options: Any, args: Any) -> Report:
+    """As the CLI runs a file: in a child process, or under torchrun with nproc_per_node."""
+    from reporter.distributed.run import run_distributed, spec_from_args
+    from reporter.pipeline import run_model
+
+    spec = spec_from_args(args, run_options.timeout)
+    if spec is not None:
+        return run_distributed(run_options, spec, args.wrapper or "ddp", lambda *_: None)
+    return run_model(run_options)
 
 
 def options_to_argv(options: dict[str, Any]) -> list[str]:
