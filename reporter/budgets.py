@@ -16,6 +16,7 @@ at least 1000 samples/s; ``throughput=-5%`` means at most 5% below the baseline)
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,9 +94,15 @@ def make_budget(name: str, value: Any) -> Budget:
         try:
             relative = float(spec[:-1]) / 100
         except ValueError:
-            raise UsageError(f"budget {name}={spec}: write a percentage such as +5%") from None
+            relative = math.nan
+        if not math.isfinite(relative):
+            raise UsageError(f"budget {name}={spec}: write a percentage such as +5%")
         return Budget(key, spec, relative=relative)
-    return Budget(key, spec, limit=parse_amount(spec, metric, name))
+    limit = parse_amount(spec, metric, name)
+    if not (limit >= 0 and math.isfinite(limit)):
+        # Only relative budgets may be negative (throughput=-5%); no count, size or time is.
+        raise UsageError(f"budget {name}={spec}: give a finite limit of 0 or more")
+    return Budget(key, spec, limit=limit)
 
 
 def parse_amount(text: str, metric: Metric, name: str) -> float:
@@ -166,12 +173,18 @@ def check_budget(report: Report, budget: Budget, baseline: Report | None) -> Bud
     result = BudgetResult(budget.metric, budget.spec, "ok", "", value, None, base_value)
     if value is None:
         result.status = "unmeasured"
-        result.message = f"{budget.label}: {metric.label} was not measured in this run"
+        result.message = (
+            f"{budget.label}: unmeasured: {metric.label} was not measured in this run "
+            "(a stage failed or was skipped), which counts as crossed"
+        )
         return result
     if budget.relative is not None:
         if base_value is None:
             result.status = "unmeasured"
-            result.message = f"{budget.label}: the baseline has no {metric.label}"
+            result.message = (
+                f"{budget.label}: unmeasured: the baseline has no {metric.label}, "
+                "which counts as crossed"
+            )
             return result
         result.limit = base_value * (1 + budget.relative)
         against = (
@@ -204,4 +217,6 @@ def show(metric: Metric, value: float | None) -> str:
 
 
 def crossed(results: list[BudgetResult]) -> list[BudgetResult]:
-    return [r for r in results if r.status == "crossed"]
+    """The budgets that fail the run: crossed, or unmeasured (a budget on a figure that a
+    failed or skipped stage never measured must not pass silently)."""
+    return [r for r in results if r.status in ("crossed", "unmeasured")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import IO
 
@@ -17,6 +18,13 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra or {}))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     return env
+
+
+def python_command(module: str, *args: str) -> list[str]:
+    """`python -P -m module args`: -P (safe_path) keeps the current directory off sys.path,
+    so a `reporter/` (or `torch/`) folder where the user stands cannot shadow perfreport's
+    own package, while PYTHONPATH still works (unlike -I)."""
+    return [sys.executable, "-P", "-m", module, *args]
 
 
 def start(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,11 @@ from reporter.options import RunOptions
 from reporter.profiling.options import DEFAULT_TIMING_SECONDS
 from reporter.report import DEFAULT_STAGES, STAGE_NAMES, Report, StageStatus
 
-EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE = 0, 1, 2
+# 0 report written; 1 a --fail-on finding or a budget crossed (or unmeasured); 2 bad usage
+# or input; 3 report written but a stage failed, hung or was killed. When several apply the
+# most severe wins: 2 > 1 > 3 > 0 (a crossed gate is what CI acts on; 3 only says the report
+# is incomplete, and any budget on a figure the failed stage owed already gives 1).
+EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_STAGE_FAILED = 0, 1, 2, 3
 SUBCOMMANDS = ("render", "trace", "diff")
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
@@ -37,11 +43,17 @@ class ArgumentParser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    set_quiet("--quiet" in argv or "-q" in argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        if argv and argv[0] in SUBCOMMANDS:
+        if not argv or argv[0] in ("-h", "--help", "--version"):
+            if not argv:
+                raise UsageError("give a model file: perfreport MODEL.py (see perfreport --help)")
+            build_parser().parse_args(argv)  # prints help or the version and exits 0
+        if argv[0] in SUBCOMMANDS:
             return COMMANDS[argv[0]](argv[1:])
-        return run_command(argv)
+        # `perfreport MODEL.py` is short for `perfreport run MODEL.py`
+        return run_command(argv[1:] if argv[0] == "run" else argv)
     except UsageError as exc:
         if debug:
             traceback.print_exc()
@@ -52,6 +64,78 @@ def main(argv: Sequence[str] | None = None) -> int:
             "[red]interrupted:[/] no report written (an earlier report is left as it was)"
         )
         return 130
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
+
+
+QUIET = False  # --quiet: no progress, no summary; errors and failures still print
+
+
+def set_quiet(quiet: bool) -> None:
+    global QUIET
+    QUIET = quiet
+
+
+def say(text: str) -> None:
+    """Informational output, silenced by --quiet."""
+    if not QUIET:
+        console.print(text, soft_wrap=True)
+
+
+def build_parser() -> ArgumentParser:
+    """`perfreport` and its subcommands; `perfreport MODEL.py` stands for `perfreport run`."""
+    p = ArgumentParser(
+        prog="perfreport",
+        usage="perfreport [run] MODEL.py [options]\n       perfreport {render,trace,diff} ...",
+        description="Analyse, profile and report on a PyTorch model defined in a Python file. "
+        "`perfreport MODEL.py` is short for `perfreport run MODEL.py`; "
+        "`perfreport COMMAND --help` lists each command's options.",
+        epilog="Exit codes: 0 report written; 1 a --fail-on finding or a budget was crossed "
+        "(a budget on a figure that was not measured counts as crossed); 2 bad usage or "
+        "input; 3 report written, but a stage failed, hung or was killed. "
+        "When several apply: 2, then 1, then 3.",
+    )
+    p.add_argument("--version", action="version", version=f"perfreport {__version__}")
+    sub = p.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    add_run_arguments(
+        sub.add_parser(
+            "run",
+            prog="perfreport [run]",
+            help="analyse a model file and write the report (the default command)",
+            description=RUN_DESCRIPTION,
+        )
+    )
+    add_render_arguments(
+        sub.add_parser(
+            "render",
+            prog="perfreport render",
+            help="re-render a report.json (HTML, Markdown, PDF) without running the model",
+            description="Re-render a report.json without running the model.",
+        )
+    )
+    add_trace_arguments(
+        sub.add_parser(
+            "trace",
+            prog="perfreport trace",
+            help="analyse torch.profiler (Kineto) traces, one rank or many",
+            description="Analyse torch.profiler traces (one rank or many).",
+        )
+    )
+    add_diff_arguments(
+        sub.add_parser(
+            "diff",
+            prog="perfreport diff",
+            help="compare two report.json files: what changed, and whether it is noise",
+            description="Compare two report.json files: what changed, and whether it is noise.",
+        )
+    )
+    return p
+
+
+def subcommand_parser(name: str) -> ArgumentParser:
+    """The parser of one subcommand, as `perfreport --help` lists it."""
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[name]
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -64,13 +148,18 @@ def _plain(text: str) -> str:
 
 
 # ---------------------------------------------------------------- perfreport MODEL.py
+RUN_DESCRIPTION = (
+    "Analyse, profile and report on a PyTorch model defined in a Python file "
+    "(`perfreport MODEL.py` is short for `perfreport run MODEL.py`)."
+)
+
+
 def run_parser() -> ArgumentParser:
-    p = ArgumentParser(
-        prog="perfreport",
-        description="Analyse, profile and report on a PyTorch model defined in a Python file. "
-        "Subcommands: `perfreport render REPORT.json`, `perfreport trace DIR`, "
-        "`perfreport diff BASE.json HEAD.json`.",
-    )
+    """The parser of `perfreport [run] MODEL.py [options]`."""
+    return subcommand_parser("run")
+
+
+def add_run_arguments(p: ArgumentParser) -> None:
     p.add_argument("model_file", help="Python file defining the model (see README: conventions)")
     p.add_argument("-o", "--out", help="output folder (default ./perfreport-<file stem>/)")
     p.add_argument(
@@ -84,7 +173,9 @@ def run_parser() -> ArgumentParser:
         help="shape of a random input tensor; repeat for several inputs",
     )
     p.add_argument(
-        "--dtype", help="dtype of the model and --input-shape tensors (float32, bf16, int64, ...)"
+        "--dtype",
+        help="dtype of the model and the --input-shape tensors (float32, bf16, ...); an "
+        "integer dtype (int64) sets the --input-shape tensors only (token ids)",
     )
     p.add_argument(
         "--input",
@@ -137,7 +228,10 @@ def run_parser() -> ArgumentParser:
         help="profile training steps (forward, backward, AdamW) and run the training-health probe",
     )
     p.add_argument(
-        "--seed", type=int, default=0, help="seed for weights and random inputs (default 0)"
+        "--seed",
+        type=seed_value,
+        default=0,
+        help="seed for weights and random inputs: a whole number from 0 to 2**64-1 (default 0)",
     )
     # profile and timing stages
     p.add_argument(
@@ -212,14 +306,26 @@ def run_parser() -> ArgumentParser:
         choices=("warning", "critical"),
         help="exit 1 when a finding of this severity or worse is reported",
     )
+    add_common_arguments(p)
+
+
+def add_common_arguments(p: ArgumentParser) -> None:
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only errors, failed stages and crossed budgets (no progress or summary)",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p.add_argument("--version", action="version", version=f"perfreport {__version__}")
-    return p
 
 
-def parse_run_options(argv: Sequence[str]) -> tuple[RunOptions, argparse.Namespace]:
+def parse_run_options(
+    argv: Sequence[str], *, live: bool = False
+) -> tuple[RunOptions, argparse.Namespace]:
+    """Checked options; `live`: the model is an nn.Module given to the Python API, and
+    argv's model file only names it."""
     args = run_parser().parse_args(argv)
-    model_file = Path(args.model_file).expanduser().resolve()
+    model_file = Path(args.model_file) if live else Path(args.model_file).expanduser().resolve()
     out = Path(args.out) if args.out else Path.cwd() / f"perfreport-{model_file.stem}"
     options = RunOptions(
         model_file=str(model_file),
@@ -240,7 +346,7 @@ def parse_run_options(argv: Sequence[str]) -> tuple[RunOptions, argparse.Namespa
         threads=args.threads,
         command_line="perfreport " + shlex.join(argv),
     )
-    from reporter.profiling.options import check_timing_flags, profile_steps
+    from reporter.profiling.options import check_timing_flags, positive, profile_steps
 
     check_timing_flags(args.timing_seconds, args.sweep_max_batch, args.sweep_seconds)
     options.stage_options.setdefault("profile", {}).update(
@@ -257,18 +363,16 @@ def parse_run_options(argv: Sequence[str]) -> tuple[RunOptions, argparse.Namespa
     options.stage_options.setdefault("graph", {}).update(
         depth=args.graph_depth, format=args.graph_format, colour=args.graph_colour
     )
-    preflight(options)
+    preflight(options, live=live)
     if args.depth < 1:
         raise UsageError(f"--depth {args.depth}: give 1 or more")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads {args.threads}: give 1 or more")
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout {args.timeout:g}: give a number of seconds above 0")
+    positive(args.timeout, "--timeout")
     from reporter.health.options import health_options
 
     options.stage_options["health"] = health_options(args)
-    if args.experiment_seconds <= 0:
-        raise UsageError(f"--experiment-seconds {args.experiment_seconds:g}: give a number above 0")
+    positive(args.experiment_seconds, "--experiment-seconds")
     options.stage_options["experiments"] = {
         "enabled": args.experiments,
         "seconds": args.experiment_seconds,
@@ -277,16 +381,36 @@ def parse_run_options(argv: Sequence[str]) -> tuple[RunOptions, argparse.Namespa
     return options, args
 
 
-def preflight(options: RunOptions) -> None:
+def preflight(options: RunOptions, *, live: bool = False) -> None:
     """What can be checked without torch, before the model process starts."""
     from reporter import preflight as check
 
-    check.check_model_file(Path(options.model_file))
+    if not live:
+        check.check_model_file(Path(options.model_file))
     if options.dtype:
-        check.dtype_name(options.dtype)
+        note = check.check_integer_dtype(options.dtype, options.input_shapes)
+        if note:
+            say(f"[yellow]note:[/] {_plain(note)}")
     check.check_device_name(options.device)
     check.check_input_file(options.input_file, "--input")
     check.check_input_file(options.checkpoint, "--checkpoint")
+
+
+MAX_SEED = 2**64 - 1  # torch.manual_seed takes an unsigned 64-bit seed
+# No tensor of more elements can be allocated (and int64 sizes overflow beyond it); memory
+# the machine lacks is checked in the model process, where torch knows the dtype's size.
+MAX_INPUT_ELEMENTS = 2**48
+
+
+def seed_value(text: str) -> int:
+    """--seed: a whole number torch.manual_seed accepts ('1e23' and 2**70 are refused)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text}: give a whole number from 0 to 2**64-1")
+    return seed
 
 
 def parse_shape(text: str) -> list[int]:
@@ -297,6 +421,11 @@ def parse_shape(text: str) -> list[int]:
     if not shape or any(v <= 0 for v in shape):
         raise UsageError(
             f"--input-shape {text!r}: give positive sizes separated by commas, e.g. 8,3,224,224"
+        )
+    if math.prod(shape) > MAX_INPUT_ELEMENTS:
+        raise UsageError(
+            f"--input-shape {text}: {math.prod(shape):.3g} elements is more than any machine "
+            "can hold: give a smaller shape"
         )
     return shape
 
@@ -349,7 +478,7 @@ def run_command(argv: Sequence[str]) -> int:
         k: v for k, v in settings.thresholds.items() if k.startswith("timing.")
     }
     out_dir = prepare_out_dir(Path(options.out_dir))
-    console.print(f"[bold]perfreport[/] {_plain(options.model_file)}")
+    say(f"[bold]perfreport[/] {_plain(options.model_file)}")
     with Progress() as progress:
         if launch_spec is not None:
             from reporter.distributed.run import run_distributed
@@ -369,26 +498,29 @@ class Progress:
 
     def __enter__(self) -> Progress:
         self.status = console.status("starting the model process")
-        self.status.__enter__()
+        if not QUIET:
+            self.status.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.status.__exit__(*exc)
+        if not QUIET:
+            self.status.__exit__(*exc)
 
     def update(self, event: str, stage: str, status: StageStatus | None) -> None:
-        if event == "start":
-            self.status.update(f"running [bold]{stage}[/]")
+        """`start` and `end` of a stage; `progress` inside a long one ("timing: warm-up")."""
+        if event in ("start", "progress"):
+            self.status.update(f"running [bold]{_plain(stage)}[/]")
             return
         assert status is not None
         if status.status == "ok":
             took = f" {status.seconds:.2f} s" if status.seconds is not None else ""
-            console.print(f"  [green]✓[/] {stage}{took}")
+            say(f"  [green]✓[/] {stage}{took}")
         elif status.status == "failed":
             console.print(
                 f"  [red]✗ {stage} failed:[/] {_plain(status.error or '')}", soft_wrap=True
             )
         elif status.reason and not status.reason.startswith("not selected"):
-            console.print(f"  [dim]– {stage} skipped: {_plain(status.reason)}[/]", soft_wrap=True)
+            say(f"  [dim]– {stage} skipped: {_plain(status.reason)}[/]")
 
 
 def finish(
@@ -401,14 +533,10 @@ def finish(
     paper: str = "a4",
 ) -> int:
     """Apply the rules, write the files, print the summary, pick the exit code."""
-    from reporter.budgets import check_budgets, crossed
-    from reporter.render import write_report
-    from reporter.rules import run_rules
+    from reporter.budgets import crossed
 
-    settings = settings or Settings()
-    report.findings = run_rules(report, settings.thresholds)
-    report.budgets = check_budgets(report, settings.budgets, settings.baseline)
-    written = write_report(report, out_dir, formats, paper=paper, warn=_warn)
+    judge(report, settings or Settings())
+    written = write_files(report, out_dir, formats, paper)
     print_summary(report, written)
     for result in report.budgets:
         if result.status != "ok":
@@ -422,12 +550,48 @@ def finish(
         if worst >= SEVERITY_RANK[fail_on]:
             console.print(f"[red]failing:[/] a finding at or above --fail-on {fail_on}")
             return EXIT_FAIL_ON
+    failed = failed_stages(report)
+    if failed:
+        console.print(f"[red]incomplete:[/] stage(s) failed: {', '.join(failed)} (exit 3)")
+        return EXIT_STAGE_FAILED
     return EXIT_OK
+
+
+def judge(report: Report, settings: Settings) -> None:
+    """Apply the rules (findings) and check the budgets."""
+    from reporter.budgets import check_budgets
+    from reporter.rules import run_rules
+
+    report.findings = run_rules(report, settings.thresholds)
+    report.budgets = check_budgets(report, settings.budgets, settings.baseline)
+
+
+def failed_stages(report: Report) -> list[str]:
+    """Stages that failed, hung or were killed (a multi-process run counts as one)."""
+    failed = [name for name, st in report.stages.items() if st.status == "failed"]
+    distributed = getattr(report, "distributed", None)
+    if distributed is not None and distributed.status != "ok":
+        failed.append("distributed")
+    return failed
+
+
+def write_files(report: Report, out_dir: Path, formats: tuple[str, ...], paper: str) -> list[Path]:
+    """Write every format; one that was asked for and cannot be written (PDF without Pango)
+    is bad usage: the others are written first, then one line and exit 2."""
+    from reporter.render import write_report
+    from reporter.render.pdf import PdfUnavailable
+
+    try:
+        return write_report(report, out_dir, formats, paper=paper)
+    except PdfUnavailable as exc:
+        raise UsageError(str(exc)) from None
 
 
 def print_summary(report: Report, written: list[Path]) -> None:
     from rich.table import Table
 
+    if QUIET:
+        return
     from reporter.render.view import headline
 
     table = Table(show_header=False, box=None, pad_edge=False)
@@ -444,10 +608,6 @@ def print_summary(report: Report, written: list[Path]) -> None:
 
 def _colour(severity: str) -> str:
     return {"critical": "red", "warning": "yellow"}.get(severity, "blue")
-
-
-def _warn(message: str) -> None:
-    console.print(f"[yellow]warning:[/] {_plain(message)}", soft_wrap=True)
 
 
 def add_pdf_budget_arguments(p: argparse.ArgumentParser, budgets: bool = True) -> None:
@@ -500,49 +660,56 @@ class Settings:
 
 
 # ---------------------------------------------------------------- perfreport render
+def add_render_arguments(p: ArgumentParser) -> None:
+    p.add_argument("report_json", metavar="REPORT.json", help="a report.json perfreport wrote")
+    p.add_argument("-o", "--out", help="output folder (default: the report's folder)")
+    p.add_argument(
+        "--format", default="html,md", help="outputs: html,json,md,pdf (default html,md)"
+    )
+    p.add_argument("--pdf", action="store_true", help="also write report.pdf")
+    add_pdf_budget_arguments(p, budgets=False)
+    add_common_arguments(p)
+
+
 def render_command(argv: Sequence[str]) -> int:
     from reporter.output import prepare_out_dir
-    from reporter.render import write_report
     from reporter.report import load_report
 
-    p = ArgumentParser(
-        prog="perfreport render", description="Re-render a report.json without running the model."
-    )
-    p.add_argument("report_json")
-    p.add_argument("-o", "--out", help="output folder (default: the report's folder)")
-    p.add_argument("--format", default="html,md", help="outputs (default html,md)")
-    p.add_argument("--pdf", action="store_true")
-    add_pdf_budget_arguments(p, budgets=False)
-    p.add_argument("--debug", action="store_true")
-    args = p.parse_args(argv)
+    args = subcommand_parser("render").parse_args(argv)
     report = load_report(args.report_json)
     out_dir = prepare_out_dir(
         Path(args.out) if args.out else Path(args.report_json).resolve().parent
     )
     formats = parse_formats(args.format, args.pdf)
-    for path in write_report(report, out_dir, formats, paper=args.paper, warn=_warn):
-        console.print(f"wrote {_plain(str(path))}")
+    for path in write_files(report, out_dir, formats, args.paper):
+        say(f"wrote {_plain(str(path))}")
     return EXIT_OK
 
 
 # ---------------------------------------------------------------- perfreport trace
+def add_trace_arguments(p: ArgumentParser) -> None:
+    p.add_argument("path", help="a trace file (.json or .json.gz) or a folder of them")
+    p.add_argument("-o", "--out", help="output folder (default ./perfreport-trace-<name>/)")
+    p.add_argument(
+        "--format", default="html,json,md", help="outputs: html,json,md,pdf (default html,json,md)"
+    )
+    p.add_argument("--pdf", action="store_true", help="also write report.pdf")
+    p.add_argument(
+        "--fail-on",
+        choices=("warning", "critical"),
+        help="exit 1 when a finding of this severity or worse is reported",
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML file with [tool.perfreport.thresholds]")
+    add_common_arguments(p)
+
+
 def trace_command(argv: Sequence[str]) -> int:
     from reporter.environment import now_iso
     from reporter.output import prepare_out_dir
     from reporter.report import ModelInfo
     from reporter.trace import analyse_paths, find_trace_files
 
-    p = ArgumentParser(
-        prog="perfreport trace", description="Analyse torch.profiler traces (one rank or many)."
-    )
-    p.add_argument("path", help="a trace file (.json or .json.gz) or a folder of them")
-    p.add_argument("-o", "--out", help="output folder (default ./perfreport-trace-<name>/)")
-    p.add_argument("--format", default="html,json,md")
-    p.add_argument("--pdf", action="store_true")
-    p.add_argument("--fail-on", choices=("warning", "critical"))
-    p.add_argument("--config", metavar="FILE", help="TOML file with [tool.perfreport.thresholds]")
-    p.add_argument("--debug", action="store_true")
-    args = p.parse_args(argv)
+    args = subcommand_parser("trace").parse_args(argv)
     source = Path(args.path)
     files = find_trace_files(source)
     settings = Settings(thresholds=thresholds_from_args(args.config, Path.cwd()))
@@ -550,7 +717,7 @@ def trace_command(argv: Sequence[str]) -> int:
     out_dir = prepare_out_dir(
         Path(args.out) if args.out else Path.cwd() / f"perfreport-trace-{source.stem}"
     )
-    with console.status(f"analysing {len(files)} trace file(s)"):
+    with console.status(f"analysing {len(files)} trace file(s)") if not QUIET else nullcontext():
         section = analyse_paths(files)
     report = Report(
         model=ModelInfo(class_name=f"Trace: {source.name}", source=str(source), device="trace"),
@@ -566,12 +733,12 @@ def trace_command(argv: Sequence[str]) -> int:
 
 # ---------------------------------------------------------------- perfreport diff
 def diff_parser() -> ArgumentParser:
-    p = ArgumentParser(
-        prog="perfreport diff",
-        description="Compare two report.json files: what changed, and whether it is noise.",
-    )
-    p.add_argument("base", metavar="BASE.json")
-    p.add_argument("head", metavar="HEAD.json")
+    return subcommand_parser("diff")
+
+
+def add_diff_arguments(p: ArgumentParser) -> None:
+    p.add_argument("base", metavar="BASE.json", help="the report to compare against")
+    p.add_argument("head", metavar="HEAD.json", help="the report under review")
     p.add_argument("-o", "--out", help="folder for diff.md, diff.html, diff.json")
     p.add_argument("--format", default="md,html,json", help="with -o: md,html,json (default all)")
     p.add_argument(
@@ -601,8 +768,7 @@ def diff_parser() -> ArgumentParser:
         default=0.10,
         help="list modules whose FLOPs or parameters moved by this fraction (default 0.10)",
     )
-    p.add_argument("--debug", action="store_true")
-    return p
+    add_common_arguments(p)
 
 
 def diff_command(argv: Sequence[str]) -> int:
@@ -635,7 +801,7 @@ def diff_command(argv: Sequence[str]) -> int:
         for fmt in formats:
             path = out_dir / f"diff.{fmt}"
             write_atomic(path, DIFF_RENDERERS[fmt](diff, results))
-            console.print(f"wrote {_plain(str(path))}")
+            say(f"wrote {_plain(str(path))}")
     code = EXIT_OK
     for result in crossed(results):
         console.print(f"[red]budget crossed:[/] {_plain(result.message)}", soft_wrap=True)

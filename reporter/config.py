@@ -6,10 +6,9 @@ or under `[tool.perfreport]`.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from reporter.errors import UsageError
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import inspect
+import math
 import sys
 import traceback
 from collections.abc import Callable
@@ -20,7 +21,12 @@ from torch import nn
 
 from reporter.errors import UsageError
 from reporter.options import RunOptions
-from reporter.preflight import check_device_name, check_model_file, dtype_name
+from reporter.preflight import (
+    check_device_name,
+    check_integer_dtype,
+    check_model_file,
+    dtype_name,
+)
 from reporter.subject import Subject
 
 MODEL_FACTORIES = ("build_model", "get_model", "create_model")
@@ -51,10 +57,11 @@ def load_subject(options: RunOptions) -> Subject:
     """Import the model file and build the model and its sample inputs."""
     device = parse_device(options.device)
     dtype = parse_dtype(options.dtype) if options.dtype else None
+    dtype_note = check_integer_dtype(options.dtype, options.input_shapes) if dtype else None
     path = Path(options.model_file)
     torch.manual_seed(options.seed)
     namespace = import_model_file(path)
-    notes: list[str] = []
+    notes: list[str] = [dtype_note] if dtype_note else []
     if device.type != "meta" and options.auto_meta:
         device = _meta_if_too_big(namespace, path, options, dtype, device, notes)
     if device.type == "meta" and options.checkpoint:
@@ -173,7 +180,7 @@ def import_model_file(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    sys.path.insert(0, str(path.parent))  # so the file can import its neighbours
+    add_model_folder(path.parent)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
@@ -189,6 +196,13 @@ def import_model_file(path: Path) -> dict[str, Any]:
     except Exception as exc:
         raise UsageError(f"{path}: {_where(exc, path)}raised {_describe(exc)} at import") from None
     return vars(module)
+
+
+def add_model_folder(folder: Path) -> None:
+    """Let the model file import its neighbours, after everything installed: a
+    `torchinfo.py` or `reporter/` beside the model must not shadow the real package."""
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
 
 
 def find_model(namespace: dict[str, Any], path: Path, name: str | None) -> tuple[nn.Module, str]:
@@ -262,7 +276,7 @@ def find_inputs(
 ) -> tuple[Any, str]:
     """The sample input: --input-shape, --input FILE, or the file's example_inputs."""
     if options.input_shapes:
-        return tuple(_random_tensor(s, dtype) for s in options.input_shapes), "--input-shape"
+        return random_inputs(options.input_shapes, dtype, options.device), "--input-shape"
     if options.input_file:
         return load_input_file(Path(options.input_file)), f"--input {options.input_file}"
     for name in INPUT_NAMES:
@@ -285,6 +299,25 @@ def find_inputs(
         "`def example_inputs(): return torch.randn(1, 3, 224, 224)` to the file, "
         "or pass --input-shape 1,3,224,224 (or --input FILE.pt)"
     )
+
+
+def random_inputs(
+    shapes: list[list[int]], dtype: torch.dtype | None, device: str
+) -> tuple[torch.Tensor, ...]:
+    """The --input-shape tensors, refused in one line when they cannot fit in memory."""
+    itemsize = (dtype or torch.float32).itemsize
+    need = sum(math.prod(shape) for shape in shapes) * itemsize
+    free = available_memory(torch.device(device)) if device != "meta" else 0
+    shown = " ".join(",".join(map(str, s)) for s in shapes)
+    if free and need > free:
+        raise UsageError(
+            f"--input-shape {shown}: the inputs need {need / 2**30:.1f} GiB but "
+            f"{free / 2**30:.1f} GiB is free: give a smaller shape"
+        )
+    try:
+        return tuple(_random_tensor(s, dtype) for s in shapes)
+    except (RuntimeError, MemoryError) as exc:
+        raise UsageError(f"--input-shape {shown}: cannot allocate the inputs ({exc})") from None
 
 
 def _random_tensor(shape: list[int], dtype: torch.dtype | None) -> torch.Tensor:

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -56,12 +55,23 @@ def run_model(options: RunOptions, progress: ProgressFn | None = None) -> Report
     progress = progress or (lambda *_: None)
     with tempfile.TemporaryDirectory(prefix="perfreport-") as tmp:
         run = _run_child(options, Path(tmp), progress)
+    return report_of(run)
+
+
+def new_run(options: RunOptions) -> ChildRun:
+    report = Report(model=ModelInfo(class_name="?", source=options.model_file))
+    report.options = to_data(options)
+    return ChildRun(report=report)
+
+
+def report_of(run: ChildRun, who: str = "the model process") -> Report:
+    """The Report from what a run streamed; stages it never reached are marked."""
     if run.usage_error:
         raise UsageError(run.usage_error)
     report = run.report
     report.created = report.environment.timestamp
     if not run.finished:
-        _mark_unfinished(run)
+        _mark_unfinished(run, who)
     for name in STAGE_NAMES:
         report.stages.setdefault(name, StageStatus("skipped", reason="not selected"))
     # The worker runs the timing stage first; the report lists stages in their usual order.
@@ -120,18 +130,16 @@ def _run_child(
     log_path = tmp / "model-output.log"
     options_path.write_text(json.dumps(to_data(options)))
     events_path.touch()
-    report = Report(model=ModelInfo(class_name="?", source=options.model_file))
-    report.options = to_data(options)
-    run = ChildRun(report=report)
-    cmd = [sys.executable, "-m", "reporter.worker", str(options_path), str(events_path)]
+    run = new_run(options)
+    cmd = child.python_command("reporter.worker", str(options_path), str(events_path))
     with open(log_path, "wb") as log, open(events_path, encoding="utf-8") as events:
         proc = child.start(cmd, log, extra_env)
         deadline = time.monotonic() + options.timeout
         try:
             while True:
-                _read_events(events, run, progress)
+                read_events(events, run, progress)
                 if proc.poll() is not None:
-                    _read_events(events, run, progress)
+                    read_events(events, run, progress)
                     break
                 if time.monotonic() > deadline:
                     _kill(proc)
@@ -146,7 +154,7 @@ def _run_child(
     return run
 
 
-def _read_events(stream: Any, run: ChildRun, progress: ProgressFn) -> None:
+def read_events(stream: Any, run: ChildRun, progress: ProgressFn) -> None:
     while True:
         pos = stream.tell()
         line = stream.readline()
@@ -176,27 +184,29 @@ def _apply(event: dict[str, Any], run: ChildRun, progress: ProgressFn) -> None:
             setattr(report, name, from_data(type_hints(Report)[name], event["section"]))
         run.running = None
         progress("end", name, status)
+    elif kind == "stage_progress":
+        progress("progress", f"{event['stage']}: {event['message']}", None)
     elif kind == "usage_error":
         run.usage_error = event["message"]
     elif kind == "done":
         run.finished = True
 
 
-def _mark_unfinished(run: ChildRun) -> None:
+def _mark_unfinished(run: ChildRun, who: str = "the model process") -> None:
     """The child died or was killed: say so in the report, keep what was measured."""
     why = "; ".join(run.notes) or _death_reason(run.returncode)
     stage = run.running or "load"
     if stage == "load":
         tail = run.log_tail.strip().splitlines()[-1:] or [""]
-        raise UsageError(f"the model process {why} while loading the model file {tail[0]}".strip())
+        raise UsageError(f"{who} {why} while loading the model file {tail[0]}".strip())
     run.report.stages[stage] = StageStatus(
-        "failed", error=f"the model process {why} during this stage", detail=run.log_tail
+        "failed", error=f"{who} {why} during this stage", detail=run.log_tail
     )
     for name in STAGE_NAMES:
         run.report.stages.setdefault(
-            name, StageStatus("skipped", reason=f"not run: the model process {why} earlier")
+            name, StageStatus("skipped", reason=f"not run: {who} {why} earlier")
         )
-    run.report.notes.append(f"The model process {why} during the {stage} stage.")
+    run.report.notes.append(f"{who[0].upper()}{who[1:]} {why} during the {stage} stage.")
 
 
 def _death_reason(code: int | None) -> str:

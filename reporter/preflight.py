@@ -40,6 +40,24 @@ def dtype_name(name: str) -> str:
         ) from None
 
 
+def check_integer_dtype(name: str, input_shapes: list[list[int]]) -> str | None:
+    """An integer or bool --dtype only sets the random --input-shape tensors (the weights
+    stay floating). Without --input-shape it would do nothing: refused. Otherwise the note
+    that says so."""
+    canonical = dtype_name(name)
+    if canonical.startswith(("float", "bfloat")):
+        return None
+    if not input_shapes:
+        raise UsageError(
+            f"--dtype {name} only sets the dtype of --input-shape tensors (a model's weights "
+            "stay floating point): add --input-shape, or drop --dtype"
+        )
+    return (
+        f"--dtype {name} applies to the random --input-shape inputs only ({canonical}, values "
+        "0 and 1); the model's weights keep their floating-point dtype"
+    )
+
+
 def check_device_name(name: str) -> None:
     """The syntax only; whether CUDA is there is checked where torch is loaded."""
     if not re.fullmatch(r"cpu|meta|cuda(:\d+)?", name):

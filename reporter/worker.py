@@ -1,6 +1,6 @@
 """The model process: loads the model file, runs the stages, streams each result back.
 
-The parent (pipeline.py) starts this as `python -m reporter.worker OPTIONS.json EVENTS.jsonl`.
+The parent (pipeline.py) starts this as `python -P -m reporter.worker OPTIONS.json EVENTS.jsonl`.
 Each line of EVENTS is one JSON event written and flushed as soon as it happens, so a
 crash, a hang or the OOM killer loses only the stage that was running.
 """
@@ -53,11 +53,7 @@ def main(argv: list[str]) -> int:
 
 def run(options: RunOptions, events: Events) -> int:
     # Imported here so that a broken torch install is reported as an event too.
-    from reporter.environment import record_environment
-    from reporter.forward_guard import ForwardError
     from reporter.loader import load_subject
-    from reporter.model_info import describe_model
-    from reporter.stages import SkipStage, StageContext, run_stage
 
     if options.threads is not None:
         import torch
@@ -71,13 +67,31 @@ def run(options: RunOptions, events: Events) -> int:
     except UsageError as exc:
         events.emit("usage_error", message=str(exc), detail=traceback.format_exc())
         return 2
+    return run_subject(subject, options, events)
+
+
+def run_subject(subject: Any, options: RunOptions, events: Events) -> int:
+    """Every selected stage on a loaded subject, each under its guard (also used in-process
+    by the Python API for a live nn.Module)."""
+    from reporter.environment import record_environment
+    from reporter.forward_guard import ForwardError
+    from reporter.model_info import describe_model
+    from reporter.stages import SkipStage, StageContext, run_stage
+
     events.emit(
         "loaded",
         model=describe_model(subject),
         environment=record_environment(options, subject.device),
         notes=subject.notes,
     )
-    ctx = StageContext(subject=subject, options=options)
+    running = {"stage": "load"}
+    ctx = StageContext(
+        subject=subject,
+        options=options,
+        progress=lambda message: events.emit(
+            "stage_progress", stage=running["stage"], message=message
+        ),
+    )
     for name in run_order(STAGE_NAMES):
         if name not in options.stages:
             flag = OPT_IN_STAGES.get(name)
@@ -86,6 +100,7 @@ def run(options: RunOptions, events: Events) -> int:
             events.emit("stage_end", stage=name, status=status, section=None)
             continue
         events.emit("stage_start", stage=name)
+        running["stage"] = name
         start = time.perf_counter()
         section = None
         try:

@@ -63,6 +63,13 @@ def test_every_perfreport_command_parses_with_the_real_parsers() -> None:
     assert (args.base, args.head) == ("base-report/report.json", "head-report/report.json")
 
 
+def test_workflow_installs_perfreport_and_graphviz_from_outside_the_repository() -> None:
+    install = next(s for s in steps() if s.get("name", "").startswith("Install"))["run"]
+    assert "graphviz" in install and "libpango-1.0-0" in install
+    assert "pip install perfreport-torch" in install
+    assert 'pip install "."' not in install and 'pip install ".[' not in install
+
+
 def test_workflow_comments_uploads_and_fails_on_a_crossed_budget() -> None:
     scripts = "\n".join(s.get("run", "") for s in steps())
     assert "gh pr comment" in scripts and "head-report/report.md" in scripts

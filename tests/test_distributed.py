@@ -214,7 +214,7 @@ def test_no_process_survives_the_run(straggler: tuple[Path, dict[str, Any]]) -> 
 
 def test_a_crashing_rank_is_named_and_the_others_kept(tmp_path: Path) -> None:
     code, report = launch(tmp_path, {"PERFREPORT_RANK_CRASH": "1:2"})
-    assert code == 0  # a report is written; the failure is in it
+    assert code == 3  # a report is written; the failure is in it
     d = report["distributed"]
     assert d["status"] == "failed" and d["failed_ranks"] == [1]
     assert "rank 1" in d["failure"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email.message
+import email.parser
 import os
 import subprocess
 import sys
@@ -22,8 +24,23 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     if build.returncode != 0:
         pytest.fail(f"building the wheel failed: {build.stderr[-2000:]}")
-    wheel = next(tmp.glob("perfreport-*.whl"))
+    wheel = next(tmp.glob("perfreport_torch-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    metadata = _metadata(wheel)
+    assert metadata["Name"] == "perfreport-torch"
+    assert metadata["Requires-Python"] == ">=3.11"
+    requires = metadata.get_all("Requires-Dist") or []
+    base = [r for r in requires if "extra ==" not in r]
+    for name in ("torch", "weasyprint", "markupsafe", "jinja2", "torchinfo"):
+        assert any(r.lower().startswith(name) for r in base), (name, base)
+    # ruff is a development tool, not something the tests need
+    assert not any(r.startswith("ruff") and "extra == 'test'" in r for r in requires)
+    assert any(r.startswith("ruff") and "extra == 'dev'" in r for r in requires)
+    assert any(
+        c.startswith("Programming Language :: Python :: 3.11")
+        for c in metadata.get_all("Classifier") or []
+    )
     assert "reporter/templates/report.html.j2" in names
     assert "reporter/templates/report.css" in names
     assert any(n.startswith("reporter/templates/sections/") for n in names)
@@ -44,6 +61,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
     )
     return site
+
+
+def _metadata(wheel: Path) -> email.message.Message:
+    with zipfile.ZipFile(wheel) as z:
+        name = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+        return email.parser.Parser().parsestr(z.read(name).decode())
+
+
+def test_license_file_is_in_the_repository() -> None:
+    assert "MIT License" in (REPO / "LICENSE").read_text()
 
 
 def test_wheel_install_writes_a_report(installed: Path, tmp_path: Path) -> None:

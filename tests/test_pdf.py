@@ -224,20 +224,22 @@ def test_missing_weasyprint_still_writes_other_formats(
     assert "\n" not in warnings[0]
 
 
-def test_cli_render_warns_in_one_line_without_weasyprint(
+def test_cli_render_exits_2_in_one_line_without_weasyprint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A PDF explicitly asked for that cannot be written is bad usage (exit 2), after the
+    other formats are written."""
     for name in [m for m in sys.modules if m == "weasyprint" or m.startswith("weasyprint.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "weasyprint", None)
     source = deep_report_dir() / "report.json"
     code = main(["render", str(source), "-o", str(tmp_path), "--format", "html,md,pdf"])
     err = capsys.readouterr().err
-    assert code == 0
+    assert code == 2
     assert (tmp_path / "report.html").is_file() and (tmp_path / "report.md").is_file()
     assert not (tmp_path / "report.pdf").exists()
-    warning = [line for line in err.splitlines() if "warning:" in line]
-    assert len(warning) == 1 and DEBIAN_PACKAGES in warning[0]
+    error = [line for line in err.splitlines() if line.strip()]
+    assert len(error) == 1 and error[0].startswith("error:") and DEBIAN_PACKAGES in error[0]
 
 
 def test_render_pdf_is_a_view_of_the_report_only(tmp_path: Path) -> None:

@@ -69,9 +69,7 @@ def check_spec(spec: LaunchSpec) -> None:
 def torchrun_command(spec: LaunchSpec, options_path: Path) -> list[str]:
     """The torchrun command line that runs the rank entry point on every process."""
     cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
+        *child.python_command("torch.distributed.run"),
         "--nproc-per-node",
         str(spec.nproc_per_node),
     ]
@@ -89,8 +87,9 @@ def torchrun_command(spec: LaunchSpec, options_path: Path) -> list[str]:
     else:
         cmd += ["--standalone"]  # one node: a free port on loopback, no endpoint needed
     # No restarts: a failed rank is a result to report, not something to retry.
-    cmd += ["--max-restarts", "0", "-m", RANK_ENTRY, str(options_path)]
-    return cmd
+    # --no-python: torchrun would start each rank as `python -u -m ...`, without -P.
+    rank = [sys.executable, "-P", "-u", "-m", RANK_ENTRY, str(options_path)]
+    return [*cmd, "--max-restarts", "0", "--no-python", *rank]
 
 
 def launch(spec: LaunchSpec, options_path: Path, log_path: Path) -> LaunchResult:

@@ -1,4 +1,4 @@
-"""One rank of a multi-process run: `python -m torch.distributed.run ... -m reporter.distributed.rank_main OPTIONS.json`.
+"""One rank of a multi-process run: `python -P -m torch.distributed.run ... --no-python python -P -u -m reporter.distributed.rank_main OPTIONS.json`.
 
 torchrun sets RANK, WORLD_SIZE, LOCAL_RANK and the rendezvous variables. Each rank loads the
 model file, wraps the model in DDP (or FSDP), runs a few training steps under torch.profiler

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from reporter.errors import UsageError
@@ -33,13 +34,13 @@ def profile_steps(value: Any) -> tuple[int, int, int]:
 
 
 def positive(value: Any, flag: str) -> float:
-    """A number above 0, or a usage error naming the flag."""
+    """A finite number above 0 (not nan, not inf), or a usage error naming the flag."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         number = -1.0
-    if not number > 0:
-        raise UsageError(f"{flag} {value!r}: give a number above 0")
+    if not (number > 0 and math.isfinite(number)):
+        raise UsageError(f"{flag} {value!r}: give a finite number above 0")
     return number
 
 

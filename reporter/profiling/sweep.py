@@ -88,6 +88,7 @@ def run_sweep(
     kwargs: dict[str, Any],
     device: torch.device,
     limits: SweepLimits,
+    progress: Callable[[str], None] | None = None,
 ) -> BatchSweep:
     """Double the batch until max_batch, the time limit, the memory limit or out of memory.
 
@@ -125,6 +126,8 @@ def run_sweep(
                 sweep.stop_reason = f"batch {batch} would pass the time limit"
                 break
         point_start = time.perf_counter() - started
+        if progress is not None:
+            progress(f"batch sweep: batch {batch}")
         b_args, b_kwargs = with_batch(args, kwargs, batch)
         input_bytes = sum(
             t.numel() * t.element_size()

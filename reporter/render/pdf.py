@@ -1,7 +1,8 @@
 """Report -> PDF with WeasyPrint, from the HTML templates plus templates/print.css.
 
-WeasyPrint is optional: without it (or without Pango, which it loads at import time)
-``render_pdf`` raises ``PdfUnavailable`` and the other formats are still written.
+WeasyPrint is a dependency, but Pango is a system library it loads at import time: without
+either ``render_pdf`` raises ``PdfUnavailable``; the other formats are still written and the
+CLI exits 2.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _import_weasyprint() -> Any:
     except ImportError as exc:
         raise PdfUnavailable(
             f"PDF not written: WeasyPrint is not installed ({exc}); "
-            f"run `pip install 'perfreport[pdf]'` and `apt-get install {DEBIAN_PACKAGES}`"
+            f"reinstall perfreport-torch (it depends on weasyprint) and `apt-get install {DEBIAN_PACKAGES}`"
         ) from None
     except OSError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

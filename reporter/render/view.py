@@ -36,6 +36,7 @@ def view_model(report: Report, kind: str) -> dict[str, Any]:
         "roofline": _roofline(report),
         "memory_timeline": _memory_timeline(report),
         "deployment": _deployment(report),
+        "rule_docs": rule_docs(report),
     }
 
 
@@ -63,6 +64,20 @@ def _deployment(report: Report) -> list[dict[str, str]]:
     from reporter.render.deployment_view import deployment_rows
 
     return deployment_rows(report.experiments) if report.experiments is not None else []
+
+
+def rule_docs(report: Report) -> dict[str, str]:
+    """Each rule with a finding, once, with its documentation: from the finding, or from
+    the registry for a report.json written before findings carried it."""
+    from reporter.rules import RULES
+    from reporter.rules.registry import rule_doc
+
+    docs: dict[str, str] = {}
+    for f in report.findings:
+        if f.rule not in docs:
+            known = RULES.get(f.rule)
+            docs[f.rule] = f.rule_doc or (rule_doc(known) if known else "")
+    return {rule: doc for rule, doc in docs.items() if doc}
 
 
 def finding_sections() -> dict[str, str]:

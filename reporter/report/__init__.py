@@ -6,6 +6,8 @@ Nothing here imports torch, so rendering, diffing and trace analysis work withou
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,6 +174,9 @@ class Finding:
     snippet: str = ""
     target: str | None = None  # module, op or kernel the finding is about
     docs: str = ""  # anchor in docs/rules.md
+    # The rule's documentation (what it checks, why, thresholds), carried in the report so
+    # that an installed report explains itself without docs/rules.md beside it.
+    rule_doc: str = ""
 
 
 @dataclass
@@ -215,6 +220,20 @@ class Report:
     def stage_ok(self, name: str) -> bool:
         status = self.stages.get(name)
         return status is not None and status.status == "ok"
+
+    def save(
+        self, folder: str | os.PathLike[str], formats: Sequence[str] = ("html", "json", "md")
+    ) -> list[Path]:
+        """Write report.<format> for each of `formats` into `folder`; return the paths."""
+        from reporter.notebook import save
+
+        return save(self, folder, formats)
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the HTML report in an iframe, so its CSS and the notebook's stay apart."""
+        from reporter.notebook import repr_html
+
+        return repr_html(self)
 
 
 def report_to_json(report: Report) -> str:

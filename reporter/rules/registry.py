@@ -49,6 +49,16 @@ def rule(
     return register
 
 
+def rule_doc(r: Rule, table: dict[str, float] | None = None) -> str:
+    """A rule's documentation as one paragraph: title, doc, its thresholds (the values
+    in `table`, defaults otherwise)."""
+    text = f"{r.title}. {r.doc}".strip()
+    if r.thresholds:
+        values = {**r.thresholds, **{k: v for k, v in (table or {}).items() if k in r.thresholds}}
+        text += " Thresholds: " + ", ".join(f"{k} = {v:g}" for k, v in values.items()) + "."
+    return text
+
+
 def default_thresholds() -> dict[str, float]:
     table: dict[str, float] = {}
     for r in RULES.values():
@@ -66,6 +76,7 @@ def run_rules(report: Report, overrides: dict[str, float] | None = None) -> list
         try:
             for f in r.func(report, table):
                 f.docs = f.docs or f"docs/rules.md#{r.id}"
+                f.rule_doc = f.rule_doc or rule_doc(r, table)
                 findings.append(f)
         except Exception as exc:  # a broken rule must not lose the report
             findings.append(

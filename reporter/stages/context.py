@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ class StageContext:
     sections: dict[str, Any] = field(default_factory=dict)
     # Results shared between stages so the model runs as few times as possible.
     cache: dict[str, Any] = field(default_factory=dict)
+    # Progress inside a long stage ("warm-up", "batch 64"), shown beside the stage's name.
+    progress: Callable[[str], None] = field(default=lambda message: None)
 
     @property
     def out_dir(self) -> Path:

@@ -52,9 +52,10 @@ def run(ctx: StageContext) -> ExperimentsSection:
     seconds = float(ctx.options.stage_option("experiments", "seconds", 1.0))
     only = ctx.options.stage_option("experiments", "only") or []
     results = []
-    for variant in VARIANTS:
+    for number, variant in enumerate(VARIANTS, 1):
         if only and variant.name not in only:
             continue
+        ctx.progress(f"{variant.name} ({number} of {len(VARIANTS)})")
         reason = variant.applies(ctx)
         if reason:
             results.append(

@@ -94,6 +94,7 @@ def run(ctx: StageContext) -> HealthSection:
         raise SkipStage(PROBE_OFF)
     errors: list[BaseException] = []
     for label, part in parts:
+        ctx.progress(label)
         try:
             part()
         except UsageError:

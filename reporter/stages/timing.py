@@ -34,6 +34,7 @@ def run(ctx: StageContext) -> TimingSection:
         ctx.options.stage_option("timing", "seconds", DEFAULT_TIMING_SECONDS), "--timing-seconds"
     )
     model = subject.model.eval()
+    ctx.progress(f"measuring latency (about {seconds:g} s after warm-up)")
     with torch.inference_mode():
         m = measure(subject.call, device, budget_s=seconds)
     stats = latency_stats(m.samples_ms)
@@ -60,7 +61,9 @@ def run(ctx: StageContext) -> TimingSection:
     if m.cuda_event_ms:
         section.cuda_event_ms = latency_stats(m.cuda_event_ms)
     if ctx.options.stage_option("timing", "batch_sweep", False):
-        section.sweep = run_sweep(model, subject.args, subject.kwargs, device, sweep_limits(ctx))
+        section.sweep = run_sweep(
+            model, subject.args, subject.kwargs, device, sweep_limits(ctx), ctx.progress
+        )
     sync = (
         "torch.cuda.synchronize around each block, CUDA events inside it; "
         if device.type == "cuda"
