@@ -156,10 +156,12 @@ def _analyze_module(
     stream.seek(0)
     read_events(stream, run, lambda *_: None)
     report = report_of(run, who="the in-process run")
-    from reporter.report import STAGE_NAMES, StageStatus
+    if report.timing is not None:
+        from reporter.profiling.stats import profiler_overhead
 
-    for name in STAGE_NAMES:
-        report.stages.setdefault(name, StageStatus("skipped", reason="not selected"))
+        report.timing.profiler_overhead = profiler_overhead(
+            report.profile, report.timing.latency_ms.median
+        )
     return report
 
 

@@ -55,7 +55,10 @@ def run_model(options: RunOptions, progress: ProgressFn | None = None) -> Report
     progress = progress or (lambda *_: None)
     with tempfile.TemporaryDirectory(prefix="perfreport-") as tmp:
         run = _run_child(options, Path(tmp), progress)
-    return report_of(run)
+    report = report_of(run)
+    if report.timing is not None:
+        _finish_timing(options, report, progress)
+    return report
 
 
 def new_run(options: RunOptions) -> ChildRun:
@@ -76,8 +79,6 @@ def report_of(run: ChildRun, who: str = "the model process") -> Report:
         report.stages.setdefault(name, StageStatus("skipped", reason="not selected"))
     # The worker runs the timing stage first; the report lists stages in their usual order.
     report.stages = {n: report.stages[n] for n in STAGE_NAMES} | report.stages
-    if report.timing is not None:
-        _finish_timing(options, report, progress)
     return report
 
 
