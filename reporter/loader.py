@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from reporter import meta_attention
 from reporter.errors import UsageError
 from reporter.options import RunOptions
 from reporter.preflight import check_device_name, check_model_file, dtype_name
@@ -95,15 +96,23 @@ def load_subject(options: RunOptions) -> Subject:
 
 
 def _eager_attention_on_meta(model: nn.Module, notes: list[str]) -> None:
-    """Hugging Face's SDPA path inspects mask values (.item()), which meta tensors lack."""
+    """Hugging Face's SDPA path reads mask values (.item()), which meta tensors lack.
+
+    With transformers' mask checks that meta_attention answers, SDPA stays (the passes
+    then run it as the CPU would); otherwise attention is switched to eager.
+    """
     config = getattr(model, "config", None)
     current = getattr(config, "_attn_implementation", None)
+    if current == "sdpa" and meta_attention.hf_mask_checks_patchable():
+        notes.append(meta_attention.NOTE + meta_attention.HF_NOTE + ".")
+        return
     if current in (None, "eager") or not hasattr(model, "set_attn_implementation"):
         return
     model.set_attn_implementation("eager")
     notes.append(
         f"Attention was switched from {current!r} to 'eager' to run on the meta device; its "
-        "matrix multiplications are counted as FLOPs."
+        "matrix multiplications are counted as FLOPs, and its batch x heads x S x S scores "
+        "as memory, which a fused kernel does not hold."
     )
 
 

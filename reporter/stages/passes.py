@@ -22,7 +22,7 @@ import torchinfo
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, _FlopCounterMode
 
-from reporter import forked
+from reporter import forked, meta_attention
 from reporter.flop_formulas import EXTRA_FLOP_FORMULAS
 from reporter.forward_guard import ForwardError, locate_failures
 from reporter.graph.record import recording
@@ -277,6 +277,7 @@ def _inference_forward(ctx: StageContext, record_graph: bool) -> InferencePass:
     # the forward under no_grad, which it counts correctly.
     try:
         with (
+            meta_attention.on_meta(subject.device),  # outside the recorder: it sees SDPA
             recorder or contextlib.nullcontext() as finish,
             without_dynamo_import(),
             warnings.catch_warnings(record=True) as caught,
@@ -383,7 +384,12 @@ def _training_pass(ctx: StageContext) -> TrainingPass:
     # hooks it sets on the forward's tensors.
     counter = None if skip_backward else counting_flops()
     try:
-        with without_dynamo_import(), torch.enable_grad(), counter or contextlib.nullcontext():
+        with (
+            without_dynamo_import(),
+            meta_attention.on_meta(subject.device),
+            torch.enable_grad(),
+            counter or contextlib.nullcontext(),
+        ):
             with locate_failures(model), torch.autograd.graph.saved_tensors_hooks(pack, _same):
                 with tracker:
                     output = subject.call()
