@@ -64,14 +64,17 @@ def load_subject(options: RunOptions) -> Subject:
     with _building_on(device):
         model, found_by = find_model(namespace, path, options.model_name)
     built_in_train_mode = model.training
-    if device.type == "meta":
-        _eager_attention_on_meta(model, notes)
     if options.checkpoint:
         load_checkpoint(model, Path(options.checkpoint))
     torch.manual_seed(options.seed)
-    with _building_on(device):
-        inputs, input_found_by = find_inputs(namespace, path, options, dtype)
+    # Built on the CPU even for meta (the sample input is small beside the weights), so
+    # that its values can say whether the attention mask pads.
+    inputs, input_found_by = find_inputs(namespace, path, options, dtype)
     args, kwargs = split_inputs(inputs)
+    padding = None
+    if device.type == "meta":
+        padding = meta_attention.attention_padding(model, args, kwargs)
+        _attention_on_meta(model, padding, notes)
     if dtype is not None and dtype.is_floating_point:
         model = model.to(dtype)
     model = model.to(device)
@@ -92,10 +95,11 @@ def load_subject(options: RunOptions) -> Subject:
         built_in_train_mode=built_in_train_mode,
         namespace=namespace,
         notes=notes,
+        attention_padding=padding,
     )
 
 
-def _eager_attention_on_meta(model: nn.Module, notes: list[str]) -> None:
+def _attention_on_meta(model: nn.Module, padding: bool | None, notes: list[str]) -> None:
     """Hugging Face's SDPA path reads mask values (.item()), which meta tensors lack.
 
     With transformers' mask checks that meta_attention answers, SDPA stays (the passes
@@ -104,7 +108,7 @@ def _eager_attention_on_meta(model: nn.Module, notes: list[str]) -> None:
     config = getattr(model, "config", None)
     current = getattr(config, "_attn_implementation", None)
     if current == "sdpa" and meta_attention.hf_mask_checks_patchable():
-        notes.append(meta_attention.NOTE + meta_attention.HF_NOTE + ".")
+        notes.append(meta_attention.note(padding))
         return
     if current in (None, "eager") or not hasattr(model, "set_attn_implementation"):
         return
@@ -369,14 +373,26 @@ def split_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     return (inputs,), {}
 
 
-def to_device(value: Any, device: torch.device) -> Any:
+def to_device(value: Any, device: torch.device, moved: dict[int, Any] | None = None) -> Any:
+    """Tensors moved to ``device``; a tensor given twice, or a view of another, stays shared
+    (memory counts it once, as on the device it was built on)."""
+    moved = {} if moved is None else moved
     if isinstance(value, torch.Tensor):
-        return value.to(device)
+        if id(value) not in moved:
+            moved[id(value)] = _moved(value, device, moved)
+        return moved[id(value)]
     if isinstance(value, dict):
-        return {k: to_device(v, device) for k, v in value.items()}
+        return {k: to_device(v, device, moved) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
-        return type(value)(to_device(v, device) for v in value)
+        return type(value)(to_device(v, device, moved) for v in value)
     return value
+
+
+def _moved(t: torch.Tensor, device: torch.device, moved: dict[int, Any]) -> torch.Tensor:
+    base = t._base
+    if base is None or t.device == device or base.layout != torch.strided:
+        return t.to(device)
+    return to_device(base, device, moved).as_strided(t.shape, t.stride(), t.storage_offset())
 
 
 def _cast_floats(value: Any, dtype: torch.dtype) -> Any:

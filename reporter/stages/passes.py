@@ -277,7 +277,9 @@ def _inference_forward(ctx: StageContext, record_graph: bool) -> InferencePass:
     # the forward under no_grad, which it counts correctly.
     try:
         with (
-            meta_attention.on_meta(subject.device),  # outside the recorder: it sees SDPA
+            meta_attention.on_meta(
+                subject.device, subject.attention_padding
+            ),  # outside the recorder: it sees SDPA
             recorder or contextlib.nullcontext() as finish,
             without_dynamo_import(),
             warnings.catch_warnings(record=True) as caught,
@@ -386,7 +388,7 @@ def _training_pass(ctx: StageContext) -> TrainingPass:
     try:
         with (
             without_dynamo_import(),
-            meta_attention.on_meta(subject.device),
+            meta_attention.on_meta(subject.device, subject.attention_padding),
             torch.enable_grad(),
             counter or contextlib.nullcontext(),
         ):
