@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from reporter import meta_attention
+from reporter import import_errors, meta_attention
 from reporter.errors import UsageError
 from reporter.options import RunOptions
 from reporter.preflight import check_device_name, check_model_file, dtype_name
@@ -190,17 +190,13 @@ def import_model_file(path: Path) -> dict[str, Any]:
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
-        raise UsageError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
-    except ModuleNotFoundError as exc:
-        raise UsageError(
-            f"{path}: cannot import {exc.name!r} ({exc}): install it in this environment"
-        ) from None
-    except ImportError as exc:
-        raise UsageError(f"{path}: import failed: {exc}") from None
+        where = exc.filename if exc.filename and exc.filename != str(path) else path
+        raise UsageError(f"{where}:{exc.lineno}: syntax error: {exc.msg}") from None
     except SystemExit as exc:
         raise UsageError(f"{path} called sys.exit({exc.code}) while being imported") from None
     except Exception as exc:
-        raise UsageError(f"{path}: {_where(exc, path)}raised {_describe(exc)} at import") from None
+        # Chained to the original, so that --debug shows every exception behind the line.
+        raise UsageError(import_errors.describe(exc, path)) from exc
     return vars(module)
 
 
@@ -421,8 +417,11 @@ def _optional_callable(namespace: dict[str, Any], name: str) -> Callable[..., An
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    """'Type: first line', and the root of its chain when another exception is behind it
+    (a lazy import's ModuleNotFoundError raised from the real error)."""
+    root = import_errors.root_cause(exc)
+    caused = f" (behind it: {import_errors.type_and_message(root)})" if root is not exc else ""
+    return import_errors.type_and_message(exc) + caused
 
 
 def _where(exc: BaseException, path: Path) -> str:

@@ -44,6 +44,7 @@ class ChildRun:
     report: Report
     running: str | None = None  # the stage that was running when the process ended
     usage_error: str | None = None
+    usage_detail: str = ""  # the model process's traceback, for --debug
     finished: bool = False
     log_tail: str = ""
     returncode: int | None = None
@@ -56,7 +57,9 @@ def run_model(options: RunOptions, progress: ProgressFn | None = None) -> Report
     with tempfile.TemporaryDirectory(prefix="perfreport-") as tmp:
         run = _run_child(options, Path(tmp), progress)
     if run.usage_error:
-        raise UsageError(run.usage_error)
+        error = UsageError(run.usage_error)
+        error.detail = run.usage_detail
+        raise error
     report = run.report
     report.created = report.environment.timestamp
     if not run.finished:
@@ -130,6 +133,7 @@ def _apply(event: dict[str, Any], run: ChildRun, progress: ProgressFn) -> None:
         progress("end", name, status)
     elif kind == "usage_error":
         run.usage_error = event["message"]
+        run.usage_detail = event.get("detail") or ""
     elif kind == "done":
         run.finished = True
 
