@@ -261,3 +261,19 @@ def test_inputs_stay_shared_on_meta() -> None:
     view = moved["c"]
     assert view.untyped_storage()._cdata == moved["a"].untyped_storage()._cdata
     assert (view.shape, view.stride(), view.storage_offset()) == ((2, 4), (5, 1), 1)
+
+
+def test_graph_recorded_alone_on_meta(tmp_path: Path, monkeypatch) -> None:
+    """Recording the graph outside the shared pass answers HF's mask check too."""
+    from reporter.graph.dot import DotMissing, dot_path
+    from reporter.stages import graph
+
+    try:
+        dot_path()
+    except DotMissing:
+        pytest.skip("Graphviz is not installed")
+    monkeypatch.setattr(graph, "wanted", lambda ctx: False)  # the pass does not record
+    meta = subject_for(write(tmp_path, "llama", LLAMA), tmp_path, device="meta")
+    section = run_stages(meta, tmp_path, "memory", "graph")["graph"]
+    attention = [n for n in section.nodes if n.type == "scaled_dot_product_attention"]
+    assert [n.instances for n in attention] == [2]  # one per layer, folded
