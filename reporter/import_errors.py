@@ -101,4 +101,7 @@ def _message(exc: BaseException) -> str:
 
 
 def _shorten(text: str, limit: int) -> str:
+    """At most ``limit`` characters, control characters escaped (a message or a source
+    line is untrusted text bound for a terminal)."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."

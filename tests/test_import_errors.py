@@ -162,3 +162,12 @@ def test_chain_stops_on_a_loop() -> None:
     a, b = RuntimeError("a"), RuntimeError("b")
     a.__cause__, b.__cause__ = b, a
     assert import_errors.exception_chain(a) == [a, b]
+
+
+def test_control_characters_are_escaped(cli, tmp_path: Path) -> None:
+    path = tmp_path / "model.py"
+    path.write_text("raise RuntimeError('bad \\x1b[2J news')\n")
+    result = cli(path, "-o", tmp_path / "out")
+    assert result.code == 2
+    assert "\x1b" not in result.err
+    assert "RuntimeError: bad \\x1b[2J news" in result.err
