@@ -170,7 +170,7 @@ def cpu_choice(
     pages are not touched; hidden from the passes' dispatch modes, which would count
     them); None when they cannot be allocated."""
     try:
-        with _disable_current_modes():
+        with _disable_current_modes(), _unfilled():
             q, k, v, m = (_cpu_like(t) for t in (query, key, value, attn_mask))
             choice = torch._fused_sdp_choice(
                 q, k, v, m, dropout_p, is_causal, scale=scale, enable_gqa=enable_gqa
@@ -178,6 +178,19 @@ def cpu_choice(
     except (RuntimeError, MemoryError):
         return None
     return SDPBackend(choice)
+
+
+@contextlib.contextmanager
+def _unfilled() -> Iterator[None]:
+    """torch.empty that leaves memory untouched even under deterministic algorithms
+    (which would fill it with NaN, committing every page)."""
+    deterministic = torch.utils.deterministic
+    fill = deterministic.fill_uninitialized_memory
+    deterministic.fill_uninitialized_memory = False
+    try:
+        yield
+    finally:
+        deterministic.fill_uninitialized_memory = fill
 
 
 def _cpu_like(t: torch.Tensor | None) -> torch.Tensor | None:
