@@ -57,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         if debug:
             traceback.print_exc()
+            print(exc.detail, file=sys.stderr, end="")  # the model process's, if any
         console.print(f"[bold red]error:[/] {_plain(str(exc))}", soft_wrap=True)
         return EXIT_USAGE
     except KeyboardInterrupt:

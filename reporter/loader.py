@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from reporter import import_errors, meta_attention
 from reporter.errors import UsageError
 from reporter.options import RunOptions
 from reporter.preflight import (
@@ -70,14 +71,17 @@ def load_subject(options: RunOptions) -> Subject:
     with _building_on(device):
         model, found_by = find_model(namespace, path, options.model_name)
     built_in_train_mode = model.training
-    if device.type == "meta":
-        _eager_attention_on_meta(model, notes)
     if options.checkpoint:
         load_checkpoint(model, Path(options.checkpoint))
     torch.manual_seed(options.seed)
-    with _building_on(device):
-        inputs, input_found_by = find_inputs(namespace, path, options, dtype)
+    # Built on the CPU even for meta (the sample input is small beside the weights), so
+    # that its values can say whether the attention mask pads.
+    inputs, input_found_by = find_inputs(namespace, path, options, dtype)
     args, kwargs = split_inputs(inputs)
+    padding = None
+    if device.type == "meta":
+        padding = meta_attention.attention_padding(model, args, kwargs)
+        _attention_on_meta(model, padding, notes)
     if dtype is not None and dtype.is_floating_point:
         model = model.to(dtype)
     model = model.to(device)
@@ -98,19 +102,28 @@ def load_subject(options: RunOptions) -> Subject:
         built_in_train_mode=built_in_train_mode,
         namespace=namespace,
         notes=notes,
+        attention_padding=padding,
     )
 
 
-def _eager_attention_on_meta(model: nn.Module, notes: list[str]) -> None:
-    """Hugging Face's SDPA path inspects mask values (.item()), which meta tensors lack."""
+def _attention_on_meta(model: nn.Module, padding: bool | None, notes: list[str]) -> None:
+    """Hugging Face's SDPA path reads mask values (.item()), which meta tensors lack.
+
+    With transformers' mask checks that meta_attention answers, SDPA stays (the passes
+    then run it as the CPU would); otherwise attention is switched to eager.
+    """
     config = getattr(model, "config", None)
     current = getattr(config, "_attn_implementation", None)
+    if current == "sdpa" and meta_attention.hf_mask_checks_patchable():
+        notes.append(meta_attention.note(padding))
+        return
     if current in (None, "eager") or not hasattr(model, "set_attn_implementation"):
         return
     model.set_attn_implementation("eager")
     notes.append(
         f"Attention was switched from {current!r} to 'eager' to run on the meta device; its "
-        "matrix multiplications are counted as FLOPs."
+        "matrix multiplications are counted as FLOPs, and its batch x heads x S x S scores "
+        "as memory, which a fused kernel does not hold."
     )
 
 
@@ -184,17 +197,13 @@ def import_model_file(path: Path) -> dict[str, Any]:
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
-        raise UsageError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
-    except ModuleNotFoundError as exc:
-        raise UsageError(
-            f"{path}: cannot import {exc.name!r} ({exc}): install it in this environment"
-        ) from None
-    except ImportError as exc:
-        raise UsageError(f"{path}: import failed: {exc}") from None
+        where = exc.filename if exc.filename and exc.filename != str(path) else path
+        raise UsageError(f"{where}:{exc.lineno}: syntax error: {exc.msg}") from None
     except SystemExit as exc:
         raise UsageError(f"{path} called sys.exit({exc.code}) while being imported") from None
     except Exception as exc:
-        raise UsageError(f"{path}: {_where(exc, path)}raised {_describe(exc)} at import") from None
+        # Chained to the original, so that --debug shows every exception behind the line.
+        raise UsageError(import_errors.describe(exc, path)) from exc
     return vars(module)
 
 
@@ -393,14 +402,26 @@ def split_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     return (inputs,), {}
 
 
-def to_device(value: Any, device: torch.device) -> Any:
+def to_device(value: Any, device: torch.device, moved: dict[int, Any] | None = None) -> Any:
+    """Tensors moved to ``device``; a tensor given twice, or a view of another, stays shared
+    (memory counts it once, as on the device it was built on)."""
+    moved = {} if moved is None else moved
     if isinstance(value, torch.Tensor):
-        return value.to(device)
+        if id(value) not in moved:
+            moved[id(value)] = _moved(value, device, moved)
+        return moved[id(value)]
     if isinstance(value, dict):
-        return {k: to_device(v, device) for k, v in value.items()}
+        return {k: to_device(v, device, moved) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
-        return type(value)(to_device(v, device) for v in value)
+        return type(value)(to_device(v, device, moved) for v in value)
     return value
+
+
+def _moved(t: torch.Tensor, device: torch.device, moved: dict[int, Any]) -> torch.Tensor:
+    base = t._base
+    if base is None or t.device == device or base.layout != torch.strided:
+        return t.to(device)
+    return to_device(base, device, moved).as_strided(t.shape, t.stride(), t.storage_offset())
 
 
 def _cast_floats(value: Any, dtype: torch.dtype) -> Any:
@@ -429,8 +450,11 @@ def _optional_callable(namespace: dict[str, Any], name: str) -> Callable[..., An
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    """'Type: first line', and the root of its chain when another exception is behind it
+    (a lazy import's ModuleNotFoundError raised from the real error)."""
+    root = import_errors.root_cause(exc)
+    caused = f" (behind it: {import_errors.type_and_message(root)})" if root is not exc else ""
+    return import_errors.type_and_message(exc) + caused
 
 
 def _where(exc: BaseException, path: Path) -> str:

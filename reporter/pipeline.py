@@ -44,6 +44,7 @@ class ChildRun:
     report: Report
     running: str | None = None  # the stage that was running when the process ended
     usage_error: str | None = None
+    usage_detail: str = ""  # the model process's traceback, for --debug
     finished: bool = False
     log_tail: str = ""
     returncode: int | None = None
@@ -70,7 +71,9 @@ def new_run(options: RunOptions) -> ChildRun:
 def report_of(run: ChildRun, who: str = "the model process") -> Report:
     """The Report from what a run streamed; stages it never reached are marked."""
     if run.usage_error:
-        raise UsageError(run.usage_error)
+        error = UsageError(run.usage_error)
+        error.detail = run.usage_detail
+        raise error
     report = run.report
     report.created = report.environment.timestamp
     if not run.finished:
@@ -189,6 +192,7 @@ def _apply(event: dict[str, Any], run: ChildRun, progress: ProgressFn) -> None:
         progress("progress", f"{event['stage']}: {event['message']}", None)
     elif kind == "usage_error":
         run.usage_error = event["message"]
+        run.usage_detail = event.get("detail") or ""
     elif kind == "done":
         run.finished = True
 

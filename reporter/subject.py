@@ -25,6 +25,8 @@ class Subject:
     built_in_train_mode: bool = False  # model.training as the file returned it
     namespace: dict[str, Any] = field(default_factory=dict)  # the model file's globals
     notes: list[str] = field(default_factory=list)  # said in the report (e.g. auto meta)
+    # On meta: whether the sample attention_mask pads (None: no such mask or unknown)
+    attention_padding: bool | None = None
 
     def call(self) -> Any:
         """One forward pass on the sample inputs."""

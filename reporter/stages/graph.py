@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from reporter import meta_attention
 from reporter.errors import UsageError
 from reporter.graph.build import DEFAULT_BUDGET, build_graph
 from reporter.graph.dot import DotMissing, dot_path, inline_svg, render
@@ -86,17 +87,18 @@ def run(ctx: StageContext) -> GraphSection:
         raise SkipStage(str(exc)) from None
     subject = ctx.subject
     metric, costs = cost_metric(ctx, opts["metric"])
-    built = build_graph(
-        subject.model,
-        subject.args,
-        subject.kwargs,
-        depth=opts["depth"],
-        budget=opts["budget"],
-        metric=metric,
-        costs=costs,
-        title=f"{type(subject.model).__name__} ({subject.name})",
-        recorded=shared_recording(ctx),
-    )
+    with meta_attention.on_meta(subject.device, subject.attention_padding):  # as the passes
+        built = build_graph(
+            subject.model,
+            subject.args,
+            subject.kwargs,
+            depth=opts["depth"],
+            budget=opts["budget"],
+            metric=metric,
+            costs=costs,
+            title=f"{type(subject.model).__name__} ({subject.name})",
+            recorded=shared_recording(ctx),
+        )
     section = built.section
     formats = ["svg"] + ([opts["format"]] if opts["format"] != "svg" else [])
     start = time.perf_counter()

@@ -27,6 +27,13 @@ METHOD = (
     "Allocator caching and backward's temporaries are not included."
 )
 
+META_METHOD = (
+    " On the meta device the same passes run without data, on the same ops and tensor "
+    "sizes as on the CPU, scaled_dot_product_attention included (the kernel the CPU "
+    "would choose; flash holds no batch x heads x S x S scores and saves one logsumexp "
+    "float per query row): the figures are what the CPU run measures."
+)
+
 
 def run(ctx: StageContext) -> MemorySection:
     model = ctx.subject.model
@@ -61,7 +68,10 @@ def run(ctx: StageContext) -> MemorySection:
         ),
         fits=fit_rows(param_bytes, buffer_bytes + input_bytes, grad_bytes, forward, training),
         device_sizes_gib=list(DEVICE_SIZES_GIB),
-        method=METHOD + FIT_METHOD + (f" Note: {training.note}." if training.note else ""),
+        method=METHOD
+        + FIT_METHOD
+        + (META_METHOD if ctx.subject.device.type == "meta" else "")
+        + (f" Note: {training.note}." if training.note else ""),
     )
     if ctx.options.train and ctx.subject.device.type != "meta":
         section.timeline = _timeline(ctx, param_bytes, training.peak_forward_bytes)

@@ -22,7 +22,7 @@ import torchinfo
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, _FlopCounterMode
 
-from reporter import forked
+from reporter import forked, meta_attention
 from reporter.flop_attribution import BackwardAttribution
 from reporter.flop_formulas import FlopCounter
 from reporter.forward_guard import ForwardError, locate_failures
@@ -285,6 +285,9 @@ def _inference_forward(ctx: StageContext, record_graph: bool) -> InferencePass:
     # the forward under no_grad, which it counts correctly.
     try:
         with (
+            meta_attention.on_meta(
+                subject.device, subject.attention_padding
+            ),  # outside the recorder: it sees SDPA
             recorder or contextlib.nullcontext() as finish,
             without_dynamo_import(),
             warnings.catch_warnings(record=True) as caught,
@@ -394,7 +397,12 @@ def _training_pass(ctx: StageContext) -> TrainingPass:
     # backward, so the modules are known from the autograd nodes the forward creates.
     attribution = BackwardAttribution(model, counter) if counter is not None else None
     try:
-        with without_dynamo_import(), torch.enable_grad(), counter or contextlib.nullcontext():
+        with (
+            without_dynamo_import(),
+            meta_attention.on_meta(subject.device, subject.attention_padding),
+            torch.enable_grad(),
+            counter or contextlib.nullcontext(),
+        ):
             with locate_failures(model), torch.autograd.graph.saved_tensors_hooks(pack, _same):
                 with tracker, attribution.recording() if attribution else contextlib.nullcontext():
                     output = subject.call()
