@@ -27,16 +27,16 @@ def test_plain_set_up_names_what_it_installs_and_how_long_without_chromium() -> 
     run = dry_run()
     assert run.returncode == 0, run.stderr
     assert "graphviz" in run.stdout and "libpango-1.0-0" in run.stdout
-    assert "chromium" not in run.stdout and "[tensorboard]" in run.stdout
+    assert "chromium" not in run.stdout and "[tensorboard,deploy]" in run.stdout
     assert re.search(r"roughly \d+-\d+ minutes", run.stdout)
-    assert "would run: .venv/bin/python -m pip install -q -e .[tensorboard]" in run.stdout
+    assert "would run: .venv/bin/python -m pip install -q -e .[tensorboard,deploy]" in run.stdout
 
 
 def test_tests_set_up_adds_chromium_and_the_test_packages() -> None:
     run = dry_run("--tests")
     assert run.returncode == 0, run.stderr
     assert "chromium" in run.stdout and "poppler-utils" in run.stdout
-    assert "-e .[tensorboard,test,dev]" in run.stdout
+    assert "-e .[tensorboard,deploy,test,dev]" in run.stdout
 
 
 def test_no_system_never_calls_apt(tmp_path: Path) -> None:
