@@ -19,7 +19,9 @@ from reporter.trace.events import (
     GPU_CATEGORY,
     HOST_CATEGORIES,
     HOST_CATEGORY,
-    IGNORED_CATEGORIES,
+    KERNEL,
+    MAX_RELATIVE_US,
+    OTHER_CATEGORY,
     PYTHON_FUNCTION,
     STEP_PREFIX,
     Flow,
@@ -27,10 +29,13 @@ from reporter.trace.events import (
     Step,
     TraceEvents,
     _step_number,
+    bad_event,
     finish,
     gpu_event,
+    learn_category,
     memory_sample,
     read_meta,
+    sm_fields,
 )
 
 try:
@@ -54,6 +59,9 @@ if msgspec is not None:
         reserved: Any = msgspec.field(default=None, name="Total Reserved")
         device_type: Any = msgspec.field(default=None, name="Device Type")
         device_id: Any = msgspec.field(default=0, name="Device Id")
+        blocks_per_sm: Any = msgspec.field(default=None, name="blocks per SM")
+        warps_per_sm: Any = msgspec.field(default=None, name="warps per SM")
+        occupancy: Any = msgspec.field(default=None, name="est. achieved occupancy %")
 
     class _Event(msgspec.Struct, gc=False):
         ph: Any = None
@@ -120,8 +128,9 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
     flow_events: list[Any] = []  # turned into Flows only if some op lacks an id
     collective_names: dict[str, bool] = {}
     # Once per event (200k+): module constants as locals, no helper calls on common paths.
-    host_categories = HOST_CATEGORY
-    gpu_categories = GPU_CATEGORY
+    host_categories = dict(HOST_CATEGORY)  # per trace: learn_category adds spellings
+    gpu_categories = dict(GPU_CATEGORY)
+    others = dict(OTHER_CATEGORY)
     strings: dict[str, str] = {}  # each distinct name once (see HOST_CATEGORY)
     call_categories = CALL_CATEGORIES
     python_function = PYTHON_FUNCTION
@@ -131,12 +140,23 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
         ph = e.ph
         if ph == "X":
             cat = e.cat
+            if type(cat) is not str:
+                cat = "" if cat is None else str(cat)
             try:
                 ts = e.ts - base
                 end = ts + e.dur
             except TypeError:
-                continue  # no usable timestamp
+                if e.ts is not None:  # no timestamp at all: not a timed event
+                    bad_event(out, e.name)
+                continue
+            # False for NaN in either, a negative duration, or an infinite timestamp.
+            if not (ts <= end < MAX_RELATIVE_US and ts > -MAX_RELATIVE_US):
+                bad_event(out, e.name)
+                continue
             host_cat = host_categories.get(cat)
+            if host_cat is None and cat not in gpu_categories and cat not in others:
+                learn_category(cat, host_categories, gpu_categories, others)
+                host_cat = host_categories.get(cat)
             if host_cat is not None:
                 cat = host_cat
                 key = (e.pid, e.tid)
@@ -170,15 +190,18 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
                     device = args.device if args.device is not None else e.pid
                     stream = args.stream if args.stream is not None else e.tid
                     corr, nbytes, tagged = args.correlation, args.bytes, args.collective is not None
-                gpu.append(
-                    gpu_event(
-                        cat, name, device, stream, ts, end, corr, nbytes, tagged, collective_names
-                    )
+                g = gpu_event(
+                    cat, name, device, stream, ts, end, corr, nbytes, tagged, collective_names
                 )
-            elif cat == "cuda_sync":
-                out.gpu_sync_events[e.name] += 1
-            elif cat not in IGNORED_CATEGORIES:
-                other[cat or "(no category)"] += 1
+                if cat == KERNEL and args is not None:
+                    g.sm = sm_fields(args.blocks_per_sm, args.warps_per_sm, args.occupancy)
+                gpu.append(g)
+            else:
+                kind = others[cat]
+                if kind == "cuda_sync":
+                    out.gpu_sync_events[str(e.name)] += 1
+                elif kind is None:
+                    other[cat or "(no category)"] += 1
         elif ph == "s" or ph == "f":
             if e.cat == "ac2g":
                 flow_events.append(e)
