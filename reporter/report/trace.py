@@ -112,10 +112,16 @@ class SyncSite:
 
 @dataclass
 class SyncFigures:
-    blocking_calls: int = 0  # cudaDeviceSynchronize/StreamSynchronize/EventSynchronize/cudaMemcpy
-    blocking_us: float = 0.0
-    in_steps: int = 0  # blocking calls, item()/nonzero ops and DtoH copies inside steps
+    """Real host-device synchronisations: a synchronising runtime call (stream, device or
+    event synchronize, cudaMemcpy, a device-to-host copy into pageable memory), counted
+    once however many nest; an item()/_local_scalar_dense/is_nonzero/nonzero holding one
+    is that one sync. A value read holding none (a CPU tensor's) is not a sync."""
+
+    blocking_calls: int = 0  # syncs in the window (the name predates value reads)
+    blocking_us: float = 0.0  # host time they took (the op's, for a value read)
+    in_steps: int = 0  # of which inside ProfilerSteps
     in_steps_us: float = 0.0  # host time they took
+    value_reads_without_sync: int = 0  # item() and friends with no sync inside
     per_step: float | None = None
     sites: list[SyncSite] = field(default_factory=list)
     gpu_sync_events: dict[str, int] = field(default_factory=dict)  # cuda_sync records by kind
@@ -199,6 +205,7 @@ class StepFigures:
     kernels: int = 0
     syncs: int = 0
     dataloader_us: float = 0.0
+    dataloader_exposed_us: float = 0.0  # of which no GPU op ran
 
 
 @dataclass
@@ -254,7 +261,11 @@ class RankFigures:
     cpu_modules: list[ModuleRow] = field(default_factory=list)
     cpu_op_self_us: float = 0.0  # summed self time of all CPU ops in the window
     dataloader_us: float = 0.0  # DataLoader/data-loading ranges inside the window
-    dataloader_share: float | None = None  # of the window
+    dataloader_share: float | None = None  # of the window (wall-clock share)
+    # The part of dataloader_us with no kernel, memcpy or memset running (tb-profiler's
+    # "DataLoader" time; equal to dataloader_us on a CPU-only trace), and its share.
+    dataloader_exposed_us: float = 0.0
+    dataloader_exposed_share: float | None = None
     memory: list[MemoryPeak] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -307,6 +318,7 @@ class OverallFigures:
     memcpy_pageable_count: int = 0
     blocking_syncs: int = 0
     dataloader_share: float | None = None
+    dataloader_exposed_share: float | None = None
 
 
 @dataclass

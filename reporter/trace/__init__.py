@@ -16,6 +16,7 @@ from pathlib import Path
 from reporter.errors import UsageError
 from reporter.report.trace import TraceSection
 from reporter.trace.analyse import analyse_rank
+from reporter.trace.events import TraceEvents
 from reporter.trace.load import find_trace_files, read_trace
 from reporter.trace.ranks import merge_kernel_rows, overall_figures, rank_spread
 
@@ -61,6 +62,7 @@ def analyse_paths(
                     f"{path} has no PyTorch profiler events (no cpu_op, kernel or other Kineto "
                     "categories): not a Kineto trace"
                 )
+            check_times(ev, path)
             analysing = time.perf_counter()
             known = ev.rank is not None
             ranks.append(analyse_rank(ev, ev.rank if known else index, known))
@@ -82,6 +84,18 @@ def analyse_paths(
         section.spread = rank_spread(section.ranks)
     section.analysis_seconds = time.perf_counter() - started
     return section
+
+
+def check_times(ev: TraceEvents, path: Path) -> None:
+    """Refuse a trace where most timed events have unusable times (the rest are noted)."""
+    kept = len(ev.host) + len(ev.gpu)
+    if ev.bad_events > kept:
+        names = ", ".join(repr(n) for n, _ in ev.bad_event_names.most_common(3))
+        raise UsageError(
+            f"{path}: {ev.bad_events} of {ev.bad_events + kept} timed events have unusable "
+            f"times (NaN, infinite or non-numeric timestamps, negative durations; e.g. "
+            f"{names}): not a usable trace"
+        )
 
 
 def _section_notes(section: TraceSection) -> list[str]:
