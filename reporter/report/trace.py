@@ -65,6 +65,12 @@ class KernelRow:
     category: str = "compute"  # "compute" or "communication"
     tensor_core: bool = False  # name matches a Tensor Core kernel family
     matmul_or_conv: bool = False  # a GEMM/convolution kernel (Tensor-Core eligible)
+    # From the fields Kineto writes per kernel, means weighted by call duration
+    # (tb-profiler's definitions); None when the trace lacks them.
+    blocks_per_sm: float | None = None
+    warps_per_sm: float | None = None
+    sm_efficiency: float | None = None  # mean of min(blocks per SM, 1)
+    occupancy: float | None = None  # est. achieved occupancy, a fraction
 
 
 @dataclass
@@ -96,6 +102,12 @@ class LaunchFigures:
     slow_call_threshold_us: float = 50.0
     slow_call_names: list[NameTime] = field(default_factory=list)
     kernels_per_ms: float = 0.0  # kernel launches per millisecond of window
+    # HTA's launch delay over the whole trace: start of each op enqueued by a launch call
+    # (kernel, async copy, memset) - end of that call (0 when negative)
+    launch_to_start_median_us: float | None = None
+    launch_to_start_mean_us: float | None = None
+    launch_to_start_p90_us: float | None = None
+    launch_to_start_max_us: float | None = None
 
 
 @dataclass
@@ -154,6 +166,10 @@ class StreamRow:
     busy_us: float = 0.0  # union of this stream's ops in the window
     ops: int = 0
     kernels: int = 0
+    # HTA's queue length (ops launched, not yet started), over the whole trace: mean of
+    # its samples and maximum; None when no op of the stream has a launch call.
+    queue_mean: float | None = None
+    queue_max: int | None = None
 
 
 @dataclass
@@ -189,6 +205,16 @@ class GpuFigures:
     memcpy: MemcpyFigures = field(default_factory=MemcpyFigures)
     streams: StreamFigures = field(default_factory=StreamFigures)
     communication: CommFigures = field(default_factory=CommFigures)
+    # tb-profiler's estimates over its window, tb_window_us (None when kernels lack the
+    # fields or the window is empty):
+    # SM efficiency = time integral of min(summed blocks per SM of running kernels, 1) /
+    # window; occupancy = est. achieved occupancy weighted by kernel time (a fraction).
+    sm_efficiency: float | None = None
+    occupancy: float | None = None
+    # tb-profiler's utilisation window (first step's start to last step's end, CPU-only
+    # time included; without steps the span of the host ops) and busy time / that window.
+    tb_window_us: float = 0.0
+    tb_utilisation: float | None = None
 
 
 @dataclass
@@ -267,6 +293,10 @@ class RankFigures:
     dataloader_exposed_us: float = 0.0
     dataloader_exposed_share: float | None = None
     memory: list[MemoryPeak] = field(default_factory=list)
+    # Host-side collectives (gloo:all_reduce, ...) in the window: union of their ranges.
+    host_comm_us: float = 0.0
+    host_comm_share: float | None = None  # of the window
+    host_collectives: list[NameTime] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -319,6 +349,8 @@ class OverallFigures:
     blocking_syncs: int = 0
     dataloader_share: float | None = None
     dataloader_exposed_share: float | None = None
+    host_comm_us: float = 0.0
+    host_comm_share: float | None = None  # of the summed windows
 
 
 @dataclass

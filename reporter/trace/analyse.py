@@ -37,6 +37,7 @@ from reporter.report.trace import (
     TensorCoreFigures,
 )
 from reporter.trace import intervals as iv
+from reporter.trace import peers
 from reporter.trace.events import (
     CPU_OP,
     CUDA_DRIVER,
@@ -988,6 +989,7 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
         gaps = idle_gaps(gpu, host, window, SHORT_GAP_US)
         rows = kernel_rows(kernels, launched_by)
         fig.top_kernels = rows[:TOP_KERNELS]
+        peers.add_sm_to_rows(fig.top_kernels, kernels)
         lo, hi = window.start, window.end
         runtime = [h for h in map(host.__getitem__, ev.calls()) if lo <= h.start <= hi]
         busy = t.kernels.length
@@ -1010,6 +1012,7 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
             streams=stream_figures(gpu, window, active),
             communication=comm_figures(kernels, t, window),
         )
+        add_peer_figures(fig.gpu, ev, gpu)
     # tb-profiler's DataLoader time: data loading while no kernel, memcpy or memset ran.
     exposed = Timeline(iv.subtract(dl_merged, t.active.merged) if t is not None else dl_merged)
     fig.dataloader_exposed_us = exposed.length
@@ -1020,6 +1023,8 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
     step_syncs.sort()
     fig.cpu_ops, fig.cpu_modules, fig.cpu_op_self_us = cpu_op_tables(ev, window)
     fig.memory = memory_peaks(ev)
+    fig.host_comm_us, fig.host_collectives = peers.host_collectives(ev, window.start, window.end)
+    fig.host_comm_share = fig.host_comm_us / window.length if window.length else None
 
     for step, w in zip(ev.steps, steps, strict=True):
         sf = StepFigures(
@@ -1052,6 +1057,34 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
         fig.idle_per_step_us = fig.gpu.breakdown.idle_us / per
     fig.notes = notes
     return fig
+
+
+def add_peer_figures(g: GpuFigures, ev: TraceEvents, gpu: Sequence[GpuEvent]) -> None:
+    """HTA's launch-to-start delay and queue lengths, tb-profiler's utilisation window."""
+    delays = peers.launch_to_start(gpu, ev)
+    if delays:
+        g.launch.launch_to_start_median_us = statistics.median(delays)
+        g.launch.launch_to_start_mean_us = sum(delays) / len(delays)
+        g.launch.launch_to_start_p90_us = _percentile(delays, 0.9)
+        g.launch.launch_to_start_max_us = delays[-1]
+    queues = peers.queue_lengths(gpu, ev)
+    for row in g.streams.streams:
+        if row.stream in queues:
+            row.queue_mean, row.queue_max = queues[row.stream]
+    lo, hi = peers.tb_window(ev)
+    g.tb_window_us = max(0.0, hi - lo)
+    if hi > lo:
+        # Busy time in tb's window: kernels merged over the whole trace, then clipped.
+        g.tb_utilisation = iv.length(iv.clip(all_kernels(gpu), lo, hi)) / (hi - lo)
+        # Over tb's window too, as tb-profiler defines them (so the figures compare).
+        every_kernel = [k for k in gpu if k.cat == KERNEL]
+        g.sm_efficiency = peers.sm_efficiency(every_kernel, lo, hi)
+        g.occupancy = peers.occupancy(every_kernel, lo, hi)
+
+
+def all_kernels(gpu: Sequence[GpuEvent]) -> list[iv.Interval]:
+    """The union of every kernel's interval (gpu sorted by start)."""
+    return iv.merge(((g.start, g.end) for g in gpu if g.cat == KERNEL), presorted=True)
 
 
 def _describe_trace(

@@ -125,6 +125,8 @@ def overall_figures(ranks: Sequence[RankFigures]) -> OverallFigures:
     out.dataloader_share = dl / out.window_us if out.window_us else None
     exposed = sum(r.dataloader_exposed_us for r in ranks)
     out.dataloader_exposed_share = exposed / out.window_us if out.window_us else None
+    out.host_comm_us = sum(r.host_comm_us for r in ranks)
+    out.host_comm_share = out.host_comm_us / out.window_us if out.window_us else None
     if not gpus:
         return out
     gpu_window = sum(r.window_us for r in ranks if r.gpu is not None)
