@@ -277,17 +277,20 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
                 if type(name) is not str:
                     name = str(name or "")
                 name = strings.setdefault(name, name)
-                by_cat[cat].append(len(host))
                 if cat in call_categories:
+                    by_cat[cat].append(len(host))
                     args = e.get("args")
                     corr = args.get("correlation", -1) if args else -1
                     host.append(
                         HostEvent(cat, name, thread, ts, end, corr if type(corr) is int else -1)
                     )
                 else:
-                    host.append(HostEvent(cat, name, thread, ts, end))
                     if cat != python_function and name.startswith(step_prefix):
                         steps.append(Step(name, _step_number(name), ts, end))
+                        # PyTorch 1.8-1.9 wrote steps as ops: they are annotations.
+                        cat = USER_ANNOTATION
+                    by_cat[cat].append(len(host))
+                    host.append(HostEvent(cat, name, thread, ts, end))
             elif cat in gpu_categories:
                 cat = gpu_categories[cat]
                 args = e.get("args") or {}

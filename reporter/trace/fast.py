@@ -24,6 +24,7 @@ from reporter.trace.events import (
     OTHER_CATEGORY,
     PYTHON_FUNCTION,
     STEP_PREFIX,
+    USER_ANNOTATION,
     Flow,
     HostEvent,
     Step,
@@ -167,16 +168,19 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
                 if type(name) is not str:
                     name = str(name or "")
                 name = strings.setdefault(name, name)
-                by_cat[cat].append(len(host))
                 if cat in call_categories:
+                    by_cat[cat].append(len(host))
                     corr = e.args.correlation if e.args is not None else -1
                     host.append(
                         HostEvent(cat, name, thread, ts, end, corr if type(corr) is int else -1)
                     )
                 else:
-                    host.append(HostEvent(cat, name, thread, ts, end))
                     if cat != python_function and name.startswith(step_prefix):
                         steps.append(Step(name, _step_number(name), ts, end))
+                        # PyTorch 1.8-1.9 wrote steps as ops: they are annotations.
+                        cat = USER_ANNOTATION
+                    by_cat[cat].append(len(host))
+                    host.append(HostEvent(cat, name, thread, ts, end))
             elif cat in gpu_categories:
                 cat = gpu_categories[cat]
                 args = e.args
