@@ -351,6 +351,8 @@ class OverallFigures:
     dataloader_exposed_share: float | None = None
     host_comm_us: float = 0.0
     host_comm_share: float | None = None  # of the summed windows
+    tb_window_us: float = 0.0  # summed tb-profiler windows of the ranks with a GPU
+    tb_utilisation: float | None = None  # busy in those windows / their sum
 
 
 @dataclass

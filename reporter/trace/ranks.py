@@ -155,4 +155,8 @@ def overall_figures(ranks: Sequence[RankFigures]) -> OverallFigures:
     out.communication_exposed_us = sum(g.communication.exposed_us for g in gpus)
     out.communication_share = out.communication_us / gpu_window if gpu_window else None
     out.memcpy_pageable_count = sum(g.memcpy.pageable_count for g in gpus)
+    out.tb_window_us = sum(g.tb_window_us for g in gpus)
+    if out.tb_window_us:
+        busy = sum((g.tb_utilisation or 0.0) * g.tb_window_us for g in gpus)
+        out.tb_utilisation = busy / out.tb_window_us
     return out
