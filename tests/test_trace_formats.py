@@ -398,3 +398,49 @@ def test_trace_command_imports_no_torch(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+# --------------------------------------------------------------------------- scale
+
+
+def test_batched_decoding_gives_the_same_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reporter.trace import fast
+
+    if not fast.AVAILABLE:
+        pytest.skip("msgspec is not installed: there is no batched path")
+    doc = load(TRACE_DATA / "v100_training_rank0.json.gz")
+    # Half the GPU ops lose their correlation id, so their launches are found through
+    # the ac2g flows (decoded again from the text on the batched path); one event is
+    # not an object at all.
+    gpu = [e for e in doc["traceEvents"] if e.get("cat") in ("kernel", "gpu_memcpy")]
+    for e in gpu[::2]:
+        del e["args"]["correlation"]
+    doc["traceEvents"].insert(100, 42)
+    path = write(tmp_path, doc)
+    whole = analyse_paths([path])
+    assert whole.ranks[0].gpu is not None
+    assert any("linked to their launch by ac2g flow" in n for n in whole.notes)
+    monkeypatch.setattr(fast, "LARGE_TRACE_BYTES", 0)
+    monkeypatch.setattr(fast, "BATCH", 997)
+    batched = analyse_paths([path])
+    assert figures(batched) == figures(whole)
+    assert batched.notes == whole.notes
+
+
+def test_ranks_in_worker_processes_give_the_same_figures() -> None:
+    pair = [TRACE_DATA / "two_rank_rank0.json.gz", TRACE_DATA / "two_rank_rank1.json.gz"]
+    one = analyse_paths(pair, jobs=1)
+    two = analyse_paths(pair, jobs=2)
+    assert figures(two) == figures(one)
+    assert dataclasses.asdict(two.overall) == dataclasses.asdict(one.overall)
+    assert two.notes == one.notes and two.files == one.files
+
+
+def test_a_bad_file_in_a_worker_is_one_line(tmp_path: Path) -> None:
+    good = TRACE_DATA / "two_rank_rank0.json.gz"
+    bad = write(tmp_path, bad_times_doc(bad=3, good=0, kind="nan"), "bad.json")
+    with pytest.raises(UsageError) as info:
+        analyse_paths([good, bad], jobs=2)
+    assert "bad.json" in str(info.value) and "\n" not in str(info.value)

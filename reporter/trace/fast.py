@@ -12,6 +12,9 @@ both give the same records (tests compare them on every shared trace).
 from __future__ import annotations
 
 import math
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 from reporter.trace.events import (
@@ -82,6 +85,24 @@ if msgspec is not None:
 
     _DECODER = msgspec.json.Decoder(_Trace)
 
+    class _RawTrace(msgspec.Struct, gc=False):
+        """A large trace's events left encoded: each Raw is a 48-byte view of the text."""
+
+        traceEvents: list[msgspec.Raw] | None = None  # noqa: N815 (the JSON key)
+        deviceProperties: Any = None  # noqa: N815
+        distributedInfo: Any = None  # noqa: N815
+
+    _RAW_DECODER = msgspec.json.Decoder(_RawTrace)
+    _EVENTS_DECODER = msgspec.json.Decoder(list[_Event])
+    _EVENT_DECODER = msgspec.json.Decoder(_Event)
+
+# Above this much JSON text the events are decoded in batches (BATCH events at a time)
+# and turned into records batch by batch: the decoded structs of a whole trace take
+# ~500 bytes an event (500 MB for 1 M events), a batch's a few MB. Smaller traces are
+# decoded in one call, which is faster.
+LARGE_TRACE_BYTES = 48 << 20
+BATCH = 20_000
+
 
 def decode(raw: bytes) -> Any | None:
     """The decoded trace (a struct with only the fields the analysis reads), or None when
@@ -90,7 +111,7 @@ def decode(raw: bytes) -> Any | None:
     if msgspec is None:
         return None
     try:
-        doc = _DECODER.decode(raw)
+        doc = (_RAW_DECODER if len(raw) >= LARGE_TRACE_BYTES else _DECODER).decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
     return doc if doc.traceEvents is not None else None
@@ -99,7 +120,51 @@ def decode(raw: bytes) -> Any | None:
 def records(doc: Any, source: str) -> TraceEvents:
     """The records of a trace that ``decode`` returned."""
     meta = {"deviceProperties": doc.deviceProperties, "distributedInfo": doc.distributedInfo}
-    return normalise_structs(doc.traceEvents, meta, source)
+    events = doc.traceEvents
+    if not (events and isinstance(events[0], msgspec.Raw)):
+        return normalise_structs(events, meta, source)
+    # Only this function holds the encoded events (so the text they view): once the
+    # launches are linked, release() drops them and the text goes.
+    doc.traceEvents = None
+    count = len(events)
+    flow_raws: list[Any] = []  # the encoded ac2g flows, decoded again only if needed
+    batches = _batches(events, flow_raws)
+    del events
+
+    def release() -> None:
+        batches.close()
+        flow_raws.clear()
+
+    def flows() -> Iterator[Any]:
+        return (_EVENT_DECODER.decode(r) for r in flow_raws)
+
+    return normalise_structs(batches, meta, source, count, flow_source=flows, release=release)
+
+
+def _batches(raws: list[Any], flow_raws: list[Any]) -> Iterator[Any]:
+    """The events decoded BATCH at a time; an event that is not an object is skipped (as
+    the stdlib path skips it). Each batch's encoded events are dropped once decoded,
+    except the ac2g flows, which go to ``flow_raws``."""
+    for i in range(0, len(raws), BATCH):
+        part = raws[i : i + BATCH]
+        raws[i : i + BATCH] = [None] * len(part)  # the Raws go with ``part``
+        try:
+            decoded = _EVENTS_DECODER.decode(b"[" + b",".join(part) + b"]")
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            decoded = []
+            kept = []
+            for one in part:
+                try:
+                    decoded.append(_EVENT_DECODER.decode(one))
+                    kept.append(one)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    continue
+            part = kept
+        for raw, e in zip(part, decoded, strict=True):
+            if (e.ph == "s" or e.ph == "f") and e.cat == "ac2g":
+                flow_raws.append(raw)
+        del part
+        yield from decoded
 
 
 def read_events(raw: bytes, source: str) -> TraceEvents | None:
@@ -108,18 +173,39 @@ def read_events(raw: bytes, source: str) -> TraceEvents | None:
     return None if doc is None else records(doc, source)
 
 
-def _time_base(events: list[Any]) -> float:
+def _time_base(events: Iterator[Any]) -> tuple[float, list[Any]]:
+    """The time base (see events.time_base) and the events read to find it."""
+    seen = []
     for e in events:
+        seen.append(e)
         ts = e.ts
         if isinstance(ts, (int, float)) and math.isfinite(ts):
-            return float(math.floor(ts))
-    return 0.0
+            return float(math.floor(ts)), seen
+    return 0.0, seen
 
 
-def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> TraceEvents:
-    """events.normalise for decoded structs: the same records, by attribute instead of key."""
-    out = TraceEvents(source=source, event_count=len(events))
-    base = out.time_base_us = _time_base(events)
+def normalise_structs(
+    events: Iterable[Any],
+    meta: dict[str, Any],
+    source: str,
+    count: int | None = None,
+    flow_source: Callable[[], Iterator[Any]] | None = None,
+    release: Callable[[], None] | None = None,
+) -> TraceEvents:
+    """events.normalise for decoded structs: the same records, by attribute instead of key.
+
+    ``events`` is a list, or an iterator of ``count`` events (decoded batch by batch).
+    With ``flow_source`` the ac2g flows are not kept while reading: it decodes them again
+    if they are needed (see events.finish, which also calls ``release``).
+    """
+    if isinstance(events, list):
+        count = len(events)
+        base, _ = _time_base(iter(events))
+    else:
+        base, first = _time_base(events)
+        events = chain(first, events)
+    out = TraceEvents(source=source, event_count=count or 0)
+    out.time_base_us = base
     read_meta(out, meta)
     thread_ids: dict[tuple[Any, Any], int] = {}
     host = out.host
@@ -136,7 +222,7 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
     call_categories = CALL_CATEGORIES
     python_function = PYTHON_FUNCTION
     step_prefix = STEP_PREFIX
-    by_cat = out.host_by_cat = {c: [] for c in HOST_CATEGORIES}
+    by_cat = out.host_by_cat = {c: array("q") for c in HOST_CATEGORIES}
     for e in events:
         ph = e.ph
         if ph == "X":
@@ -207,7 +293,7 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
                 elif kind is None:
                     other[cat or "(no category)"] += 1
         elif ph == "s" or ph == "f":
-            if e.cat == "ac2g":
+            if e.cat == "ac2g" and flow_source is None:
                 flow_events.append(e)
         elif ph == "i" and e.name == "[memory]" and e.args is not None:
             a = e.args
@@ -216,11 +302,10 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
                 out.memory.append(sample)
 
     def flows() -> list[Flow]:
+        found = flow_events if flow_source is None else flow_source()
         return [
-            (e.ph, e.pid, e.tid, e.ts - base, e.id)
-            for e in flow_events
-            if isinstance(e.ts, (int, float))
+            (e.ph, e.pid, e.tid, e.ts - base, e.id) for e in found if isinstance(e.ts, (int, float))
         ]
 
-    finish(out, flows, thread_ids)
+    finish(out, flows, thread_ids, release)
     return out
