@@ -328,6 +328,22 @@ def test_a_few_bad_times_are_left_out_and_named(tmp_path: Path, kind: str) -> No
     assert note.startswith("1 events were left out") and "bad_0 ×1" in note
 
 
+def test_a_few_bad_times_are_a_finding_naming_them(tmp_path: Path) -> None:
+    import reporter.rules  # noqa: F401  (registers every rule)
+    from reporter.report import ModelInfo, Report
+    from reporter.rules.registry import run_rules
+
+    doc = bad_times_doc(bad=2, good=5, kind="negative")
+    section = analyse_paths([write(tmp_path, doc)])
+    rep = Report(model=ModelInfo(class_name="t", source="t"), kind="trace", trace=section)
+    (f,) = [f for f in run_rules(rep, {}) if f.rule == "trace-bad-events"]
+    assert f.title.startswith("2 trace events left out")
+    assert f.evidence["names"] == ["bad_0 ×1", "bad_1 ×1"] and f.evidence["events"] == 2
+    clean = analyse_paths([write(tmp_path, bad_times_doc(bad=0, good=5, kind="nan"), "ok.json")])
+    rep = Report(model=ModelInfo(class_name="t", source="t"), kind="trace", trace=clean)
+    assert [f for f in run_rules(rep, {}) if f.rule == "trace-bad-events"] == []
+
+
 # --------------------------------------------------------------------------- real traces
 
 

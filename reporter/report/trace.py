@@ -297,6 +297,10 @@ class RankFigures:
     host_comm_us: float = 0.0
     host_comm_share: float | None = None  # of the window
     host_collectives: list[NameTime] = field(default_factory=list)
+    # Timed events left out for NaN/infinite/non-numeric timestamps or negative durations:
+    # how many, and the most frequent names with their counts.
+    bad_events: int = 0
+    bad_event_names: list[NameTime] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 

@@ -3,5 +3,6 @@
 from reporter.distributed import rules as _distributed  # noqa: F401  (registers rules)
 from reporter.rules import compute, deploy, gpu, health, structure  # noqa: F401  (registers rules)
 from reporter.rules.registry import RULES, default_thresholds, run_rules
+from reporter.trace import rules as _trace  # noqa: F401  (registers rules)
 
 __all__ = ["RULES", "default_thresholds", "run_rules"]

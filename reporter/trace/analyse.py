@@ -1025,6 +1025,8 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
     fig.memory = memory_peaks(ev)
     fig.host_comm_us, fig.host_collectives = peers.host_collectives(ev, window.start, window.end)
     fig.host_comm_share = fig.host_comm_us / window.length if window.length else None
+    fig.bad_events = ev.bad_events
+    fig.bad_event_names = [NameTime(n, c) for n, c in ev.bad_event_names.most_common(10)]
 
     for step, w in zip(ev.steps, steps, strict=True):
         sf = StepFigures(
