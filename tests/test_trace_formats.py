@@ -460,3 +460,22 @@ def test_a_bad_file_in_a_worker_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         analyse_paths([good, bad], jobs=2)
     assert "bad.json" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_rocm_trace_is_read_like_a_cuda_one() -> None:
+    path = TRACE_DATA / "rocm" / "mi250_minitoy_train_ROCm6_2_kineto.json.gz"
+    events = [e for e in load(path)["traceEvents"] if e.get("ph") == "X"]
+    steps = [e for e in events if str(e.get("name", "")).startswith("ProfilerStep#")]
+    lo = min(e["ts"] for e in steps)
+    s = analyse_paths([path])
+    r = s.ranks[0]
+    hi = lo + r.window_us
+    assert hi >= max(e["ts"] + e["dur"] for e in steps) - 1e-6
+    kernels = [e for e in events if e.get("cat") == "kernel" and lo <= e["ts"] < hi]
+    assert r.gpu is not None and r.gpu.kernel_count == len(kernels) > 0
+    syncs = [e for e in events if e.get("name") == "hipDeviceSynchronize" and lo <= e["ts"] <= hi]
+    assert r.syncs.blocking_calls == len(syncs)
+    # HTA's queue counts hipLaunchKernel, hipExtModuleLaunchKernel, hipMemcpyWithStream.
+    assert all(st.queue_max is not None for st in r.gpu.streams.streams)
+    assert r.gpu.launch.launch_to_start_median_us is not None
+    assert not any("no GPU activity" in n or "could not be linked" in n for n in s.notes)
