@@ -110,8 +110,36 @@ def test_torch18_syncs_only_the_real_one() -> None:
     assert [(x.kind, x.op, x.count) for x in syncs.sites] == [
         ("DtoH copy to pageable memory", "aten::item", 1)
     ]
-    assert syncs.blocking_calls == 1 and syncs.blocking_us == 6.0
+    assert syncs.blocking_calls == 1 and syncs.blocking_us == 3.0  # cudaMemcpyAsync 2 + sync 1
     assert syncs.per_step == 0.5 and syncs.value_reads_without_sync == 1
+
+
+def test_a_cpu_copy_waits_once(tmp_path: Path) -> None:
+    # .cpu(): aten::to > aten::copy_ holds a DtoH copy into pageable memory and a stream
+    # sync; a second .cpu() later is a second sync. A bare stream sync outside any op
+    # is a third.
+    events = [
+        op("ProfilerStep#1", 0, 300, cat="user_annotation"),
+        launch(1, 1),
+        gpu_op("k", 5, 50, 1),
+        op("aten::to", 60, 40),
+        op("aten::copy_", 61, 38),
+        op("cudaMemcpyAsync", 62, 20, cat="cuda_runtime", correlation=2),
+        gpu_op("Memcpy DtoH (Device -> Pageable)", 70, 10, 2, cat="gpu_memcpy"),
+        op("cudaStreamSynchronize", 85, 5, cat="cuda_runtime"),
+        op("aten::to", 150, 40),
+        op("aten::copy_", 151, 38),
+        op("cudaStreamSynchronize", 152, 30, cat="cuda_runtime"),
+        op("cudaStreamSynchronize", 250, 7, cat="cuda_runtime"),
+    ]
+    syncs = analyse_paths([write(tmp_path, {"traceEvents": events})]).ranks[0].syncs
+    assert syncs.blocking_calls == 3 and syncs.in_steps == 3
+    assert syncs.blocking_us == 20 + 5 + 30 + 7
+    assert sorted((x.kind, x.op, x.count, x.total_us) for x in syncs.sites) == [
+        ("DtoH copy to pageable memory", "aten::to", 1, 25.0),
+        ("cudaStreamSynchronize", "", 1, 7.0),
+        ("cudaStreamSynchronize", "aten::to", 1, 30.0),
+    ]
 
 
 def test_torch18_sm_efficiency_occupancy_and_queue() -> None:

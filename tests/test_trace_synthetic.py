@@ -164,11 +164,11 @@ def test_syncs_are_found_with_their_caller(tmp_path: Path) -> None:
     s = analyse(tmp_path, events)
     syncs = s.ranks[0].syncs
     # The blocking copy and the stream sync both sit inside one item(): one sync, at the op,
-    # named by the first wait inside it; its host time is the item()'s.
+    # named by the first wait inside it; its host time is that of the two calls (20 + 100).
     assert [(x.kind, x.op, x.context, x.count, x.in_steps) for x in syncs.sites] == [
         ("DtoH copy to pageable memory", "aten::item", "train.py(42): train_step", 1, 1)
     ]
-    assert syncs.blocking_calls == 1 and syncs.blocking_us == 150.0
+    assert syncs.blocking_calls == 1 and syncs.blocking_us == 120.0
     assert syncs.in_steps == 1 and syncs.per_step == 1.0
     assert s.ranks[0].steps[0].syncs == 1
     assert s.ranks[0].gpu.memcpy.pageable_count == 1

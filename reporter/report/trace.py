@@ -126,11 +126,12 @@ class SyncSite:
 class SyncFigures:
     """Real host-device synchronisations: a synchronising runtime call (stream, device or
     event synchronize, cudaMemcpy, a device-to-host copy into pageable memory), counted
-    once however many nest; an item()/_local_scalar_dense/is_nonzero/nonzero holding one
-    is that one sync. A value read holding none (a CPU tensor's) is not a sync."""
+    once however many nest, and once for all those inside one op (a .cpu() copy); an
+    item()/_local_scalar_dense/is_nonzero/nonzero holding one is that one sync. A value
+    read holding none (a CPU tensor's) is not a sync."""
 
     blocking_calls: int = 0  # syncs in the window (the name predates value reads)
-    blocking_us: float = 0.0  # host time they took (the op's, for a value read)
+    blocking_us: float = 0.0  # host time in their synchronising calls (nested ones once)
     in_steps: int = 0  # of which inside ProfilerSteps
     in_steps_us: float = 0.0  # host time they took
     value_reads_without_sync: int = 0  # item() and friends with no sync inside

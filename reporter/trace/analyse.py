@@ -653,6 +653,14 @@ class Ranges:
         return k > 0 and self.reach[k - 1] >= t
 
 
+def innermost_op(host: Sequence[HostEvent], index: int) -> int:
+    """The innermost cpu_op enclosing host event ``index`` (-1 when none)."""
+    p = host[index].parent
+    while p >= 0 and host[p].cat != CPU_OP:
+        p = host[p].parent
+    return p
+
+
 def outermost_op(host: Sequence[HostEvent], index: int) -> int:
     """The outermost cpu_op enclosing host event ``index`` (-1 when none)."""
     found = -1
@@ -697,9 +705,9 @@ def sync_figures(
     if not has_gpu:
         return out, starts  # on a CPU-only trace item() and friends wait for no device
     units, out.value_reads_without_sync = sync_units(ev, gpu, window)
-    for kind, i in units:
+    for unit in units:
+        kind, i, dur = unit.kind, unit.index, unit.wait_us
         h = host[i]
-        dur = h.end - h.start
         starts.append(h.start)
         outer = outermost_op(host, i)
         op = host[outer].name if outer >= 0 else (h.name if h.cat == CPU_OP else "")
@@ -761,16 +769,29 @@ def _contains(a_start: float, a_end: float, b_start: float, b_end: float) -> boo
     )
 
 
+@dataclass
+class SyncUnit:
+    """One real synchronisation: its kind, the host event it is counted at (the op that
+    waited, else the call) and the host time spent in its synchronising calls."""
+
+    kind: str
+    index: int
+    wait_us: float
+    last: tuple[float, float]  # the last call added, to skip calls nested in it
+
+
 def sync_units(
     ev: TraceEvents, gpu: Sequence[GpuEvent], window: Window
-) -> tuple[list[tuple[str, int]], int]:
-    """The real synchronisations as (kind, host event index), in time order per thread, and
-    the number of value reads (item() and friends) that waited for no device.
+) -> tuple[list[SyncUnit], int]:
+    """The real synchronisations, in time order per thread, and the number of value reads
+    (item() and friends) that waited for no device.
 
     A sync is a synchronising call (``sync_calls``), counted once however many of them nest
     (a runtime call around its driver call); all those inside one outermost value read
-    (aten::item, _local_scalar_dense, is_nonzero, nonzero) are that one sync, which is
-    counted at the op. A value read with no such call inside read a CPU tensor: no sync.
+    (aten::item, _local_scalar_dense, is_nonzero, nonzero), or else inside one innermost
+    op (the aten::copy_ of a .cpu()), are that one sync, counted at the op. A value read
+    with no such call inside read a CPU tensor: no sync. Its wait is the time in its
+    calls (nested ones once).
     """
     host = ev.host
     lo, hi = window.start, window.end
@@ -787,26 +808,37 @@ def sync_units(
             continue
         outer.append((h.start, h.end, i))
     read_starts = {t: [r[0] for r in rs] for t, rs in reads.items()}
-    units: list[tuple[str, int]] = []
-    used_reads: set[int] = set()
-    last: dict[int, tuple[float, float]] = {}  # per thread: the last call counted alone
+    read_ops = {r[2] for rs in reads.values() for r in rs}
+    units: list[SyncUnit] = []
+    by_op: dict[int, SyncUnit] = {}  # value read or op index -> its unit
+    last: dict[int, SyncUnit] = {}  # per thread: the last call counted alone
     for i in sorted(calls, key=lambda i: (host[i].thread, host[i].start, -host[i].end)):
         h = host[i]
+        span = (h.start, h.end)
+        op = -1
         rs = reads.get(h.thread)
         if rs:
             k = bisect_right(read_starts[h.thread], h.start) - 1
             if k >= 0 and _contains(rs[k][0], rs[k][1], h.start, h.end):
-                read = rs[k][2]
-                if read not in used_reads:
-                    used_reads.add(read)
-                    units.append((calls[i], read))
-                continue
-        prev = last.get(h.thread)
-        if prev is not None and _contains(prev[0], prev[1], h.start, h.end):
-            continue  # nested in a sync already counted
-        last[h.thread] = (h.start, h.end)
-        units.append((calls[i], i))
-    without = sum(len(rs) for rs in reads.values()) - len(used_reads)
+                op = rs[k][2]
+        if op < 0:
+            # Inside an op (a .cpu() copy: cudaMemcpyAsync to pageable memory, then
+            # cudaStreamSynchronize): the op waits once, whatever calls it makes.
+            op = innermost_op(host, i)
+        if op >= 0:
+            unit = by_op.get(op)
+            if unit is None:
+                unit = by_op[op] = SyncUnit(calls[i], op, 0.0, (h.start, h.start - 1.0))
+                units.append(unit)
+        else:
+            unit = last.get(h.thread)
+            if unit is None or not _contains(*unit.last, *span):
+                unit = last[h.thread] = SyncUnit(calls[i], i, 0.0, (h.start, h.start - 1.0))
+                units.append(unit)
+        if not _contains(*unit.last, *span):  # not nested in the call counted before it
+            unit.wait_us += h.end - h.start
+            unit.last = span
+    without = len(read_ops - set(by_op))
     return units, without
 
 
