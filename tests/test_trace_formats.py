@@ -507,3 +507,14 @@ def test_rocm_trace_is_read_like_a_cuda_one() -> None:
     assert all(st.queue_max is not None for st in r.gpu.streams.streams)
     assert r.gpu.launch.launch_to_start_median_us is not None
     assert not any("no GPU activity" in n or "could not be linked" in n for n in s.notes)
+
+
+def test_per_kernel_sm_figures_merge_across_ranks_by_time() -> None:
+    pair = [TRACE_DATA / "two_rank_rank0.json.gz", TRACE_DATA / "two_rank_rank1.json.gz"]
+    s = analyse_paths(pair)
+    top = s.top_kernels[0]
+    rows = [k for r in s.ranks for k in r.top_kernels if k.name == top.name]
+    assert len(rows) == 2 and top.occupancy is not None
+    expected = sum(k.occupancy * k.total_us for k in rows) / sum(k.total_us for k in rows)
+    assert top.occupancy == pytest.approx(expected)
+    assert min(k.occupancy for k in rows) <= top.occupancy <= max(k.occupancy for k in rows)

@@ -108,7 +108,17 @@ def merge_kernel_rows(ranks: Sequence[RankFigures], top: int = 15) -> list[Kerne
     for m in merged.values():
         m.mean_us = m.total_us / m.count if m.count else 0.0
         m.share = m.total_us / total
+        rows = [k for r in ranks for k in r.top_kernels if k.name == m.name]
+        for attr in ("blocks_per_sm", "warps_per_sm", "sm_efficiency", "occupancy"):
+            setattr(m, attr, _time_weighted(rows, attr))
     return sorted(merged.values(), key=lambda k: (-k.total_us, k.name))[:top]
+
+
+def _time_weighted(rows: Sequence[KernelRow], attr: str) -> float | None:
+    """The ranks' per-kernel means, weighted by each rank's time in that kernel."""
+    pairs = [(getattr(k, attr), k.total_us) for k in rows if getattr(k, attr) is not None]
+    weight = sum(w for _, w in pairs)
+    return sum(v * w for v, w in pairs) / weight if weight > 0 else None
 
 
 def overall_figures(ranks: Sequence[RankFigures]) -> OverallFigures:
