@@ -518,3 +518,19 @@ def test_per_kernel_sm_figures_merge_across_ranks_by_time() -> None:
     expected = sum(k.occupancy * k.total_us for k in rows) / sum(k.total_us for k in rows)
     assert top.occupancy == pytest.approx(expected)
     assert min(k.occupancy for k in rows) <= top.occupancy <= max(k.occupancy for k in rows)
+
+
+def test_worker_processes_only_for_enough_json(tmp_path: Path) -> None:
+    import os
+
+    from reporter.trace import POOL_MIN_BYTES, choose_jobs, json_size
+
+    big = tmp_path / "a.json.gz"
+    big.write_bytes(gzip.compress(b" " * (POOL_MIN_BYTES // 2 + 1)))
+    assert json_size(big) == POOL_MIN_BYTES // 2 + 1 and big.stat().st_size < 100_000
+    small = write(tmp_path, {"traceEvents": []}, "b.json")
+    assert choose_jobs([big]) == 1  # one file: nothing to share out
+    assert choose_jobs([big, small]) == 1  # under POOL_MIN_BYTES of JSON in all
+    other = tmp_path / "c.json.gz"
+    other.write_bytes(big.read_bytes())
+    assert choose_jobs([big, other]) == min(2, os.cpu_count() or 1)

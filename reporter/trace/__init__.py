@@ -84,8 +84,8 @@ def analyse_paths(
     return section
 
 
-# Files smaller than this in all are analysed in this process: starting a worker
-# (an interpreter and the imports) costs about what analysing 20 MB of trace does.
+# Files holding less JSON than this in all are analysed in this process: starting a
+# worker (an interpreter and the imports) costs about what analysing 20 MB of JSON does.
 POOL_MIN_BYTES = 20 << 20
 
 
@@ -94,12 +94,24 @@ def choose_jobs(files: list[Path]) -> int:
     if len(files) < 2:
         return 1
     try:
-        total = sum(f.stat().st_size for f in files)
+        total = sum(json_size(f) for f in files)
     except OSError:
         return 1  # read_bytes words the error
     if total < POOL_MIN_BYTES:
         return 1
     return max(1, min(len(files), os.cpu_count() or 1))
+
+
+def json_size(path: Path) -> int:
+    """The size of a file's JSON text: for gzip the size its trailer records (ISIZE)."""
+    size = path.stat().st_size
+    if size < 18:
+        return size
+    with path.open("rb") as fh:
+        if fh.read(2) != b"\x1f\x8b":
+            return size
+        fh.seek(-4, os.SEEK_END)
+        return int.from_bytes(fh.read(4), "little")
 
 
 def analyse_file(work: tuple[Path, int, bool]) -> tuple[RankFigures, float, float]:
