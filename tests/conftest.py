@@ -13,7 +13,9 @@ from reporter.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_models"
-SHARED_TRACES = REPO.parent / "shared" / "traces"
+# Real Kineto traces (HTA test data, MIT; see LICENSE-HTA-traces there), in the repository.
+TRACE_DATA = REPO / "tests" / "data" / "traces"
+SHARED_TRACES = TRACE_DATA  # the former location's name, kept for older tests
 
 
 @dataclass

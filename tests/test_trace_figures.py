@@ -1,4 +1,4 @@
-"""Trace figures on the real traces in ../shared/traces, checked against figures computed
+"""Trace figures on the real traces in tests/data/traces, checked against figures computed
 here straight from the raw JSON events (plain loops, none of reporter.trace's code)."""
 
 from __future__ import annotations
@@ -9,15 +9,15 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from functools import cache
-from pathlib import Path
 
 import pytest
 
 from reporter.report import ModelInfo, Report, report_from_json, report_to_json
 from reporter.report.trace import TraceSection
 from reporter.trace import analyse_paths
+from tests.conftest import TRACE_DATA
 
-TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
+TRACES = TRACE_DATA
 ALL = sorted(p.name for p in TRACES.glob("*.json.gz")) if TRACES.is_dir() else []
 GPU_TRACES = [
     "a100_alexnet.json.gz",
@@ -31,10 +31,6 @@ EXPECTED_FILES = {
     "a100_cupti_counters.json.gz",
     "cpu_mlp_training.json.gz",
 }
-
-pytestmark = pytest.mark.skipif(
-    not TRACES.is_dir(), reason=f"shared traces not found at {TRACES} (shared/ beside the repo)"
-)
 
 
 @cache
@@ -178,7 +174,7 @@ def near(value: float) -> object:
 
 
 def test_every_shared_trace_is_covered() -> None:
-    assert set(ALL) == EXPECTED_FILES, "a trace was added to shared/traces: cover it here"
+    assert set(ALL) == EXPECTED_FILES, "a trace was added to tests/data/traces: cover it here"
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_FILES))

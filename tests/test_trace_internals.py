@@ -19,9 +19,10 @@ from reporter.trace import intervals as iv
 from reporter.trace.analyse import NoCase, Ranges
 from reporter.trace.events import HostEvent, link_parents
 from reporter.trace.load import gunzip_single_member
+from tests.conftest import TRACE_DATA
 
 REPO = Path(__file__).resolve().parents[1]
-TRACES = REPO.parent / "shared" / "traces"
+TRACES = TRACE_DATA
 
 
 def random_intervals(rng: random.Random, n: int) -> list[iv.Interval]:
@@ -164,7 +165,6 @@ print(report_to_json(Report(model=ModelInfo(class_name="t", source="t"), kind="t
 """
 
 
-@pytest.mark.skipif(not TRACES.is_dir(), reason=f"shared traces not found at {TRACES}")
 def test_same_figures_without_msgspec_installed() -> None:
     """Without msgspec the records are dataclasses and the stdlib decoder runs: the report
     is the same, byte for byte."""

@@ -11,12 +11,10 @@ import pytest
 
 from reporter.errors import UsageError
 from reporter.trace import analyse_paths, find_trace_files
+from tests.conftest import TRACE_DATA
 
-TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
+TRACES = TRACE_DATA
 SMALL = TRACES / "cpu_mlp_training.json.gz"
-needs_traces = pytest.mark.skipif(
-    not SMALL.is_file(), reason=f"shared traces not found at {TRACES} (shared/ beside the repo)"
-)
 
 MINIMAL = {
     "traceEvents": [
@@ -50,7 +48,6 @@ def test_empty_file(tmp_path: Path) -> None:
     assert "empty.pt.trace.json" in message and "empty" in message
 
 
-@needs_traces
 def test_truncated_gzip(tmp_path: Path) -> None:
     data = SMALL.read_bytes()
     path = tmp_path / "cut.json.gz"
@@ -59,7 +56,6 @@ def test_truncated_gzip(tmp_path: Path) -> None:
     assert "cut.json.gz" in message and "truncated gzip" in message
 
 
-@needs_traces
 def test_truncated_json(tmp_path: Path) -> None:
     text = gzip.decompress(SMALL.read_bytes())
     path = tmp_path / "cut.pt.trace.json"
@@ -134,7 +130,6 @@ def test_folder_prefers_profiler_files_and_searches_subfolders(tmp_path: Path) -
     assert all(not r.rank_known for r in section.ranks)
 
 
-@needs_traces
 def test_same_file_twice_counts_once(tmp_path: Path) -> None:
     copy = tmp_path / SMALL.name
     shutil.copy(SMALL, copy)
@@ -142,7 +137,6 @@ def test_same_file_twice_counts_once(tmp_path: Path) -> None:
     assert section.files == [str(copy)]
 
 
-@needs_traces
 def test_works_without_msgspec(monkeypatch: pytest.MonkeyPatch) -> None:
     import reporter.trace.fast as fast
 

@@ -1,4 +1,4 @@
-"""Many ranks: the two-rank pair in ../shared/traces, straggler logic, cross-rank notes."""
+"""Many ranks: the two-rank pair in tests/data/traces, straggler logic, cross-rank notes."""
 
 from __future__ import annotations
 
@@ -15,13 +15,10 @@ import pytest
 from reporter.report.trace import TraceSection
 from reporter.trace import analyse_paths
 from reporter.trace.ranks import find_stragglers
+from tests.conftest import TRACE_DATA
 
-TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
+TRACES = TRACE_DATA
 PAIR = [TRACES / "two_rank_rank0.json.gz", TRACES / "two_rank_rank1.json.gz"]
-needs_traces = pytest.mark.skipif(
-    not all(p.is_file() for p in PAIR),
-    reason=f"two-rank traces not found at {TRACES} (shared/ beside the repo)",
-)
 
 
 @cache
@@ -76,7 +73,6 @@ def independent_rank_figures(path: Path) -> dict:
     }
 
 
-@needs_traces
 def test_per_rank_figures_match_raw_events() -> None:
     section = pair()
     assert [r.rank for r in section.ranks] == [0, 1]
@@ -90,7 +86,6 @@ def test_per_rank_figures_match_raw_events() -> None:
         assert rank.device_name == ""  # no deviceProperties in these traces
 
 
-@needs_traces
 def test_straggler_is_the_rank_that_computes_longer() -> None:
     spread = pair().spread
     assert spread is not None and spread.ranks == 2
@@ -107,7 +102,6 @@ def test_straggler_is_the_rank_that_computes_longer() -> None:
     assert spread.step_time_spread < 0.05
 
 
-@needs_traces
 def test_pair_overall_and_merged_kernels() -> None:
     section = pair()
     o = section.overall
@@ -121,7 +115,6 @@ def test_pair_overall_and_merged_kernels() -> None:
     assert any(n.startswith("rank 1: no deviceProperties") for n in section.notes)
 
 
-@needs_traces
 def test_folder_of_rank_files_gives_the_per_rank_view(tmp_path: Path) -> None:
     for p in PAIR:
         shutil.copy(p, tmp_path / p.name)
@@ -130,7 +123,6 @@ def test_folder_of_rank_files_gives_the_per_rank_view(tmp_path: Path) -> None:
     assert [s.rank for s in section.spread.stragglers] == [1]
 
 
-@needs_traces
 def test_two_files_with_the_same_rank_are_flagged(tmp_path: Path) -> None:
     copy = tmp_path / "again.json.gz"
     shutil.copy(PAIR[0], copy)

@@ -15,9 +15,10 @@ from reporter.render import charts
 from reporter.render.templates import environment
 from reporter.report import ModelInfo, Report
 from reporter.trace import analyse_paths
+from tests.conftest import TRACE_DATA
 
 REPO = Path(__file__).resolve().parents[1]
-TRACES = REPO.parent / "shared" / "traces"
+TRACES = TRACE_DATA
 EVIL = '<img src=x onerror="alert(1)">'
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -107,7 +108,6 @@ GROUPS = [
 ]
 
 
-@pytest.mark.skipif(not TRACES.is_dir(), reason=f"shared traces not found at {TRACES}")
 @pytest.mark.parametrize("names", GROUPS, ids=lambda g: g[0].split(".")[0])
 def test_partials_render_for_every_shared_trace(names: tuple[str, ...]) -> None:
     rep = real_report(*names)

@@ -13,11 +13,9 @@ import reporter.rules.gpu  # noqa: F401  (registers the GPU rules)
 from reporter.report import Finding, ModelInfo, Report
 from reporter.rules.registry import RULES, default_thresholds, run_rules
 from reporter.trace import analyse_paths
+from tests.conftest import TRACE_DATA
 
-TRACES = Path(__file__).resolve().parents[2] / "shared" / "traces"
-pytestmark = pytest.mark.skipif(
-    not TRACES.is_dir(), reason=f"shared traces not found at {TRACES} (shared/ beside the repo)"
-)
+TRACES = TRACE_DATA
 GPU_RULES = sorted(r for r in RULES if r.startswith("gpu-"))
 
 

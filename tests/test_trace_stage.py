@@ -12,8 +12,9 @@ from reporter.options import RunOptions
 from reporter.report.trace import TraceSection
 from reporter.stages.context import SkipStage, StageContext
 from reporter.stages.trace import run
+from tests.conftest import TRACE_DATA
 
-TRACE = Path(__file__).resolve().parents[2] / "shared" / "traces" / "cpu_mlp_training.json.gz"
+TRACE = TRACE_DATA / "cpu_mlp_training.json.gz"
 
 
 def context(out: Path) -> StageContext:
@@ -29,7 +30,6 @@ def test_skips_without_a_trace(tmp_path: Path) -> None:
         run(context(tmp_path))
 
 
-@pytest.mark.skipif(not TRACE.is_file(), reason=f"shared trace not found: {TRACE}")
 def test_analyses_the_profile_stage_traces(tmp_path: Path) -> None:
     run_dir = tmp_path / "trace" / "model"  # TensorBoard layout: logdir/run/files
     run_dir.mkdir(parents=True)

@@ -163,31 +163,56 @@ def test_syncs_are_found_with_their_caller(tmp_path: Path) -> None:
     ]
     s = analyse(tmp_path, events)
     syncs = s.ranks[0].syncs
-    kinds = {site.kind: site for site in syncs.sites}
-    assert set(kinds) == {"cudaStreamSynchronize", "DtoH copy to pageable memory"}
-    assert syncs.blocking_calls == 2 and syncs.blocking_us == 120.0
-    sync = kinds["cudaStreamSynchronize"]
-    assert (sync.op, sync.context, sync.count, sync.in_steps) == (
-        "aten::item",
-        "train.py(42): train_step",
-        1,
-        1,
-    )
-    assert syncs.in_steps == 2 and syncs.per_step == 2.0
-    assert s.ranks[0].steps[0].syncs == 2
+    # The blocking copy and the stream sync both sit inside one item(): one sync, at the op,
+    # named by the first wait inside it; its host time is that of the two calls (20 + 100).
+    assert [(x.kind, x.op, x.context, x.count, x.in_steps) for x in syncs.sites] == [
+        ("DtoH copy to pageable memory", "aten::item", "train.py(42): train_step", 1, 1)
+    ]
+    assert syncs.blocking_calls == 1 and syncs.blocking_us == 120.0
+    assert syncs.in_steps == 1 and syncs.per_step == 1.0
+    assert s.ranks[0].steps[0].syncs == 1
     assert s.ranks[0].gpu.memcpy.pageable_count == 1
 
 
-def test_item_without_a_recorded_sync_call_still_counts(tmp_path: Path) -> None:
+def test_item_on_a_cpu_tensor_is_no_sync(tmp_path: Path) -> None:
     events = [
         op("ProfilerStep#1", 0, 200, cat="user_annotation"),
         op("aten::item", 50, 30),
-        op("aten::_local_scalar_dense", 51, 28),
+        op("aten::_local_scalar_dense", 51, 28),  # no runtime call inside: a CPU tensor
         launch(1, 1),
         kernel("k", 5, 100, 1),
     ]
-    sites = analyse(tmp_path, events).ranks[0].syncs.sites
-    assert [(x.kind, x.op, x.count) for x in sites] == [("aten::item", "aten::item", 1)]
+    syncs = analyse(tmp_path, events).ranks[0].syncs
+    assert syncs.sites == [] and syncs.blocking_calls == 0
+    assert syncs.value_reads_without_sync == 1
+
+
+def test_zero_duration_nested_syncs_count_once(tmp_path: Path) -> None:
+    # Microsecond traces round short calls to 0 µs: the item(), its _local_scalar_dense, the
+    # stream sync and the driver call under it all start at 60 and last 0 µs. One sync. A
+    # cudaDeviceSynchronize with its driver call at 0 µs (t=80) is a second one; the third
+    # starts where a 5 µs one ends (t=90..95, then 95): separate syncs.
+    events = [
+        op("ProfilerStep#1", 0, 200, cat="user_annotation"),
+        launch(1, 1),
+        kernel("k", 5, 50, 1),
+        op("aten::item", 60, 0),
+        op("aten::_local_scalar_dense", 60, 0),
+        op("cudaStreamSynchronize", 60, 0, cat="cuda_runtime"),
+        op("cuStreamSynchronize", 60, 0, cat="cuda_driver"),
+        op("cudaDeviceSynchronize", 80, 0, cat="cuda_runtime"),
+        op("cuCtxSynchronize", 80, 0, cat="cuda_driver"),
+        op("cudaStreamSynchronize", 90, 5, cat="cuda_runtime"),
+        op("cudaStreamSynchronize", 95, 0, cat="cuda_runtime"),
+    ]
+    syncs = analyse(tmp_path, events).ranks[0].syncs
+    assert syncs.blocking_calls == 4 and syncs.in_steps == 4
+    kinds = sorted((x.kind, x.op, x.count) for x in syncs.sites)
+    assert kinds == [
+        ("cudaDeviceSynchronize", "", 1),
+        ("cudaStreamSynchronize", "", 2),
+        ("cudaStreamSynchronize", "aten::item", 1),
+    ]
 
 
 def test_dataloader_share_and_memory_peak(tmp_path: Path) -> None:

@@ -65,6 +65,12 @@ class KernelRow:
     category: str = "compute"  # "compute" or "communication"
     tensor_core: bool = False  # name matches a Tensor Core kernel family
     matmul_or_conv: bool = False  # a GEMM/convolution kernel (Tensor-Core eligible)
+    # From the fields Kineto writes per kernel, means weighted by call duration
+    # (tb-profiler's definitions); None when the trace lacks them.
+    blocks_per_sm: float | None = None
+    warps_per_sm: float | None = None
+    sm_efficiency: float | None = None  # mean of min(blocks per SM, 1)
+    occupancy: float | None = None  # est. achieved occupancy, a fraction
 
 
 @dataclass
@@ -96,6 +102,12 @@ class LaunchFigures:
     slow_call_threshold_us: float = 50.0
     slow_call_names: list[NameTime] = field(default_factory=list)
     kernels_per_ms: float = 0.0  # kernel launches per millisecond of window
+    # HTA's launch delay over the whole trace: start of each op enqueued by a launch call
+    # (kernel, async copy, memset) - end of that call (0 when negative)
+    launch_to_start_median_us: float | None = None
+    launch_to_start_mean_us: float | None = None
+    launch_to_start_p90_us: float | None = None
+    launch_to_start_max_us: float | None = None
 
 
 @dataclass
@@ -112,10 +124,17 @@ class SyncSite:
 
 @dataclass
 class SyncFigures:
-    blocking_calls: int = 0  # cudaDeviceSynchronize/StreamSynchronize/EventSynchronize/cudaMemcpy
-    blocking_us: float = 0.0
-    in_steps: int = 0  # blocking calls, item()/nonzero ops and DtoH copies inside steps
+    """Real host-device synchronisations: a synchronising runtime call (stream, device or
+    event synchronize, cudaMemcpy, a device-to-host copy into pageable memory), counted
+    once however many nest, and once for all those inside one op (a .cpu() copy); an
+    item()/_local_scalar_dense/is_nonzero/nonzero holding one is that one sync. A value
+    read holding none (a CPU tensor's) is not a sync."""
+
+    blocking_calls: int = 0  # syncs in the window (the name predates value reads)
+    blocking_us: float = 0.0  # host time in their synchronising calls (nested ones once)
+    in_steps: int = 0  # of which inside ProfilerSteps
     in_steps_us: float = 0.0  # host time they took
+    value_reads_without_sync: int = 0  # item() and friends with no sync inside
     per_step: float | None = None
     sites: list[SyncSite] = field(default_factory=list)
     gpu_sync_events: dict[str, int] = field(default_factory=dict)  # cuda_sync records by kind
@@ -148,6 +167,10 @@ class StreamRow:
     busy_us: float = 0.0  # union of this stream's ops in the window
     ops: int = 0
     kernels: int = 0
+    # HTA's queue length (ops launched, not yet started), over the whole trace: mean of
+    # its samples and maximum; None when no op of the stream has a launch call.
+    queue_mean: float | None = None
+    queue_max: int | None = None
 
 
 @dataclass
@@ -183,6 +206,16 @@ class GpuFigures:
     memcpy: MemcpyFigures = field(default_factory=MemcpyFigures)
     streams: StreamFigures = field(default_factory=StreamFigures)
     communication: CommFigures = field(default_factory=CommFigures)
+    # tb-profiler's estimates over its window, tb_window_us (None when kernels lack the
+    # fields or the window is empty):
+    # SM efficiency = time integral of min(summed blocks per SM of running kernels, 1) /
+    # window; occupancy = est. achieved occupancy weighted by kernel time (a fraction).
+    sm_efficiency: float | None = None
+    occupancy: float | None = None
+    # tb-profiler's utilisation window (first step's start to last step's end, CPU-only
+    # time included; without steps the span of the host ops) and busy time / that window.
+    tb_window_us: float = 0.0
+    tb_utilisation: float | None = None
 
 
 @dataclass
@@ -199,6 +232,7 @@ class StepFigures:
     kernels: int = 0
     syncs: int = 0
     dataloader_us: float = 0.0
+    dataloader_exposed_us: float = 0.0  # of which no GPU op ran
 
 
 @dataclass
@@ -254,8 +288,20 @@ class RankFigures:
     cpu_modules: list[ModuleRow] = field(default_factory=list)
     cpu_op_self_us: float = 0.0  # summed self time of all CPU ops in the window
     dataloader_us: float = 0.0  # DataLoader/data-loading ranges inside the window
-    dataloader_share: float | None = None  # of the window
+    dataloader_share: float | None = None  # of the window (wall-clock share)
+    # The part of dataloader_us with no kernel, memcpy or memset running (tb-profiler's
+    # "DataLoader" time; equal to dataloader_us on a CPU-only trace), and its share.
+    dataloader_exposed_us: float = 0.0
+    dataloader_exposed_share: float | None = None
     memory: list[MemoryPeak] = field(default_factory=list)
+    # Host-side collectives (gloo:all_reduce, ...) in the window: union of their ranges.
+    host_comm_us: float = 0.0
+    host_comm_share: float | None = None  # of the window
+    host_collectives: list[NameTime] = field(default_factory=list)
+    # Timed events left out for NaN/infinite/non-numeric timestamps or negative durations:
+    # how many, and the most frequent names with their counts.
+    bad_events: int = 0
+    bad_event_names: list[NameTime] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -307,6 +353,11 @@ class OverallFigures:
     memcpy_pageable_count: int = 0
     blocking_syncs: int = 0
     dataloader_share: float | None = None
+    dataloader_exposed_share: float | None = None
+    host_comm_us: float = 0.0
+    host_comm_share: float | None = None  # of the summed windows
+    tb_window_us: float = 0.0  # summed tb-profiler windows of the ranks with a GPU
+    tb_utilisation: float | None = None  # busy in those windows / their sum
 
 
 @dataclass

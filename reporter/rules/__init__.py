@@ -7,5 +7,6 @@ from reporter.rules import memory_timeline as _memory_timeline  # noqa: F401  (r
 from reporter.rules import roofline as _roofline  # noqa: F401  (registers rules)
 from reporter.rules import timing as _timing  # noqa: F401  (registers rules)
 from reporter.rules.registry import RULES, default_thresholds, run_rules
+from reporter.trace import rules as _trace  # noqa: F401  (registers rules)
 
 __all__ = ["RULES", "default_thresholds", "run_rules"]

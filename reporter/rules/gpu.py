@@ -487,26 +487,29 @@ def fp32_no_tensor_cores(report: Report, t: dict[str, float]) -> Iterator[Findin
     "Data loading takes a large share of the step",
     reads=("trace",),
     thresholds={"gpu.max_dataloader_share": 0.05},
-    doc="Time in DataLoader iteration (or ranges annotated as data loading) inside the "
-    "traced steps; the GPU usually idles meanwhile.",
+    doc="Exposed data loading: time in DataLoader/DataPipe iteration (or ranges annotated as "
+    "data loading) inside the traced steps while no kernel, memcpy or memset ran "
+    "(tb-profiler's DataLoader time).",
 )
 def dataloader(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     for r in report.trace.ranks:
-        share = r.dataloader_share
+        share = r.dataloader_exposed_share
         if share is None or share <= t["gpu.max_dataloader_share"]:
             continue
         yield Finding(
             rule="gpu-dataloader",
             severity="warning",
-            title=f"Data loading takes {100 * share:.0f}% of the traced steps"
+            title=f"Data loading with the GPU idle takes {100 * share:.0f}% of the traced steps"
             + (f" (rank {r.rank})" if len(report.trace.ranks) > 1 else ""),
             evidence=evidence(
                 rank=r.rank if len(report.trace.ranks) > 1 else None,
                 dataloader_ms=_ms(r.dataloader_us),
+                exposed_ms=_ms(r.dataloader_exposed_us),
                 window_ms=_ms(r.window_us),
-                share=_pct(share),
+                share=_pct(r.dataloader_share or 0.0),
+                exposed_share=_pct(share),
                 threshold=_pct(t["gpu.max_dataloader_share"]),
-                per_step_ms=[_ms(s.dataloader_us) for s in r.steps] or None,
+                per_step_ms=[_ms(s.dataloader_exposed_us) for s in r.steps] or None,
             ),
             recommendation=(
                 "Load and augment data in parallel and ahead of time: more DataLoader "

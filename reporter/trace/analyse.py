@@ -37,12 +37,14 @@ from reporter.report.trace import (
     TensorCoreFigures,
 )
 from reporter.trace import intervals as iv
+from reporter.trace import peers
 from reporter.trace.events import (
     CPU_OP,
     CUDA_DRIVER,
     CUDA_RUNTIME,
     GPU_MEMCPY,
     KERNEL,
+    NEST_SLACK_US,
     PYTHON_FUNCTION,
     STEP_PREFIX,
     USER_ANNOTATION,
@@ -109,11 +111,26 @@ BLOCKING_CALLS = frozenset(
         "cuEventSynchronize",
     }
 )
-# Ops that read a GPU value on the host, so they wait for the GPU.
-SYNC_OPS = frozenset(
+SYNC_CALLS = BLOCKING_CALLS | {
+    "cudaMemcpy2D",
+    "cudaMemcpyFromSymbol",
+    "cuMemcpyDtoH",
+    "cuMemcpyDtoH_v2",
+    "hipDeviceSynchronize",
+    "hipStreamSynchronize",
+    "hipEventSynchronize",
+    "hipMemcpy",
+}
+PAGEABLE_DTOH = "DtoH copy to pageable memory"
+# Ops that read a tensor's value on the host. On a GPU tensor they hold a synchronising
+# call (counted as one sync at the op); on a CPU tensor none, and they wait for nothing.
+VALUE_READ_OPS = frozenset(
     {"aten::item", "aten::_local_scalar_dense", "aten::nonzero", "aten::is_nonzero"}
 )
-_DATALOADER = NoCase(r"dataloader|data_load|_next_data|enumerate\(dataloader")
+# DataLoader iteration however recorded: torch's "enumerate(DataLoader)#..__next__" and
+# "enumerate(DataPipe)#.." ranges (user annotations, or cpu_op in older traces), their
+# Python frames (dataloader.py, _next_data), and ranges users name after data loading.
+_DATALOADER = NoCase(r"dataloader|datapipe|data_load|_next_data")
 _MEMCPY_NAME = re.compile(r"Memcpy\s+(\w+)\s*\((\w+)\s*->\s*(\w+)\)")
 # Python frames from libraries, not from the user's code.
 _LIBRARY_FRAME = re.compile(
@@ -636,6 +653,14 @@ class Ranges:
         return k > 0 and self.reach[k - 1] >= t
 
 
+def innermost_op(host: Sequence[HostEvent], index: int) -> int:
+    """The innermost cpu_op enclosing host event ``index`` (-1 when none)."""
+    p = host[index].parent
+    while p >= 0 and host[p].cat != CPU_OP:
+        p = host[p].parent
+    return p
+
+
 def outermost_op(host: Sequence[HostEvent], index: int) -> int:
     """The outermost cpu_op enclosing host event ``index`` (-1 when none)."""
     found = -1
@@ -668,19 +693,20 @@ def user_context(ev: TraceEvents, index: int) -> str:
 def sync_figures(
     ev: TraceEvents, window: Window, gpu: Sequence[GpuEvent], has_gpu: bool
 ) -> tuple[SyncFigures, list[float]]:
-    """Host-device synchronisations: blocking runtime calls, value reads, DtoH copies.
+    """Real host-device synchronisations in the window (see ``sync_units``), by site.
 
     Also returns the start times of the syncs counted, for the per-step counts.
     """
     host = ev.host
-    lo, hi = window.start, window.end
     steps = Ranges([(s.start, s.end) for s in ev.steps])
     sites: dict[tuple[str, str, str], SyncSite] = {}
-    covered: set[int] = set()  # ops with a blocking call inside: not counted again
     out = SyncFigures(gpu_sync_events=dict(ev.gpu_sync_events))
     starts: list[float] = []
-
-    def add(kind: str, i: int, dur: float) -> None:
+    if not has_gpu:
+        return out, starts  # on a CPU-only trace item() and friends wait for no device
+    units, out.value_reads_without_sync = sync_units(ev, gpu, window)
+    for unit in units:
+        kind, i, dur = unit.kind, unit.index, unit.wait_us
         h = host[i]
         starts.append(h.start)
         outer = outermost_op(host, i)
@@ -691,62 +717,129 @@ def sync_figures(
             site = sites[key] = SyncSite(kind=kind, op=op, context=key[2])
         site.count += 1
         site.total_us += dur
+        out.blocking_calls += 1
+        out.blocking_us += dur
         if h.start in steps:
             site.in_steps += 1
             out.in_steps += 1
             out.in_steps_us += dur
+    out.sites = sorted(sites.values(), key=lambda s: (-s.total_us, -s.count))
+    if ev.steps:
+        out.per_step = out.in_steps / len(ev.steps)
+    return out, starts
 
-    if not has_gpu:
-        return out, starts  # on a CPU-only trace item() and friends wait for no device
-    names = BLOCKING_CALLS | SYNC_OPS
-    # The name test first: it rules out nearly every event, so few starts are read.
-    named: list[int] = []
-    for cat in (CUDA_RUNTIME, CUDA_DRIVER, CPU_OP):
+
+def sync_calls(ev: TraceEvents, gpu: Sequence[GpuEvent], window: Window) -> dict[int, str]:
+    """Host calls in the window that wait for the GPU -> the kind of wait.
+
+    A synchronising runtime/driver call (SYNC_CALLS), or the launch call of a device-to-host
+    copy into pageable memory (cudaMemcpyAsync then blocks until the copy is done).
+    """
+    host = ev.host
+    lo, hi = window.start, window.end
+    found: dict[int, str] = {}
+    for cat in (CUDA_RUNTIME, CUDA_DRIVER):
         indices = ev.of(cat)
-        hits = map(names.__contains__, map(attrgetter("name"), map(host.__getitem__, indices)))
-        named.extend(compress(indices, hits))  # C-level: no Python code per event
-    candidates = sorted(i for i in named if lo <= host[i].start <= hi)
-    for i in candidates:
-        h = host[i]
-        if h.name in BLOCKING_CALLS and h.cat in (CUDA_RUNTIME, CUDA_DRIVER):
-            out.blocking_calls += 1
-            out.blocking_us += h.end - h.start
-            add(h.name, i, h.end - h.start)
-            p = h.parent
-            while p >= 0:
-                covered.add(p)
-                p = host[p].parent
-    # A device-to-host copy into pageable memory blocks its cudaMemcpyAsync call.
+        # The name test first, at C level: it rules out nearly every call.
+        names = map(attrgetter("name"), map(host.__getitem__, indices))
+        for i in compress(indices, map(SYNC_CALLS.__contains__, names)):
+            if lo <= host[i].start <= hi:
+                found[i] = host[i].name
     to_pageable: dict[str, bool] = {}  # by name: parse each copy kind once
     for g in gpu:
-        if g.cat != GPU_MEMCPY or g.launch < 0 or not (lo <= g.start <= hi):
+        i = g.launch
+        if g.cat != GPU_MEMCPY or i < 0 or i in found:
             continue
         hit = to_pageable.get(g.name)
         if hit is None:
             direction, _, dst = parse_memcpy(g.name)
             hit = to_pageable[g.name] = direction == "DtoH" and dst == "Pageable"
-        if hit:
-            call = host[g.launch]
-            if call.name in BLOCKING_CALLS:
-                continue  # counted above
-            out.blocking_calls += 1
-            out.blocking_us += call.end - call.start
-            add("DtoH copy to pageable memory", g.launch, call.end - call.start)
-            p = call.parent
-            while p >= 0:
-                covered.add(p)
-                p = host[p].parent
-    for i in candidates:
+        if hit and lo <= host[i].start <= hi:
+            found[i] = PAGEABLE_DTOH
+    return found
+
+
+def _contains(a_start: float, a_end: float, b_start: float, b_end: float) -> bool:
+    """Interval a holds interval b. Events that start together nest even when both last
+    0 µs (microsecond traces round short calls to 0); one that starts where a ends does not."""
+    return (
+        a_start <= b_start
+        and b_end <= a_end + NEST_SLACK_US
+        and (b_start < a_end or a_start == b_start)
+    )
+
+
+@dataclass
+class SyncUnit:
+    """One real synchronisation: its kind, the host event it is counted at (the op that
+    waited, else the call) and the host time spent in its synchronising calls."""
+
+    kind: str
+    index: int
+    wait_us: float
+    last: tuple[float, float]  # the last call added, to skip calls nested in it
+
+
+def sync_units(
+    ev: TraceEvents, gpu: Sequence[GpuEvent], window: Window
+) -> tuple[list[SyncUnit], int]:
+    """The real synchronisations, in time order per thread, and the number of value reads
+    (item() and friends) that waited for no device.
+
+    A sync is a synchronising call (``sync_calls``), counted once however many of them nest
+    (a runtime call around its driver call); all those inside one outermost value read
+    (aten::item, _local_scalar_dense, is_nonzero, nonzero), or else inside one innermost
+    op (the aten::copy_ of a .cpu()), are that one sync, counted at the op. A value read
+    with no such call inside read a CPU tensor: no sync. Its wait is the time in its
+    calls (nested ones once).
+    """
+    host = ev.host
+    lo, hi = window.start, window.end
+    calls = sync_calls(ev, gpu, window)
+    # Outermost value reads per thread, in start order (nested reads fold into them).
+    reads: dict[int, list[tuple[float, float, int]]] = defaultdict(list)
+    for i in sorted(
+        (i for i in ev.of(CPU_OP) if host[i].name in VALUE_READ_OPS and lo <= host[i].start <= hi),
+        key=lambda i: (host[i].start, -host[i].end),
+    ):
         h = host[i]
-        if h.cat == CPU_OP and h.name in SYNC_OPS and i not in covered:
-            outer = outermost_op(host, i)
-            if outer >= 0 and host[outer].name in SYNC_OPS:
-                continue  # the outer item() is the one the user called
-            add(h.name, i, h.end - h.start)
-    out.sites = sorted(sites.values(), key=lambda s: (-s.total_us, -s.count))
-    if ev.steps:
-        out.per_step = out.in_steps / len(ev.steps)
-    return out, starts
+        outer = reads[h.thread]
+        if outer and _contains(outer[-1][0], outer[-1][1], h.start, h.end):
+            continue
+        outer.append((h.start, h.end, i))
+    read_starts = {t: [r[0] for r in rs] for t, rs in reads.items()}
+    read_ops = {r[2] for rs in reads.values() for r in rs}
+    units: list[SyncUnit] = []
+    by_op: dict[int, SyncUnit] = {}  # value read or op index -> its unit
+    last: dict[int, SyncUnit] = {}  # per thread: the last call counted alone
+    for i in sorted(calls, key=lambda i: (host[i].thread, host[i].start, -host[i].end)):
+        h = host[i]
+        span = (h.start, h.end)
+        op = -1
+        rs = reads.get(h.thread)
+        if rs:
+            k = bisect_right(read_starts[h.thread], h.start) - 1
+            if k >= 0 and _contains(rs[k][0], rs[k][1], h.start, h.end):
+                op = rs[k][2]
+        if op < 0:
+            # Inside an op (a .cpu() copy: cudaMemcpyAsync to pageable memory, then
+            # cudaStreamSynchronize): the op waits once, whatever calls it makes.
+            op = innermost_op(host, i)
+        if op >= 0:
+            unit = by_op.get(op)
+            if unit is None:
+                unit = by_op[op] = SyncUnit(calls[i], op, 0.0, (h.start, h.start - 1.0))
+                units.append(unit)
+        else:
+            unit = last.get(h.thread)
+            if unit is None or not _contains(*unit.last, *span):
+                unit = last[h.thread] = SyncUnit(calls[i], i, 0.0, (h.start, h.start - 1.0))
+                units.append(unit)
+        if not _contains(*unit.last, *span):  # not nested in the call counted before it
+            unit.wait_us += h.end - h.start
+            unit.last = span
+    without = len(read_ops - set(by_op))
+    return units, without
 
 
 def cpu_op_tables(ev: TraceEvents, window: Window) -> tuple[list[OpRow], list[ModuleRow], float]:
@@ -837,11 +930,11 @@ def is_dataloader(name: str) -> bool:
 
 
 def dataloader_intervals(ev: TraceEvents) -> list[iv.Interval]:
-    """Ranges spent fetching data: DataLoader iteration, or annotations naming data loading
-    (they show as record_function ranges and Python frames, not as ops)."""
+    """Ranges spent fetching data: DataLoader/DataPipe iteration or ranges naming data
+    loading, whether recorded as annotations, Python frames or ops."""
     verdict: dict[str, bool] = {}  # names repeat: classify each once
     found = []
-    for i in ev.of(USER_ANNOTATION, PYTHON_FUNCTION):
+    for i in ev.of(USER_ANNOTATION, PYTHON_FUNCTION, CPU_OP):
         h = ev.host[i]
         hit = verdict.get(h.name)
         if hit is None:
@@ -915,7 +1008,8 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
         kernels = [g for g in gpu if g.cat == KERNEL]  # a window of one instant
     launched_by = launching_ops(ev, gpu)
     steps = step_windows(ev, window)
-    dl = Timeline(dataloader_intervals(ev))
+    dl_merged = iv.clip(dataloader_intervals(ev), window.start, window.end)
+    dl = Timeline(dl_merged)
     fig.dataloader_us = dl.within(window.start, window.end)
     fig.dataloader_share = fig.dataloader_us / window.length if window.length else None
 
@@ -927,6 +1021,7 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
         gaps = idle_gaps(gpu, host, window, SHORT_GAP_US)
         rows = kernel_rows(kernels, launched_by)
         fig.top_kernels = rows[:TOP_KERNELS]
+        peers.add_sm_to_rows(fig.top_kernels, kernels)
         lo, hi = window.start, window.end
         runtime = [h for h in map(host.__getitem__, ev.calls()) if lo <= h.start <= hi]
         busy = t.kernels.length
@@ -949,10 +1044,21 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
             streams=stream_figures(gpu, window, active),
             communication=comm_figures(kernels, t, window),
         )
+        add_peer_figures(fig.gpu, ev, gpu)
+    # tb-profiler's DataLoader time: data loading while no kernel, memcpy or memset ran.
+    exposed = Timeline(iv.subtract(dl_merged, t.active.merged) if t is not None else dl_merged)
+    fig.dataloader_exposed_us = exposed.length
+    fig.dataloader_exposed_share = (
+        fig.dataloader_exposed_us / window.length if window.length else None
+    )
     fig.syncs, step_syncs = sync_figures(ev, window, gpu, bool(gpu))
     step_syncs.sort()
     fig.cpu_ops, fig.cpu_modules, fig.cpu_op_self_us = cpu_op_tables(ev, window)
     fig.memory = memory_peaks(ev)
+    fig.host_comm_us, fig.host_collectives = peers.host_collectives(ev, window.start, window.end)
+    fig.host_comm_share = fig.host_comm_us / window.length if window.length else None
+    fig.bad_events = ev.bad_events
+    fig.bad_event_names = [NameTime(n, c) for n, c in ev.bad_event_names.most_common(10)]
 
     for step, w in zip(ev.steps, steps, strict=True):
         sf = StepFigures(
@@ -962,6 +1068,7 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
             duration_us=step.end - step.start,
             window_us=w.length,
             dataloader_us=dl.within(w.start, w.end),
+            dataloader_exposed_us=exposed.within(w.start, w.end),
             # The syncs with step.start <= ts <= step.end, by bisection.
             syncs=max(0, bisect_right(step_syncs, step.end) - bisect_left(step_syncs, step.start)),
         )
@@ -984,6 +1091,34 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
         fig.idle_per_step_us = fig.gpu.breakdown.idle_us / per
     fig.notes = notes
     return fig
+
+
+def add_peer_figures(g: GpuFigures, ev: TraceEvents, gpu: Sequence[GpuEvent]) -> None:
+    """HTA's launch-to-start delay and queue lengths, tb-profiler's utilisation window."""
+    delays = peers.launch_to_start(gpu, ev)
+    if delays:
+        g.launch.launch_to_start_median_us = statistics.median(delays)
+        g.launch.launch_to_start_mean_us = sum(delays) / len(delays)
+        g.launch.launch_to_start_p90_us = _percentile(delays, 0.9)
+        g.launch.launch_to_start_max_us = delays[-1]
+    queues = peers.queue_lengths(gpu, ev)
+    for row in g.streams.streams:
+        if row.stream in queues:
+            row.queue_mean, row.queue_max = queues[row.stream]
+    lo, hi = peers.tb_window(ev)
+    g.tb_window_us = max(0.0, hi - lo)
+    if hi > lo:
+        # Busy time in tb's window: kernels merged over the whole trace, then clipped.
+        g.tb_utilisation = iv.length(iv.clip(all_kernels(gpu), lo, hi)) / (hi - lo)
+        # Over tb's window too, as tb-profiler defines them (so the figures compare).
+        every_kernel = [k for k in gpu if k.cat == KERNEL]
+        g.sm_efficiency = peers.sm_efficiency(every_kernel, lo, hi)
+        g.occupancy = peers.occupancy(every_kernel, lo, hi)
+
+
+def all_kernels(gpu: Sequence[GpuEvent]) -> list[iv.Interval]:
+    """The union of every kernel's interval (gpu sorted by start)."""
+    return iv.merge(((g.start, g.end) for g in gpu if g.cat == KERNEL), presorted=True)
 
 
 def _describe_trace(
@@ -1032,6 +1167,12 @@ def _describe_trace(
         )
     if ev.linked_by_flow:
         notes.append(f"{ev.linked_by_flow} GPU ops were linked to their launch by ac2g flow events")
+    if ev.bad_events:
+        names = ", ".join(f"{n} ×{c}" for n, c in ev.bad_event_names.most_common(5))
+        notes.append(
+            f"{ev.bad_events} events were left out for unusable times (NaN, infinite or "
+            f"non-numeric timestamp, or negative duration): {names}"
+        )
     if ev.other_categories:
         parts = ", ".join(f"{n} {c}" for c, n in ev.other_categories.most_common(5))
         notes.append(f"events not analysed: {parts}")

@@ -9,9 +9,10 @@ them: by correlation id, or by the ``ac2g`` flow events where an op has none.
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -35,14 +36,60 @@ KERNEL = "kernel"
 GPU_MEMCPY = "gpu_memcpy"
 GPU_MEMSET = "gpu_memset"
 GPU_CATEGORIES = frozenset({KERNEL, GPU_MEMCPY, GPU_MEMSET})
-# Category -> this module's own string object. A JSON decoder makes a new string per
+# Every spelling of these categories torch.profiler has written, lowercased: PyTorch
+# 1.8-1.9 wrote "Operator", "Runtime", "Kernel", "Memcpy", "Memset" and "Python" (as in
+# torch-tb-profiler's own samples), later Kineto the snake_case names; other backends
+# write their own runtime/driver names. Matched without regard to case, as tb-profiler does.
+CATEGORY_ALIASES = {
+    "cpu_op": CPU_OP,
+    "operator": CPU_OP,
+    "user_annotation": USER_ANNOTATION,
+    "python_function": PYTHON_FUNCTION,
+    "python": PYTHON_FUNCTION,
+    "cuda_runtime": CUDA_RUNTIME,
+    "runtime": CUDA_RUNTIME,
+    "hip_runtime": CUDA_RUNTIME,
+    "xpu_runtime": CUDA_RUNTIME,
+    "privateuse1_runtime": CUDA_RUNTIME,
+    "cuda_driver": CUDA_DRIVER,
+    "driver": CUDA_DRIVER,
+    "privateuse1_driver": CUDA_DRIVER,
+    "kernel": KERNEL,
+    "gpu_memcpy": GPU_MEMCPY,
+    "memcpy": GPU_MEMCPY,
+    "gpu_memset": GPU_MEMSET,
+    "memset": GPU_MEMSET,
+}
+# Spelling -> this module's own string object. A JSON decoder makes a new string per
 # event; the records share one per category and one per distinct name instead: 20 MB
 # less on a 200k-event trace, and the analysis compares and hashes a few strings that
-# stay in cache rather than 200k scattered ones (a fifth less analysis time).
-HOST_CATEGORY = {c: c for c in HOST_CATEGORIES}
-GPU_CATEGORY = {c: c for c in GPU_CATEGORIES}
-# Recognised but not timed: GPU-side copies of annotations, CUDA sync records, profiler spans.
-IGNORED_CATEGORIES = frozenset({"gpu_user_annotation", "cuda_sync", "Trace", "ac2g", "fwdbwd"})
+# stay in cache rather than 200k scattered ones (a fifth less analysis time). The exact
+# spellings seen in real traces are looked up directly; any other case is learnt per
+# trace (see learn_category).
+_SPELLINGS = [*CATEGORY_ALIASES, "Operator", "Runtime", "Kernel", "Memcpy", "Memset", "Python"]
+HOST_CATEGORY = {
+    c: CATEGORY_ALIASES[c.lower()]
+    for c in _SPELLINGS
+    if CATEGORY_ALIASES[c.lower()] in HOST_CATEGORIES
+}
+GPU_CATEGORY = {
+    c: CATEGORY_ALIASES[c.lower()]
+    for c in _SPELLINGS
+    if CATEGORY_ALIASES[c.lower()] in GPU_CATEGORIES
+}
+# Recognised but not timed: GPU-side copies of annotations, CUDA sync records, profiler
+# spans, flows, profiler overhead (lowercased, like CATEGORY_ALIASES).
+IGNORED_CATEGORIES = frozenset(
+    {
+        "gpu_user_annotation",
+        "cuda_sync",
+        "trace",
+        "ac2g",
+        "fwdbwd",
+        "overhead",
+        "cpu_instant_event",
+    }
+)
 
 STEP_PREFIX = "ProfilerStep#"
 # Timestamps of ~1.7e15 µs are only exact to 0.25 µs in a double: allow that much when
@@ -96,6 +143,10 @@ class GpuEvent:
     bytes: int = 0
     collective: bool = False
     launch: int = -1  # index of the host runtime/driver call that launched it
+    # Kernels only, as Kineto writes them (None when absent): (blocks per SM, warps per SM,
+    # est. achieved occupancy %), each None where missing. One field, so ops without
+    # them cost one pointer.
+    sm: Any = None
 
 
 @dataclass(slots=True)
@@ -134,7 +185,9 @@ class TraceEvents:
     time_base_us: float = 0.0  # subtracted from every timestamp (see time_base)
     host: list[HostEvent] = field(default_factory=list)
     host_order: list[int] = field(default_factory=list)  # parents before children
-    host_by_cat: dict[str, list[int]] = field(default_factory=dict)  # category -> indices
+    # category -> indices, in arrays of 8-byte ints (a list holds a 36-byte int object per
+    # event: 14 MB more for 500k host events)
+    host_by_cat: dict[str, array[int]] = field(default_factory=dict)
     threads: list[tuple[Any, Any]] = field(default_factory=list)  # (pid, tid)
     gpu: list[GpuEvent] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
@@ -148,14 +201,17 @@ class TraceEvents:
     other_categories: Counter[str] = field(default_factory=Counter)
     linked_by_correlation: int = 0
     linked_by_flow: int = 0
+    # Timed events skipped for a NaN/infinite/non-numeric timestamp or a negative duration.
+    bad_events: int = 0
+    bad_event_names: Counter[str] = field(default_factory=Counter)
 
-    def of(self, *cats: str) -> list[int]:
+    def of(self, *cats: str) -> Sequence[int]:
         """Indices of the host events of these categories (each list in trace order)."""
         if len(cats) == 1:
-            return self.host_by_cat.get(cats[0], [])
+            return self.host_by_cat.get(cats[0], ())
         return [i for c in cats for i in self.host_by_cat.get(c, [])]
 
-    def calls(self) -> list[int]:
+    def calls(self) -> Sequence[int]:
         """Indices of the CUDA runtime and driver calls."""
         return self.of(CUDA_RUNTIME, CUDA_DRIVER)
 
@@ -182,13 +238,14 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
     collective_names: dict[str, bool] = {}
     # This loop runs once per event (200k+): module constants as locals, plain dict reads,
     # no helper calls on the common paths.
-    host_categories = HOST_CATEGORY
-    gpu_categories = GPU_CATEGORY
+    host_categories = dict(HOST_CATEGORY)  # per trace: learn_category adds spellings
+    gpu_categories = dict(GPU_CATEGORY)
+    others = dict(OTHER_CATEGORY)
     strings: dict[str, str] = {}  # each distinct name once (see HOST_CATEGORY)
     call_categories = CALL_CATEGORIES
     python_function = PYTHON_FUNCTION
     step_prefix = STEP_PREFIX
-    by_cat = out.host_by_cat = {c: [] for c in HOST_CATEGORIES}
+    by_cat = out.host_by_cat = {c: array("q") for c in HOST_CATEGORIES}
     for e in events:
         try:
             ph = e.get("ph")
@@ -196,12 +253,23 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
             continue  # not an object
         if ph == "X":
             cat = e.get("cat", "")
+            if type(cat) is not str:
+                cat = "" if cat is None else str(cat)
             try:
                 ts = e["ts"] - base  # a float; a string raises TypeError
                 end = ts + e.get("dur", 0)
             except (KeyError, TypeError):
-                continue  # no usable timestamp
+                if e.get("ts") is not None:  # no timestamp at all: not a timed event
+                    bad_event(out, e.get("name"))
+                continue
+            # False for NaN in either, a negative duration, or an infinite timestamp.
+            if not (ts <= end < MAX_RELATIVE_US and ts > -MAX_RELATIVE_US):
+                bad_event(out, e.get("name"))
+                continue
             host_cat = host_categories.get(cat)
+            if host_cat is None and cat not in gpu_categories and cat not in others:
+                learn_category(cat, host_categories, gpu_categories, others)
+                host_cat = host_categories.get(cat)
             if host_cat is not None:
                 cat = host_cat
                 key = (e.get("pid"), e.get("tid"))
@@ -212,17 +280,20 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
                 if type(name) is not str:
                     name = str(name or "")
                 name = strings.setdefault(name, name)
-                by_cat[cat].append(len(host))
                 if cat in call_categories:
+                    by_cat[cat].append(len(host))
                     args = e.get("args")
                     corr = args.get("correlation", -1) if args else -1
                     host.append(
                         HostEvent(cat, name, thread, ts, end, corr if type(corr) is int else -1)
                     )
                 else:
-                    host.append(HostEvent(cat, name, thread, ts, end))
                     if cat != python_function and name.startswith(step_prefix):
                         steps.append(Step(name, _step_number(name), ts, end))
+                        # PyTorch 1.8-1.9 wrote steps as ops: they are annotations.
+                        cat = USER_ANNOTATION
+                    by_cat[cat].append(len(host))
+                    host.append(HostEvent(cat, name, thread, ts, end))
             elif cat in gpu_categories:
                 cat = gpu_categories[cat]
                 args = e.get("args") or {}
@@ -230,24 +301,31 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
                 if type(name) is not str:
                     name = str(name or "")
                 name = strings.setdefault(name, name)
-                gpu.append(
-                    gpu_event(
-                        cat,
-                        name,
-                        args.get("device", e.get("pid")),
-                        args.get("stream", e.get("tid")),
-                        ts,
-                        end,
-                        args.get("correlation"),
-                        args.get("bytes"),
-                        "Collective name" in args,
-                        collective_names,
-                    )
+                g = gpu_event(
+                    cat,
+                    name,
+                    args.get("device", e.get("pid")),
+                    args.get("stream", e.get("tid")),
+                    ts,
+                    end,
+                    args.get("correlation"),
+                    args.get("bytes"),
+                    "Collective name" in args,
+                    collective_names,
                 )
-            elif cat == "cuda_sync":
-                out.gpu_sync_events[e.get("name", "")] += 1
-            elif cat not in IGNORED_CATEGORIES:
-                other[cat or "(no category)"] += 1
+                if cat == KERNEL:
+                    g.sm = sm_fields(
+                        args.get("blocks per SM"),
+                        args.get("warps per SM"),
+                        args.get("est. achieved occupancy %"),
+                    )
+                gpu.append(g)
+            else:
+                kind = others[cat]
+                if kind == "cuda_sync":
+                    out.gpu_sync_events[str(e.get("name", ""))] += 1
+                elif kind is None:
+                    other[cat or "(no category)"] += 1
         elif ph == "s" or ph == "f":
             if e.get("cat") == "ac2g":
                 flow_events.append(e)
@@ -276,18 +354,72 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
     return out
 
 
-def finish(
-    out: TraceEvents, flows: Callable[[], list[Flow]], thread_ids: dict[tuple[Any, Any], int]
+# Timestamps relative to the time base beyond this (30 years in µs) are not real times.
+MAX_RELATIVE_US = 1e15
+# Categories that are neither host nor GPU ops -> their lowercase name when recognised
+# (IGNORED_CATEGORIES), None when unknown (counted in other_categories).
+OTHER_CATEGORY: dict[str, str | None] = {
+    **{c: c for c in IGNORED_CATEGORIES},
+    "Trace": "trace",
+    "Overhead": "overhead",
+}
+
+
+def learn_category(
+    cat: str,
+    host: dict[str, str],
+    gpu: dict[str, str],
+    others: dict[str, str | None],
 ) -> None:
-    """After the pass over the events: nest host events, link GPU ops to their launches.
+    """File a category spelling met for the first time in this trace, by its lowercase
+    form, into one of the per-trace lookup dicts (so each spelling is resolved once)."""
+    key = cat.strip().lower()
+    canonical = CATEGORY_ALIASES.get(key)
+    if canonical in HOST_CATEGORIES:
+        host[cat] = canonical
+    elif canonical in GPU_CATEGORIES:
+        gpu[cat] = canonical
+    else:
+        others[cat] = key if key in IGNORED_CATEGORIES else None
+
+
+def bad_event(out: TraceEvents, name: Any) -> None:
+    out.bad_events += 1
+    out.bad_event_names[str(name)[:80] if name is not None else "(no name)"] += 1
+
+
+def sm_fields(blocks: Any, warps: Any, occupancy: Any) -> tuple[Any, Any, Any] | None:
+    """A kernel's (blocks per SM, warps per SM, est. achieved occupancy %), numbers or None."""
+    if blocks is None and warps is None and occupancy is None:
+        return None
+    return (_number(blocks), _number(warps), _number(occupancy))
+
+
+def _number(value: Any) -> float | None:
+    if type(value) in (int, float) and math.isfinite(value):
+        return value
+    return None
+
+
+def finish(
+    out: TraceEvents,
+    flows: Callable[[], list[Flow]],
+    thread_ids: dict[tuple[Any, Any], int],
+    release: Callable[[], None] | None = None,
+) -> None:
+    """After the pass over the events: link GPU ops to their launches, nest host events.
 
     ``flows`` makes the ac2g flows on demand: a third of a trace's events, only read when
     some GPU op has no correlation id (rare), so none are built per event up front.
+    ``release``, called once the flows can no longer be needed, lets the caller drop the
+    trace's text before the nesting allocates its own lists.
     """
     out.threads = list(thread_ids)
     out.steps.sort(key=lambda s: s.start)
-    out.host_order = link_parents(out.host)
     _link_launches(out, flows, thread_ids)
+    if release is not None:
+        release()
+    out.host_order = link_parents(out.host)
 
 
 def time_base(events: list[Any]) -> float:
@@ -329,7 +461,7 @@ def gpu_event(
         cat,
         name,
         device if type(device) is int else _int(device),
-        stream if type(stream) is int else _int(stream),
+        stream if type(stream) is int else _stream(stream),
         ts,
         end,
         corr if type(corr) is int else _int(corr),
@@ -347,6 +479,16 @@ def _int(value: Any, default: int = -1) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def _stream(value: Any) -> int:
+    """A stream id: an int, or the number in a thread name such as "stream 7"; -1 when
+    there is none (all ops without a stream are then one stream)."""
+    if isinstance(value, str):
+        digits = value.rsplit(" ", 1)[-1]
+        if digits.isdigit():
+            return int(digits)
+    return _int(value)
 
 
 def _step_number(name: str) -> int:

@@ -12,6 +12,9 @@ both give the same records (tests compare them on every shared trace).
 from __future__ import annotations
 
 import math
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 from reporter.trace.events import (
@@ -19,18 +22,24 @@ from reporter.trace.events import (
     GPU_CATEGORY,
     HOST_CATEGORIES,
     HOST_CATEGORY,
-    IGNORED_CATEGORIES,
+    KERNEL,
+    MAX_RELATIVE_US,
+    OTHER_CATEGORY,
     PYTHON_FUNCTION,
     STEP_PREFIX,
+    USER_ANNOTATION,
     Flow,
     HostEvent,
     Step,
     TraceEvents,
     _step_number,
+    bad_event,
     finish,
     gpu_event,
+    learn_category,
     memory_sample,
     read_meta,
+    sm_fields,
 )
 
 try:
@@ -54,6 +63,9 @@ if msgspec is not None:
         reserved: Any = msgspec.field(default=None, name="Total Reserved")
         device_type: Any = msgspec.field(default=None, name="Device Type")
         device_id: Any = msgspec.field(default=0, name="Device Id")
+        blocks_per_sm: Any = msgspec.field(default=None, name="blocks per SM")
+        warps_per_sm: Any = msgspec.field(default=None, name="warps per SM")
+        occupancy: Any = msgspec.field(default=None, name="est. achieved occupancy %")
 
     class _Event(msgspec.Struct, gc=False):
         ph: Any = None
@@ -73,6 +85,24 @@ if msgspec is not None:
 
     _DECODER = msgspec.json.Decoder(_Trace)
 
+    class _RawTrace(msgspec.Struct, gc=False):
+        """A large trace's events left encoded: each Raw is a 48-byte view of the text."""
+
+        traceEvents: list[msgspec.Raw] | None = None  # noqa: N815 (the JSON key)
+        deviceProperties: Any = None  # noqa: N815
+        distributedInfo: Any = None  # noqa: N815
+
+    _RAW_DECODER = msgspec.json.Decoder(_RawTrace)
+    _EVENTS_DECODER = msgspec.json.Decoder(list[_Event])
+    _EVENT_DECODER = msgspec.json.Decoder(_Event)
+
+# Above this much JSON text the events are decoded in batches (BATCH events at a time)
+# and turned into records batch by batch: the decoded structs of a whole trace take
+# ~500 bytes an event (500 MB for 1 M events), a batch's a few MB. Smaller traces are
+# decoded in one call, which is faster.
+LARGE_TRACE_BYTES = 48 << 20
+BATCH = 20_000
+
 
 def decode(raw: bytes) -> Any | None:
     """The decoded trace (a struct with only the fields the analysis reads), or None when
@@ -81,7 +111,7 @@ def decode(raw: bytes) -> Any | None:
     if msgspec is None:
         return None
     try:
-        doc = _DECODER.decode(raw)
+        doc = (_RAW_DECODER if len(raw) >= LARGE_TRACE_BYTES else _DECODER).decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
     return doc if doc.traceEvents is not None else None
@@ -90,7 +120,51 @@ def decode(raw: bytes) -> Any | None:
 def records(doc: Any, source: str) -> TraceEvents:
     """The records of a trace that ``decode`` returned."""
     meta = {"deviceProperties": doc.deviceProperties, "distributedInfo": doc.distributedInfo}
-    return normalise_structs(doc.traceEvents, meta, source)
+    events = doc.traceEvents
+    if not (events and isinstance(events[0], msgspec.Raw)):
+        return normalise_structs(events, meta, source)
+    # Only this function holds the encoded events (so the text they view): once the
+    # launches are linked, release() drops them and the text goes.
+    doc.traceEvents = None
+    count = len(events)
+    flow_raws: list[Any] = []  # the encoded ac2g flows, decoded again only if needed
+    batches = _batches(events, flow_raws)
+    del events
+
+    def release() -> None:
+        batches.close()
+        flow_raws.clear()
+
+    def flows() -> Iterator[Any]:
+        return (_EVENT_DECODER.decode(r) for r in flow_raws)
+
+    return normalise_structs(batches, meta, source, count, flow_source=flows, release=release)
+
+
+def _batches(raws: list[Any], flow_raws: list[Any]) -> Iterator[Any]:
+    """The events decoded BATCH at a time; an event that is not an object is skipped (as
+    the stdlib path skips it). Each batch's encoded events are dropped once decoded,
+    except the ac2g flows, which go to ``flow_raws``."""
+    for i in range(0, len(raws), BATCH):
+        part = raws[i : i + BATCH]
+        raws[i : i + BATCH] = [None] * len(part)  # the Raws go with ``part``
+        try:
+            decoded = _EVENTS_DECODER.decode(b"[" + b",".join(part) + b"]")
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            decoded = []
+            kept = []
+            for one in part:
+                try:
+                    decoded.append(_EVENT_DECODER.decode(one))
+                    kept.append(one)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    continue
+            part = kept
+        for raw, e in zip(part, decoded, strict=True):
+            if (e.ph == "s" or e.ph == "f") and e.cat == "ac2g":
+                flow_raws.append(raw)
+        del part
+        yield from decoded
 
 
 def read_events(raw: bytes, source: str) -> TraceEvents | None:
@@ -99,18 +173,39 @@ def read_events(raw: bytes, source: str) -> TraceEvents | None:
     return None if doc is None else records(doc, source)
 
 
-def _time_base(events: list[Any]) -> float:
+def _time_base(events: Iterator[Any]) -> tuple[float, list[Any]]:
+    """The time base (see events.time_base) and the events read to find it."""
+    seen = []
     for e in events:
+        seen.append(e)
         ts = e.ts
         if isinstance(ts, (int, float)) and math.isfinite(ts):
-            return float(math.floor(ts))
-    return 0.0
+            return float(math.floor(ts)), seen
+    return 0.0, seen
 
 
-def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> TraceEvents:
-    """events.normalise for decoded structs: the same records, by attribute instead of key."""
-    out = TraceEvents(source=source, event_count=len(events))
-    base = out.time_base_us = _time_base(events)
+def normalise_structs(
+    events: Iterable[Any],
+    meta: dict[str, Any],
+    source: str,
+    count: int | None = None,
+    flow_source: Callable[[], Iterator[Any]] | None = None,
+    release: Callable[[], None] | None = None,
+) -> TraceEvents:
+    """events.normalise for decoded structs: the same records, by attribute instead of key.
+
+    ``events`` is a list, or an iterator of ``count`` events (decoded batch by batch).
+    With ``flow_source`` the ac2g flows are not kept while reading: it decodes them again
+    if they are needed (see events.finish, which also calls ``release``).
+    """
+    if isinstance(events, list):
+        count = len(events)
+        base, _ = _time_base(iter(events))
+    else:
+        base, first = _time_base(events)
+        events = chain(first, events)
+    out = TraceEvents(source=source, event_count=count or 0)
+    out.time_base_us = base
     read_meta(out, meta)
     thread_ids: dict[tuple[Any, Any], int] = {}
     host = out.host
@@ -120,23 +215,35 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
     flow_events: list[Any] = []  # turned into Flows only if some op lacks an id
     collective_names: dict[str, bool] = {}
     # Once per event (200k+): module constants as locals, no helper calls on common paths.
-    host_categories = HOST_CATEGORY
-    gpu_categories = GPU_CATEGORY
+    host_categories = dict(HOST_CATEGORY)  # per trace: learn_category adds spellings
+    gpu_categories = dict(GPU_CATEGORY)
+    others = dict(OTHER_CATEGORY)
     strings: dict[str, str] = {}  # each distinct name once (see HOST_CATEGORY)
     call_categories = CALL_CATEGORIES
     python_function = PYTHON_FUNCTION
     step_prefix = STEP_PREFIX
-    by_cat = out.host_by_cat = {c: [] for c in HOST_CATEGORIES}
+    by_cat = out.host_by_cat = {c: array("q") for c in HOST_CATEGORIES}
     for e in events:
         ph = e.ph
         if ph == "X":
             cat = e.cat
+            if type(cat) is not str:
+                cat = "" if cat is None else str(cat)
             try:
                 ts = e.ts - base
                 end = ts + e.dur
             except TypeError:
-                continue  # no usable timestamp
+                if e.ts is not None:  # no timestamp at all: not a timed event
+                    bad_event(out, e.name)
+                continue
+            # False for NaN in either, a negative duration, or an infinite timestamp.
+            if not (ts <= end < MAX_RELATIVE_US and ts > -MAX_RELATIVE_US):
+                bad_event(out, e.name)
+                continue
             host_cat = host_categories.get(cat)
+            if host_cat is None and cat not in gpu_categories and cat not in others:
+                learn_category(cat, host_categories, gpu_categories, others)
+                host_cat = host_categories.get(cat)
             if host_cat is not None:
                 cat = host_cat
                 key = (e.pid, e.tid)
@@ -147,16 +254,19 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
                 if type(name) is not str:
                     name = str(name or "")
                 name = strings.setdefault(name, name)
-                by_cat[cat].append(len(host))
                 if cat in call_categories:
+                    by_cat[cat].append(len(host))
                     corr = e.args.correlation if e.args is not None else -1
                     host.append(
                         HostEvent(cat, name, thread, ts, end, corr if type(corr) is int else -1)
                     )
                 else:
-                    host.append(HostEvent(cat, name, thread, ts, end))
                     if cat != python_function and name.startswith(step_prefix):
                         steps.append(Step(name, _step_number(name), ts, end))
+                        # PyTorch 1.8-1.9 wrote steps as ops: they are annotations.
+                        cat = USER_ANNOTATION
+                    by_cat[cat].append(len(host))
+                    host.append(HostEvent(cat, name, thread, ts, end))
             elif cat in gpu_categories:
                 cat = gpu_categories[cat]
                 args = e.args
@@ -170,17 +280,20 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
                     device = args.device if args.device is not None else e.pid
                     stream = args.stream if args.stream is not None else e.tid
                     corr, nbytes, tagged = args.correlation, args.bytes, args.collective is not None
-                gpu.append(
-                    gpu_event(
-                        cat, name, device, stream, ts, end, corr, nbytes, tagged, collective_names
-                    )
+                g = gpu_event(
+                    cat, name, device, stream, ts, end, corr, nbytes, tagged, collective_names
                 )
-            elif cat == "cuda_sync":
-                out.gpu_sync_events[e.name] += 1
-            elif cat not in IGNORED_CATEGORIES:
-                other[cat or "(no category)"] += 1
+                if cat == KERNEL and args is not None:
+                    g.sm = sm_fields(args.blocks_per_sm, args.warps_per_sm, args.occupancy)
+                gpu.append(g)
+            else:
+                kind = others[cat]
+                if kind == "cuda_sync":
+                    out.gpu_sync_events[str(e.name)] += 1
+                elif kind is None:
+                    other[cat or "(no category)"] += 1
         elif ph == "s" or ph == "f":
-            if e.cat == "ac2g":
+            if e.cat == "ac2g" and flow_source is None:
                 flow_events.append(e)
         elif ph == "i" and e.name == "[memory]" and e.args is not None:
             a = e.args
@@ -189,11 +302,10 @@ def normalise_structs(events: list[Any], meta: dict[str, Any], source: str) -> T
                 out.memory.append(sample)
 
     def flows() -> list[Flow]:
+        found = flow_events if flow_source is None else flow_source()
         return [
-            (e.ph, e.pid, e.tid, e.ts - base, e.id)
-            for e in flow_events
-            if isinstance(e.ts, (int, float))
+            (e.ph, e.pid, e.tid, e.ts - base, e.id) for e in found if isinstance(e.ts, (int, float))
         ]
 
-    finish(out, flows, thread_ids)
+    finish(out, flows, thread_ids, release)
     return out

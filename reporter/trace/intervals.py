@@ -80,6 +80,25 @@ def intersection_length(a: Sequence[Interval], b: Sequence[Interval]) -> float:
     return total
 
 
+def subtract(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+    """The parts of merged list ``a`` outside merged list ``b`` (a merged list)."""
+    out: list[Interval] = []
+    j = 0
+    for s, e in a:
+        while j < len(b) and b[j][1] <= s:
+            j += 1
+        k = j
+        cur = s
+        while k < len(b) and b[k][0] < e:
+            if b[k][0] > cur:
+                out.append((cur, b[k][0]))
+            cur = max(cur, b[k][1])
+            k += 1
+        if cur < e:
+            out.append((cur, e))
+    return out
+
+
 def concurrent_length(lists: Sequence[Sequence[Interval]], at_least: int = 2) -> float:
     """Time during which at least ``at_least`` of the merged lists are active at once.
 

@@ -108,7 +108,17 @@ def merge_kernel_rows(ranks: Sequence[RankFigures], top: int = 15) -> list[Kerne
     for m in merged.values():
         m.mean_us = m.total_us / m.count if m.count else 0.0
         m.share = m.total_us / total
+        rows = [k for r in ranks for k in r.top_kernels if k.name == m.name]
+        for attr in ("blocks_per_sm", "warps_per_sm", "sm_efficiency", "occupancy"):
+            setattr(m, attr, _time_weighted(rows, attr))
     return sorted(merged.values(), key=lambda k: (-k.total_us, k.name))[:top]
+
+
+def _time_weighted(rows: Sequence[KernelRow], attr: str) -> float | None:
+    """The ranks' per-kernel means, weighted by each rank's time in that kernel."""
+    pairs = [(getattr(k, attr), k.total_us) for k in rows if getattr(k, attr) is not None]
+    weight = sum(w for _, w in pairs)
+    return sum(v * w for v, w in pairs) / weight if weight > 0 else None
 
 
 def overall_figures(ranks: Sequence[RankFigures]) -> OverallFigures:
@@ -123,6 +133,10 @@ def overall_figures(ranks: Sequence[RankFigures]) -> OverallFigures:
     out.blocking_syncs = sum(r.syncs.blocking_calls for r in ranks)
     dl = sum(r.dataloader_us for r in ranks)
     out.dataloader_share = dl / out.window_us if out.window_us else None
+    exposed = sum(r.dataloader_exposed_us for r in ranks)
+    out.dataloader_exposed_share = exposed / out.window_us if out.window_us else None
+    out.host_comm_us = sum(r.host_comm_us for r in ranks)
+    out.host_comm_share = out.host_comm_us / out.window_us if out.window_us else None
     if not gpus:
         return out
     gpu_window = sum(r.window_us for r in ranks if r.gpu is not None)
@@ -151,4 +165,8 @@ def overall_figures(ranks: Sequence[RankFigures]) -> OverallFigures:
     out.communication_exposed_us = sum(g.communication.exposed_us for g in gpus)
     out.communication_share = out.communication_us / gpu_window if gpu_window else None
     out.memcpy_pageable_count = sum(g.memcpy.pageable_count for g in gpus)
+    out.tb_window_us = sum(g.tb_window_us for g in gpus)
+    if out.tb_window_us:
+        busy = sum((g.tb_utilisation or 0.0) * g.tb_window_us for g in gpus)
+        out.tb_utilisation = busy / out.tb_window_us
     return out
