@@ -186,10 +186,10 @@ def test_kernel_union_from_a_trace_file(tmp_path: Path) -> None:
 
 def test_kernel_union_agrees_with_the_trace_analysis_on_a_real_trace(tmp_path: Path) -> None:
     """The battery's busy-time reference, on an A100 trace (HTA test data, MIT licence in
-    tests/data/LICENSE-HTA-traces): the same union as reporter/trace/ computes."""
+    tests/data/traces/LICENSE-HTA-traces): the same union as reporter/trace/ computes."""
     from reporter.trace import analyse_paths
 
-    trace = ROOT / "tests" / "data" / "a100_alexnet.json.gz"
+    trace = ROOT / "tests" / "data" / "traces" / "a100_alexnet.json.gz"
     busy, window = gpu_check.kernel_union_us(trace)
     section = analyse_paths([trace])
     assert busy == pytest.approx(section.overall.gpu_busy_us, rel=1e-9)
