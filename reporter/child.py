@@ -19,15 +19,21 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def start(cmd: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+def start(
+    cmd: list[str],
+    log: IO[bytes],
+    pass_fds: tuple[int, ...] = (),
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
     """`cmd` in a new session, stdout and stderr into `log`, no stdin."""
     return subprocess.Popen(
         cmd,
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        env=child_env(),
+        env={**child_env(), **(extra_env or {})},
         start_new_session=True,
+        pass_fds=pass_fds,
     )
 
 

@@ -7,7 +7,7 @@ import shlex
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -326,6 +326,7 @@ def parse_formats(text: str, pdf: bool) -> tuple[str, ...]:
 
 
 def run_command(argv: Sequence[str]) -> int:
+    from reporter.outdir import staged
     from reporter.output import prepare_out_dir
     from reporter.pipeline import run_model
 
@@ -337,18 +338,29 @@ def run_command(argv: Sequence[str]) -> int:
     settings = settings_from_args(args, Path(options.model_file).parent)
     out_dir = prepare_out_dir(Path(options.out_dir))
     console.print(f"[bold]perfreport[/] {_plain(options.model_file)}")
-    with Progress() as progress:
-        if launch_spec is not None:
-            from reporter.distributed.run import run_distributed
+    with staged(out_dir) as staging:  # -o changes at the end, as a whole, or not at all
+        work = staging.options(options)
+        with Progress() as progress:
+            if launch_spec is not None:
+                from reporter.distributed.run import run_distributed
 
-            report = run_distributed(options, launch_spec, args.wrapper or "ddp", progress.update)
-        else:
-            report = run_model(options, progress.update)
-    if options.stage_option("graph", "colour", "auto") in ("auto", "time"):
-        from reporter.graph.recolour import recolour_files
+                report = run_distributed(work, launch_spec, args.wrapper or "ddp", progress.update)
+            else:
+                report = run_model(work, progress.update)
+        report.options["out_dir"] = options.out_dir
+        if options.stage_option("graph", "colour", "auto") in ("auto", "time"):
+            from reporter.graph.recolour import recolour_files
 
-        recolour_files(report, out_dir)
-    return finish(report, out_dir, formats, args.fail_on, settings=settings, paper=args.paper)
+            recolour_files(report, staging.path)
+        return finish(
+            report,
+            staging.path,
+            formats,
+            args.fail_on,
+            settings=settings,
+            paper=args.paper,
+            commit=staging.commit,
+        )
 
 
 class Progress:
@@ -386,8 +398,11 @@ def finish(
     *,
     settings: Settings | None = None,
     paper: str = "a4",
+    commit: Callable[[list[Path]], list[Path]] | None = None,
 ) -> int:
-    """Apply the rules, write the files, print the summary, pick the exit code."""
+    """Apply the rules, write the files, print the summary, pick the exit code.
+
+    `commit` (a Staging's) moves the written files into place and returns their paths."""
     from reporter.budgets import check_budgets, crossed
     from reporter.render import write_report
     from reporter.rules import run_rules
@@ -396,6 +411,8 @@ def finish(
     report.findings = run_rules(report, settings.thresholds)
     report.budgets = check_budgets(report, settings.budgets, settings.baseline)
     written = write_report(report, out_dir, formats, paper=paper, warn=_warn)
+    if commit is not None:
+        written = commit(written)
     print_summary(report, written)
     for result in report.budgets:
         if result.status != "ok":

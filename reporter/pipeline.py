@@ -6,7 +6,6 @@ megabytes of prints in user code cannot take the report down with it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reporter import child
+from reporter import child, lifetime
 from reporter.errors import UsageError
 from reporter.options import RunOptions
 from reporter.report import (
@@ -60,7 +59,8 @@ def run_model(options: RunOptions, progress: ProgressFn | None = None) -> Report
     report = run.report
     report.created = report.environment.timestamp
     if not run.finished:
-        _mark_unfinished(run)
+        stage = _mark_unfinished(run)
+        progress("end", stage, report.stages[stage])  # the terminal shows the ✗ line too
     for name in STAGE_NAMES:
         report.stages.setdefault(name, StageStatus("skipped", reason="not selected"))
     return report
@@ -76,8 +76,14 @@ def _run_child(options: RunOptions, tmp: Path, progress: ProgressFn) -> ChildRun
     report.options = to_data(options)
     run = ChildRun(report=report)
     cmd = [sys.executable, "-m", "reporter.worker", str(options_path), str(events_path)]
+    read_fd, lifeline = lifetime.lifeline()
     with open(log_path, "wb") as log, open(events_path, encoding="utf-8") as events:
-        proc = child.start(cmd, log)
+        try:
+            proc = child.start(
+                cmd, log, (read_fd,), lifetime.lifeline_env(read_fd, options.timeout)
+            )
+        finally:
+            os.close(read_fd)
         deadline = time.monotonic() + options.timeout
         try:
             while True:
@@ -90,9 +96,10 @@ def _run_child(options: RunOptions, tmp: Path, progress: ProgressFn) -> ChildRun
                     run.notes.append(f"timed out after {options.timeout:g} s (--timeout)")
                     break
                 time.sleep(0.05)
-        except BaseException:
-            _kill(proc)  # Ctrl-C or SIGTERM: leave no model process behind
-            raise
+        finally:
+            # Ctrl-C, SIGTERM or a normal end: nothing the model started is left running.
+            _kill(proc)
+            os.close(lifeline)
     run.returncode = proc.returncode
     run.log_tail = child.log_tail(log_path, LOG_TAIL_BYTES)
     return run
@@ -134,8 +141,10 @@ def _apply(event: dict[str, Any], run: ChildRun, progress: ProgressFn) -> None:
         run.finished = True
 
 
-def _mark_unfinished(run: ChildRun) -> None:
-    """The child died or was killed: say so in the report, keep what was measured."""
+def _mark_unfinished(run: ChildRun) -> str:
+    """The child died or was killed: say so in the report, keep what was measured.
+
+    Returns the stage that was running."""
     why = "; ".join(run.notes) or _death_reason(run.returncode)
     stage = run.running or "load"
     if stage == "load":
@@ -149,6 +158,7 @@ def _mark_unfinished(run: ChildRun) -> None:
             name, StageStatus("skipped", reason=f"not run: the model process {why} earlier")
         )
     run.report.notes.append(f"The model process {why} during the {stage} stage.")
+    return stage
 
 
 def _death_reason(code: int | None) -> str:
@@ -165,6 +175,7 @@ def _death_reason(code: int | None) -> str:
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    # The guardian keeps the group (and so its id) alive until killed here: the id cannot
+    # have been reused, even when the model process itself has already been reaped.
+    lifetime.kill_group(proc.pid)
     proc.wait()
