@@ -59,8 +59,11 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def _plain(text: str) -> str:
-    """Keep rich from reading user text (paths, messages) as markup."""
-    return text.replace("[", "\\[")
+    """Keep rich from reading user text (paths, messages) as markup, and the terminal from
+    reading its control characters (ESC, OSC) as commands."""
+    from reporter.sanitize import terminal_text
+
+    return terminal_text(text).replace("[", "\\[")
 
 
 # ---------------------------------------------------------------- perfreport MODEL.py
@@ -613,7 +616,9 @@ def diff_command(argv: Sequence[str]) -> int:
     base, head = load_report(args.base), load_report(args.head)
     diff = diff_reports(base, head, module_threshold=args.module_threshold)
     results = check_budgets(head, budgets, base)
-    print(render_diff_text(diff, results), end="")
+    from reporter.sanitize import terminal_text
+
+    print(terminal_text(render_diff_text(diff, results)), end="")
     if args.out:
         out_dir = prepare_out_dir(Path(args.out))
         for fmt in formats:

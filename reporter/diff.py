@@ -8,6 +8,7 @@ runs of the same model is reported as noise.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -181,7 +182,8 @@ def compare_metric(
 ) -> MetricChange | None:
     """None when neither run measured the metric (nothing to show). `noisy` names a run
     whose timing flagged itself noisy: its timings are reported but not judged."""
-    b, h = metric.read(base), metric.read(head)
+    # NaN compares false with everything: never "better", never "worse", only unmeasured.
+    b, h = _finite(metric.read(base)), _finite(metric.read(head))
     if b is None and h is None:
         return None
     change = MetricChange(metric.key, metric.label, metric.unit, b, h)
@@ -211,6 +213,10 @@ def compare_metric(
     else:
         change.verdict = _direction(change.delta, metric.higher_is_better)
     return change
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _beyond(base: float, head: float, band: float) -> bool:
