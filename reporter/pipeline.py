@@ -135,6 +135,9 @@ def _apply(event: dict[str, Any], run: ChildRun, progress: ProgressFn) -> None:
             setattr(report, name, from_data(type_hints(Report)[name], event["section"]))
         run.running = None
         progress("end", name, status)
+    elif kind == "stage_partial":  # kept if the process dies before the stage ends
+        name = event["stage"]
+        setattr(report, name, from_data(type_hints(Report)[name], event["section"]))
     elif kind == "usage_error":
         run.usage_error = event["message"]
     elif kind == "done":

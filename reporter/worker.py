@@ -75,6 +75,9 @@ def run(options: RunOptions, events: Events) -> int:
             events.emit("stage_end", stage=name, status=status, section=None)
             continue
         events.emit("stage_start", stage=name)
+        ctx.on_partial = lambda section, name=name: events.emit(
+            "stage_partial", stage=name, section=section
+        )
         start = time.perf_counter()
         section = None
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,13 @@ class StageContext:
     sections: dict[str, Any] = field(default_factory=dict)
     # Results shared between stages so the model runs as few times as possible.
     cache: dict[str, Any] = field(default_factory=dict)
+    # Sends the running stage's section so far to the parent, which keeps it should the
+    # model process die before the stage ends (the OOM killer at a large batch).
+    on_partial: Callable[[Any], None] | None = None
+
+    def partial(self, section: Any) -> None:
+        if self.on_partial is not None:
+            self.on_partial(section)
 
     @property
     def out_dir(self) -> Path:

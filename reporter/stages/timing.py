@@ -6,6 +6,7 @@ inference steps. See reporter.profiling.measure for the method.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -14,7 +15,7 @@ from reporter.profiling.measure import MIN_WARMUP_CALLS, measure
 from reporter.profiling.options import DEFAULT_TIMING_SECONDS, positive
 from reporter.profiling.stats import latency_stats, noise_reason
 from reporter.profiling.sweep import SweepLimits, batch_size, run_sweep
-from reporter.report.profile import TimingSection
+from reporter.report.profile import BatchSweep, TimingSection
 from reporter.stages.context import SkipStage, StageContext
 
 
@@ -60,8 +61,6 @@ def run(ctx: StageContext) -> TimingSection:
     profile = ctx.sections.get("profile")
     if profile is not None and profile.mode == "inference" and profile.step_us_median:
         section.profiler_overhead = profile.step_us_median / 1e3 / stats.median
-    if ctx.options.stage_option("timing", "batch_sweep", False):
-        section.sweep = run_sweep(model, subject.args, subject.kwargs, device, sweep_limits(ctx))
     sync = (
         "torch.cuda.synchronize around each block, CUDA events inside it; "
         if device.type == "cuda"
@@ -79,7 +78,28 @@ def run(ctx: StageContext) -> TimingSection:
         f"Throughput = batch "
         f"{batch} (first dim of the first input) / median latency."
     )
+    if ctx.options.stage_option("timing", "batch_sweep", False):
+        # A large batch may get the process OOM-killed: the latency and the points done
+        # so far reach the parent first.
+        ctx.partial(section)
+        section.sweep = run_sweep(
+            model,
+            subject.args,
+            subject.kwargs,
+            device,
+            sweep_limits(ctx),
+            on_point=lambda sweep: ctx.partial(
+                dataclasses.replace(section, sweep=_unfinished(sweep))
+            ),
+        )
     return section
+
+
+def _unfinished(sweep: BatchSweep) -> BatchSweep:
+    """The sweep as the report shows it if the process dies timing the next batch."""
+    last = sweep.points[-1].batch
+    reason = f"the model process ended while timing batch {last * 2} (see the timing stage)"
+    return dataclasses.replace(sweep, stop_reason=reason, points=list(sweep.points))
 
 
 def _inference_steps_before(ctx: StageContext) -> int:
