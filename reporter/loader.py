@@ -147,19 +147,11 @@ MEMORY_HEADROOM = 0.8  # leave room for activations and the allocator
 def available_memory(device: torch.device) -> int:
     """Free bytes on the device: cudaMemGetInfo for a GPU; for the CPU MemAvailable, or
     what the cgroup's limit leaves when that is less (memlimit.py)."""
-    from reporter.memlimit import available_bytes
+    from reporter.memlimit import available_bytes, meminfo_available
 
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
-    meminfo = 0
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    meminfo = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return available_bytes(meminfo)
+    return available_bytes(meminfo_available())
 
 
 def import_model_file(path: Path) -> dict[str, Any]:

@@ -81,3 +81,15 @@ def total_bytes(root: Path = Path("/")) -> int:
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     cgroup = cgroup_memory(root)
     return min(physical, cgroup.limit) if cgroup is not None else physical
+
+
+def meminfo_available() -> int:
+    """MemAvailable from /proc/meminfo, in bytes (0 when it cannot be read)."""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0

@@ -69,7 +69,6 @@ def run_model(options: RunOptions, progress: ProgressFn | None = None) -> Report
 def _run_child(options: RunOptions, tmp: Path, progress: ProgressFn) -> ChildRun:
     options_path = tmp / "options.json"
     events_path = tmp / "events.jsonl"
-    log_path = tmp / "model-output.log"
     options_path.write_text(json.dumps(to_data(options)))
     events_path.touch()
     report = Report(model=ModelInfo(class_name="?", source=options.model_file))
@@ -77,13 +76,15 @@ def _run_child(options: RunOptions, tmp: Path, progress: ProgressFn) -> ChildRun
     run = ChildRun(report=report)
     cmd = [sys.executable, "-m", "reporter.worker", str(options_path), str(events_path)]
     read_fd, lifeline = lifetime.lifeline()
-    with open(log_path, "wb") as log, open(events_path, encoding="utf-8") as events:
+    output = child.OutputTail(LOG_TAIL_BYTES)
+    with open(events_path, encoding="utf-8") as events:
         try:
             proc = child.start(
-                cmd, log, (read_fd,), lifetime.lifeline_env(read_fd, options.timeout)
+                cmd, output.write_fd, (read_fd,), lifetime.lifeline_env(read_fd, options.timeout)
             )
         finally:
             os.close(read_fd)
+            output.close_writer()
         deadline = time.monotonic() + options.timeout
         try:
             while True:
@@ -101,7 +102,7 @@ def _run_child(options: RunOptions, tmp: Path, progress: ProgressFn) -> ChildRun
             _kill(proc)
             os.close(lifeline)
     run.returncode = proc.returncode
-    run.log_tail = child.log_tail(log_path, LOG_TAIL_BYTES)
+    run.log_tail = output.text()
     return run
 
 
