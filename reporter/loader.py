@@ -169,7 +169,9 @@ def import_model_file(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    sys.path.insert(0, str(path.parent))  # so the file can import its neighbours
+    # So the file can import its neighbours; after the installed packages, so that a
+    # neighbour (a torchinfo.py) cannot replace a package perfreport itself imports.
+    sys.path.append(str(path.parent))
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
@@ -338,7 +340,8 @@ def _safe_load(path: Path, flag: str) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         text = str(exc)
-        if "Unsupported global" in text or "safe_globals" in text:
+        if any(w in text for w in ("Unsupported global", "safe_globals", "Weights only load")):
+            # torch's own hint (weights_only=False "will likely succeed") is not ours to give
             raise UsageError(
                 f"{flag} {path} needs unsafe unpickling, which perfreport refuses "
                 "(torch.load weights_only=True): save plain tensors or a state_dict"
@@ -350,6 +353,13 @@ def _safe_load(path: Path, flag: str) -> Any:
 def split_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """A tensor is one positional input, a tuple/list positional inputs, a dict keywords."""
     if isinstance(inputs, dict):
+        bad = [k for k in inputs if not isinstance(k, str) or not k.isidentifier()]
+        if bad:
+            raise UsageError(
+                f"the sample input is a dict, so its keys are forward()'s keyword arguments, "
+                f"but {str(bad[:3])[1:-1][:80]} cannot be a parameter name: return a tuple for "
+                "positional inputs, or a dict of names"
+            )
         return (), dict(inputs)
     if isinstance(inputs, (tuple, list)):
         return tuple(inputs), {}

@@ -74,7 +74,8 @@ def _run_child(options: RunOptions, tmp: Path, progress: ProgressFn) -> ChildRun
     report = Report(model=ModelInfo(class_name="?", source=options.model_file))
     report.options = to_data(options)
     run = ChildRun(report=report)
-    cmd = [sys.executable, "-m", "reporter.worker", str(options_path), str(events_path)]
+    # -P: the working folder is not put on sys.path (a torchinfo.py there would shadow it)
+    cmd = [sys.executable, "-P", "-m", "reporter.worker", str(options_path), str(events_path)]
     read_fd, lifeline = lifetime.lifeline()
     output = child.OutputTail(LOG_TAIL_BYTES)
     with open(events_path, encoding="utf-8") as events:
