@@ -508,6 +508,7 @@ class Settings:
 
 # ---------------------------------------------------------------- perfreport render
 def render_command(argv: Sequence[str]) -> int:
+    from reporter.outdir import staged
     from reporter.output import prepare_out_dir
     from reporter.render import write_report
     from reporter.report import load_report
@@ -527,14 +528,17 @@ def render_command(argv: Sequence[str]) -> int:
         Path(args.out) if args.out else Path(args.report_json).resolve().parent
     )
     formats = parse_formats(args.format, args.pdf)
-    for path in write_report(report, out_dir, formats, paper=args.paper, warn=_warn):
-        console.print(f"wrote {_plain(str(path))}")
+    with staged(out_dir, owned=[f"report.{f}" for f in formats]) as staging:
+        written = write_report(report, staging.path, formats, paper=args.paper, warn=_warn)
+        for path in staging.commit(written):
+            console.print(f"wrote {_plain(str(path))}")
     return EXIT_OK
 
 
 # ---------------------------------------------------------------- perfreport trace
 def trace_command(argv: Sequence[str]) -> int:
     from reporter.environment import now_iso
+    from reporter.outdir import REPORT_FILES, staged
     from reporter.output import prepare_out_dir
     from reporter.report import ModelInfo
     from reporter.trace import analyse_paths, find_trace_files
@@ -568,7 +572,10 @@ def trace_command(argv: Sequence[str]) -> int:
     )
     report.environment.perfreport_version = __version__
     report.environment.command_line = "perfreport trace " + shlex.join(argv)
-    return finish(report, out_dir, formats, args.fail_on, settings=settings)
+    with staged(out_dir, owned=REPORT_FILES) as staging:
+        return finish(
+            report, staging.path, formats, args.fail_on, settings=settings, commit=staging.commit
+        )
 
 
 # ---------------------------------------------------------------- perfreport diff

@@ -28,12 +28,9 @@ from pathlib import Path
 from reporter.errors import UsageError
 from reporter.options import RunOptions
 
+REPORT_FILES = tuple(f"report.{ext}" for ext in ("json", "html", "md", "pdf"))
 # Every name a run of perfreport owns in its output folder.
-RUN_OUTPUTS = (
-    *(f"report.{ext}" for ext in ("json", "html", "md", "pdf")),
-    *(f"graph.{ext}" for ext in ("svg", "dot", "png", "pdf")),
-    "trace",
-)
+RUN_OUTPUTS = (*REPORT_FILES, *(f"graph.{ext}" for ext in ("svg", "dot", "png", "pdf")), "trace")
 STAGING_TAG = ".perfreport-staging-"
 # Errors of the disk, not of perfreport: one line, exit 2, nothing in -o changed.
 DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}

@@ -175,3 +175,30 @@ def test_sigterm_mid_run_changes_nothing(tmp_path: Path) -> None:
     assert proc.wait(timeout=60) == 130
     _assert_old_report(out)
     assert not _stagings(out)
+
+
+def test_render_on_a_full_disk_leaves_the_folder_as_it_was(cli, tmp_path, monkeypatch) -> None:
+    import reporter.render as render
+    from reporter.report import ModelInfo, Report, report_to_json
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    source = folder / "report.json"
+    source.write_text(report_to_json(Report(model=ModelInfo(class_name="M", source="m.py"))))
+    (folder / "report.html").write_text("<p>previous</p>")
+    real = render.write_atomic
+
+    def full_disk(path: Path, data: str | bytes) -> None:
+        if path.name == "report.md":  # written after report.html
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real(path, data)
+
+    monkeypatch.setattr(render, "write_atomic", full_disk)
+    result = cli("render", source)
+    assert result.code == 2 and "No space left on device" in result.err
+    assert (folder / "report.html").read_text() == "<p>previous</p>"
+    assert sorted(p.name for p in folder.iterdir()) == ["report.html", "report.json"]
+    monkeypatch.setattr(render, "write_atomic", real)
+    assert cli("render", source).code == 0
+    assert "previous" not in (folder / "report.html").read_text()
+    assert sorted(p.name for p in folder.iterdir()) == ["report.html", "report.json", "report.md"]
