@@ -340,14 +340,27 @@ def _safe_load(path: Path, flag: str) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         text = str(exc)
-        if any(w in text for w in ("Unsupported global", "safe_globals", "Weights only load")):
-            # torch's own hint (weights_only=False "will likely succeed") is not ours to give
+        if any(w in text.lower() for w in UNSAFE_PICKLE):
             raise UsageError(
                 f"{flag} {path} needs unsafe unpickling, which perfreport refuses "
                 "(torch.load weights_only=True): save plain tensors or a state_dict"
             ) from None
-        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-        raise UsageError(f"{flag} {path} is not a file torch.save wrote ({first})") from None
+        raise UsageError(
+            f"{flag} {path} is not a file torch.save wrote ({_load_error(text, exc)})"
+        ) from None
+
+
+# torch's words for a pickle that would call or import something weights_only forbids
+UNSAFE_PICKLE = ("unsupported global", "safe_globals", "unrecognized function", "is blocked")
+
+
+def _load_error(text: str, exc: Exception) -> str:
+    """torch.load's reason without its advice: it suggests weights_only=False, which would
+    run whatever the file holds, and perfreport never does that."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    advice = ("Weights only load failed", "In PyTorch", "Please file", "Check the documentation")
+    reasons = [x for x in lines if not x.startswith(advice) and "weights_only" not in x]
+    return reasons[0][:200] if reasons else type(exc).__name__
 
 
 def split_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:

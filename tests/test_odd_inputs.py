@@ -42,6 +42,13 @@ def test_unsafe_pickle_is_refused_in_perfreports_words(cli, tmp_path) -> None:
     assert result.code == 2
     assert "needs unsafe unpickling, which perfreport refuses" in result.err
     assert "will likely succeed" not in result.err
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a torch file")
+    result = cli(
+        SAMPLES / "mlp.py", "--input", garbage, "-o", tmp_path / "out", "--only", "summary"
+    )
+    assert result.code == 2 and "is not a file torch.save wrote" in result.err
+    assert "weights_only" not in result.err.replace("weights_only=True", "")
 
 
 def test_example_inputs_dict_with_non_name_keys_is_a_usage_error(cli, tmp_path, model_file):
