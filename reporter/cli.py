@@ -350,7 +350,7 @@ def run_command(argv: Sequence[str]) -> int:
                 report = run_distributed(work, launch_spec, args.wrapper or "ddp", progress.update)
             else:
                 report = run_model(work, progress.update)
-        report.options["out_dir"] = options.out_dir
+        report = staging.relocated(report)  # paths as they will be after the swap
         if options.stage_option("graph", "colour", "auto") in ("auto", "time"):
             from reporter.graph.recolour import recolour_files
 

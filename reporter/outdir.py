@@ -24,6 +24,7 @@ import signal
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from reporter.errors import UsageError
 from reporter.options import RunOptions
@@ -51,6 +52,13 @@ class Staging:
         """`options` writing into the staging folder instead of `out`."""
         return dataclasses.replace(options, out_dir=str(self.path))
 
+    def relocated(self, report: Any) -> Any:
+        """The Report with every path into the staging folder (trace files, options) as
+        it will be once committed."""
+        from reporter.report import Report, from_data, to_data
+
+        return from_data(Report, _moved(to_data(report), str(self.path), str(self.out)))
+
     def commit(self, written: Sequence[Path] = ()) -> list[Path]:
         """Swap the staged names into `out`; return `written` as paths in `out`."""
         with _signals_held(), _locked(self.out):
@@ -62,6 +70,16 @@ class Staging:
         with contextlib.suppress(OSError):
             os.close(self._lock)
         _remove_tree(self.path)
+
+
+def _moved(data: Any, old: str, new: str) -> Any:
+    if isinstance(data, str):
+        return new + data[len(old) :] if data == old or data.startswith(old + os.sep) else data
+    if isinstance(data, list):
+        return [_moved(v, old, new) for v in data]
+    if isinstance(data, dict):
+        return {k: _moved(v, old, new) for k, v in data.items()}
+    return data
 
 
 @contextlib.contextmanager

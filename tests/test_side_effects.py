@@ -13,6 +13,7 @@ import pytest
 from conftest import SAMPLES
 
 from reporter.errors import UsageError
+from reporter.outdir import STAGING_TAG
 from reporter.trace.gunzip import LIMIT_ENV, gunzip_bounded
 
 MIB = 2**20
@@ -119,3 +120,8 @@ def test_a_trace_symlink_in_the_output_folder_is_not_followed(cli, tmp_path) -> 
     data = json.loads((out / "report.json").read_text())
     assert data["stages"]["trace"]["status"] == "ok"
     assert (out / data["profile"]["trace_files"][0]).is_file()
+    # Paths in the report name the files where they are now, not the staging folder
+    assert [r["file"] for r in data["trace"]["ranks"]] == [
+        str(out / data["profile"]["trace_files"][0])
+    ]
+    assert STAGING_TAG not in (out / "report.json").read_text()
