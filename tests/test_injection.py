@@ -179,3 +179,22 @@ def test_long_strings_are_shortened_for_print_only() -> None:
         "svg": "s" * 1000,
         "k" * 299 + "…": ["v" * 299 + "…"],
     }
+
+
+def test_the_pdf_lays_out_the_shortened_report(monkeypatch) -> None:
+    """render_pdf hands the print HTML the shortened strings (a 10,000-character name
+    took WeasyPrint 10 minutes)."""
+    import reporter.render.pdf as pdf
+
+    seen: list[Report] = []
+
+    def capture(report: Report, *, for_print: bool = False) -> str:
+        seen.append(report)
+        return "<html><head></head><body></body></html>"
+
+    monkeypatch.setattr(pdf, "render_html", capture)
+    try:
+        pdf.render_pdf(_report_with("y" * 10_000))
+    except pdf.PdfUnavailable:
+        pytest.skip("WeasyPrint is not installed")
+    assert len(seen) == 1 and len(seen[0].model.class_name) == 300
