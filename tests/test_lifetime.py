@@ -85,8 +85,10 @@ def test_processes_the_model_started_end_with_a_normal_run(cli, tmp_path, model_
     assert _all_end(pids), "a process the model started outlived the run"
 
 
-def test_kill_9_of_perfreports_group_ends_the_model_process(tmp_path, model_file) -> None:
-    """CI kills the job's process group with SIGKILL: the model's own session goes too."""
+@pytest.mark.parametrize("target", ["process", "group"])
+def test_kill_9_of_perfreport_ends_the_model_process(tmp_path, model_file, target) -> None:
+    """kill -9 of perfreport, or of its process group as CI does: the model's own session,
+    and what the model started, go too."""
     pids_file = tmp_path / "pids"
     out = tmp_path / "out"
     env = dict(os.environ, PERFREPORT_INJECT_FAULT="summary:hang", PYTHONPATH=str(REPO))
@@ -101,7 +103,10 @@ def test_kill_9_of_perfreports_group_ends_the_model_process(tmp_path, model_file
     started = _wait_for(pids_file)
     workers = _worker_pids(proc.pid)
     assert len(workers) == 1
-    os.killpg(proc.pid, signal.SIGKILL)
+    if target == "group":
+        os.killpg(proc.pid, signal.SIGKILL)
+    else:
+        proc.kill()
     proc.wait(timeout=30)
     assert _all_end([*workers, *started]), "the model process outlived perfreport"
     assert not out.exists() or not list(out.iterdir())
