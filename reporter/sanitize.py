@@ -81,6 +81,8 @@ SVG_ATTRIBUTES = {
     "stroke-width", "stroke-dasharray", "stroke-opacity", "fill-opacity", "font-family",
     "font-size", "font-weight", "font-style", "text-anchor", "offset", "stop-color",
     "stop-opacity", "gradientUnits", "preserveAspectRatio", "version", "title",
+    "stroke-linecap", "stroke-linejoin", "fill-rule", "opacity", "font-stretch",
+    "text-decoration", "rotate",
     "href", "target",
 }  # fmt: skip
 # Attribute values must not reach outside the page: url() only to a fragment.
