@@ -202,3 +202,24 @@ def test_render_on_a_full_disk_leaves_the_folder_as_it_was(cli, tmp_path, monkey
     assert cli("render", source).code == 0
     assert "previous" not in (folder / "report.html").read_text()
     assert sorted(p.name for p in folder.iterdir()) == ["report.html", "report.json", "report.md"]
+
+
+def test_two_concurrent_runs_into_one_folder(tmp_path: Path) -> None:
+    """Both record a trace at once: the report that wins has one rank, its own trace."""
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "reporter", str(SAMPLES / "mlp.py"), "-o", str(out)]
+    cmd += ["--only", "summary,profile,trace", "--profile-steps", "0,1,1"]
+    runs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+        for _ in range(2)
+    ]
+    for run in runs:
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err.decode()
+    data = json.loads((out / "report.json").read_text())
+    assert len(data["trace"]["ranks"]) == 1
+    assert [p.name for p in (out / "trace").iterdir()] == [
+        Path(data["profile"]["trace_files"][0]).name
+    ]
+    assert not _stagings(out)
