@@ -44,17 +44,22 @@ def label_text(text: object) -> str:
     return CONTROL.sub("?", LINE_BREAK.sub(" ", str(text)))
 
 
-PRINT_LIMIT = 300  # characters of one string in the PDF
+PRINT_WORD = 120  # characters of one unbroken word in the PDF
+PRINT_LIMIT = 2000  # characters of one string in the PDF
+LONG_WORD = re.compile(f"\\S{{{PRINT_WORD + 1},}}")
 
 
 def short(text: str, limit: int = PRINT_LIMIT) -> str:
-    """The start of a long string with an ellipsis: WeasyPrint lays a long unbroken word
-    out in time quadratic in its length (10,000 characters: 10 minutes)."""
+    """`text` for print: each word cut to PRINT_WORD characters and the whole to `limit`,
+    each cut marked with an ellipsis. WeasyPrint lays a long unbroken word out in time
+    quadratic in its length (a 10,000-character module name: 10 minutes); sentences
+    (a method, a message) stay whole."""
+    text = LONG_WORD.sub(lambda m: m[0][: PRINT_WORD - 1] + "…", text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def shortened(data: Any, keep: frozenset[str] = frozenset({"svg"})) -> Any:
-    """JSON data with every string (and key) cut to PRINT_LIMIT, except under `keep`."""
+    """JSON data with every string (and key) shortened for print, except under `keep`."""
     if isinstance(data, str):
         return short(data)
     if isinstance(data, list):

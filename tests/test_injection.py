@@ -173,11 +173,12 @@ def test_long_strings_are_shortened_for_print_only() -> None:
 
     report = _report_with("x" * 10_000)
     short = shortened_report(report)
-    assert len(short.model.class_name) == 300 and short.model.class_name.endswith("…")
+    assert short.model.class_name == "x" * 119 + "…"
     assert len(report.model.class_name) == 10_000  # the report itself keeps the name
-    assert shortened({"svg": "s" * 1000, "k" * 400: ["v" * 400]}) == {
+    sentence = " ".join(["word"] * 100)  # 499 characters, none of them long words
+    assert shortened({"svg": "s" * 1000, "k" * 400: [sentence, "a " * 1500]}) == {
         "svg": "s" * 1000,
-        "k" * 299 + "…": ["v" * 299 + "…"],
+        "k" * 119 + "…": [sentence, ("a " * 1500)[:1999] + "…"],
     }
 
 
@@ -197,4 +198,4 @@ def test_the_pdf_lays_out_the_shortened_report(monkeypatch) -> None:
         pdf.render_pdf(_report_with("y" * 10_000))
     except pdf.PdfUnavailable:
         pytest.skip("WeasyPrint is not installed")
-    assert len(seen) == 1 and len(seen[0].model.class_name) == 300
+    assert len(seen) == 1 and len(seen[0].model.class_name) == 120
