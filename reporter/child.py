@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -28,7 +29,10 @@ def python_command(module: str, *args: str) -> list[str]:
 
 
 def start(
-    cmd: list[str], log: IO[bytes], extra_env: dict[str, str] | None = None
+    cmd: list[str],
+    log: IO[bytes] | int,
+    pass_fds: tuple[int, ...] = (),
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """`cmd` in a new session, stdout and stderr into `log`, no stdin."""
     return subprocess.Popen(
@@ -38,7 +42,42 @@ def start(
         stdin=subprocess.DEVNULL,
         env=child_env(extra_env),
         start_new_session=True,
+        pass_fds=pass_fds,
     )
+
+
+class OutputTail:
+    """A child's stdout and stderr through a pipe, of which only the last `limit` bytes
+    are kept: a model that prints in a loop (2.4 GB in 6 s) fills no disk and holds
+    bounded memory. A thread reads the pipe until every writer has closed it."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.total = 0  # bytes the child wrote
+        self._tail = bytearray()
+        read_fd, self.write_fd = os.pipe()
+        self._thread = threading.Thread(target=self._pump, args=(read_fd,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, fd: int) -> None:
+        try:
+            while chunk := os.read(fd, 1 << 16):
+                self.total += len(chunk)
+                self._tail += chunk
+                if len(self._tail) > 2 * self.limit:
+                    del self._tail[: -self.limit]
+        finally:
+            os.close(fd)
+
+    def close_writer(self) -> None:
+        """The parent's copy of the write end, once the child has its own."""
+        os.close(self.write_fd)
+
+    def text(self, wait_s: float = 5.0) -> str:
+        """The last `limit` bytes, once the pipe is closed (or after `wait_s`: a process
+        that left the group may still hold it)."""
+        self._thread.join(wait_s)
+        return bytes(self._tail[-self.limit :]).decode("utf-8", "replace")
 
 
 def log_tail(path: Path, limit: int) -> str:

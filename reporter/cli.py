@@ -8,9 +8,10 @@ import shlex
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +145,11 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def _plain(text: str) -> str:
-    """Keep rich from reading user text (paths, messages) as markup."""
-    return text.replace("[", "\\[")
+    """Keep rich from reading user text (paths, messages) as markup, and the terminal from
+    reading its control characters (ESC, OSC) as commands."""
+    from reporter.sanitize import terminal_text
+
+    return terminal_text(text).replace("[", "\\[")
 
 
 # ---------------------------------------------------------------- perfreport MODEL.py
@@ -465,6 +469,7 @@ def parse_formats(text: str, pdf: bool) -> tuple[str, ...]:
 
 
 def run_command(argv: Sequence[str]) -> int:
+    from reporter.outdir import staged
     from reporter.output import prepare_out_dir
     from reporter.pipeline import run_model
 
@@ -480,18 +485,29 @@ def run_command(argv: Sequence[str]) -> int:
     }
     out_dir = prepare_out_dir(Path(options.out_dir))
     say(f"[bold]perfreport[/] {_plain(options.model_file)}")
-    with Progress() as progress:
-        if launch_spec is not None:
-            from reporter.distributed.run import run_distributed
+    with staged(out_dir) as staging:  # -o changes at the end, as a whole, or not at all
+        work = staging.options(options)
+        with Progress() as progress:
+            if launch_spec is not None:
+                from reporter.distributed.run import run_distributed
 
-            report = run_distributed(options, launch_spec, args.wrapper or "ddp", progress.update)
-        else:
-            report = run_model(options, progress.update)
-    if options.stage_option("graph", "colour", "auto") in ("auto", "time"):
-        from reporter.graph.recolour import recolour_files
+                report = run_distributed(work, launch_spec, args.wrapper or "ddp", progress.update)
+            else:
+                report = run_model(work, progress.update)
+        report = staging.relocated(report)  # paths as they will be after the swap
+        if options.stage_option("graph", "colour", "auto") in ("auto", "time"):
+            from reporter.graph.recolour import recolour_files
 
-        recolour_files(report, out_dir)
-    return finish(report, out_dir, formats, args.fail_on, settings=settings, paper=args.paper)
+            recolour_files(report, staging.path)
+        return finish(
+            report,
+            staging.path,
+            formats,
+            args.fail_on,
+            settings=settings,
+            paper=args.paper,
+            commit=staging.commit,
+        )
 
 
 class Progress:
@@ -532,12 +548,19 @@ def finish(
     *,
     settings: Settings | None = None,
     paper: str = "a4",
+    commit: Callable[[list[Path]], list[Path]] | None = None,
 ) -> int:
-    """Apply the rules, write the files, print the summary, pick the exit code."""
+    """Apply the rules, write the files, print the summary, pick the exit code.
+
+    `commit` (a Staging's) moves the written files into place and returns their paths."""
     from reporter.budgets import crossed
 
     judge(report, settings or Settings())
-    written = write_files(report, out_dir, formats, paper)
+    written, missing = write_files(report, out_dir, formats, paper)
+    if commit is not None:
+        written = commit(written)
+    if missing:  # asked for and not written (PDF without Pango): the others are in place
+        raise UsageError(missing)
     print_summary(report, written)
     for result in report.budgets:
         if result.status != "ok":
@@ -576,16 +599,17 @@ def failed_stages(report: Report) -> list[str]:
     return failed
 
 
-def write_files(report: Report, out_dir: Path, formats: tuple[str, ...], paper: str) -> list[Path]:
-    """Write every format; one that was asked for and cannot be written (PDF without Pango)
-    is bad usage: the others are written first, then one line and exit 2."""
+def write_files(
+    report: Report, out_dir: Path, formats: tuple[str, ...], paper: str
+) -> tuple[list[Path], str]:
+    """Write every format that can be; (paths written, why one asked for could not be).
+    A format asked for and not written (PDF without Pango) is bad usage, said once the
+    others are in place: one line and exit 2."""
     from reporter.render import write_report
-    from reporter.render.pdf import PdfUnavailable
 
-    try:
-        return write_report(report, out_dir, formats, paper=paper)
-    except PdfUnavailable as exc:
-        raise UsageError(str(exc)) from None
+    missing: list[str] = []
+    written = write_report(report, out_dir, formats, paper=paper, warn=missing.append)
+    return written, missing[0] if missing else ""
 
 
 def print_summary(report: Report, written: list[Path]) -> None:
@@ -673,6 +697,7 @@ def add_render_arguments(p: ArgumentParser) -> None:
 
 
 def render_command(argv: Sequence[str]) -> int:
+    from reporter.outdir import staged
     from reporter.output import prepare_out_dir
     from reporter.report import load_report
 
@@ -682,8 +707,12 @@ def render_command(argv: Sequence[str]) -> int:
         Path(args.out) if args.out else Path(args.report_json).resolve().parent
     )
     formats = parse_formats(args.format, args.pdf)
-    for path in write_files(report, out_dir, formats, args.paper):
-        say(f"wrote {_plain(str(path))}")
+    with staged(out_dir, owned=[f"report.{f}" for f in formats]) as staging:
+        written, missing = write_files(report, staging.path, formats, args.paper)
+        for path in staging.commit(written):
+            say(f"wrote {_plain(str(path))}")
+    if missing:
+        raise UsageError(missing)
     return EXIT_OK
 
 
@@ -707,8 +736,9 @@ def add_trace_arguments(p: ArgumentParser) -> None:
 def trace_command(argv: Sequence[str]) -> int:
     # Not reporter.environment's now_iso: that module imports torch (1.6 s, 200 MB), and
     # traces are analysed without it.
-    from datetime import datetime, timezone
+    from datetime import datetime
 
+    from reporter.outdir import REPORT_FILES, staged
     from reporter.output import prepare_out_dir
     from reporter.report import ModelInfo
     from reporter.trace import analyse_paths, find_trace_files
@@ -726,13 +756,16 @@ def trace_command(argv: Sequence[str]) -> int:
     report = Report(
         model=ModelInfo(class_name=f"Trace: {source.name}", source=str(source), device="trace"),
         kind="trace",
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
         stages={"trace": StageStatus("ok")},
         trace=section,
     )
     report.environment.perfreport_version = __version__
     report.environment.command_line = "perfreport trace " + shlex.join(argv)
-    return finish(report, out_dir, formats, args.fail_on, settings=settings)
+    with staged(out_dir, owned=REPORT_FILES) as staging:
+        return finish(
+            report, staging.path, formats, args.fail_on, settings=settings, commit=staging.commit
+        )
 
 
 # ---------------------------------------------------------------- perfreport diff
@@ -799,7 +832,9 @@ def diff_command(argv: Sequence[str]) -> int:
         threshold=threshold,
     )
     results = check_budgets(head, budgets, base)
-    print(render_diff_text(diff, results), end="")
+    from reporter.sanitize import terminal_text
+
+    print(terminal_text(render_diff_text(diff, results)), end="")
     if args.out:
         out_dir = prepare_out_dir(Path(args.out))
         for fmt in formats:

@@ -39,11 +39,24 @@ def perfreport_table(config: str | None, search_from: Path) -> tuple[dict[str, A
     if config:
         path = Path(config)
         data = read_toml(path)
-        return data.get("tool", {}).get("perfreport", data), path
+        tool = data.get("tool")
+        return _table(tool.get("perfreport", data) if isinstance(tool, dict) else data, path), path
     path = find_pyproject(search_from)
     if path is None:
         return {}, None
-    return read_toml(path).get("tool", {}).get("perfreport", {}), path
+    tool = read_toml(path).get("tool", {})
+    if not isinstance(tool, dict):
+        return {}, path  # `tool` is not ours to judge
+    return _table(tool.get("perfreport", {}), path), path
+
+
+def _table(value: Any, path: Path) -> dict[str, Any]:
+    """The settings when they are a table; one line for `[tool] perfreport = "oops"`."""
+    if not isinstance(value, dict):
+        raise UsageError(
+            f"{path}: tool.perfreport must be a table ([tool.perfreport]), not {str(value)[:40]!r}"
+        )
+    return value
 
 
 def thresholds_from(

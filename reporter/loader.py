@@ -165,17 +165,13 @@ MEMORY_HEADROOM = 0.8  # leave room for activations and the allocator
 
 
 def available_memory(device: torch.device) -> int:
-    """Free bytes on the device: MemAvailable for the CPU, cudaMemGetInfo for a GPU."""
+    """Free bytes on the device: cudaMemGetInfo for a GPU; for the CPU MemAvailable, or
+    what the cgroup's limit leaves when that is less (memlimit.py)."""
+    from reporter.memlimit import available_bytes, meminfo_available
+
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return available_bytes(meminfo_available())
 
 
 def import_model_file(path: Path) -> dict[str, Any]:
@@ -384,18 +380,39 @@ def _safe_load(path: Path, flag: str) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         text = str(exc)
-        if "Unsupported global" in text or "safe_globals" in text:
+        if any(w in text.lower() for w in UNSAFE_PICKLE):
             raise UsageError(
                 f"{flag} {path} needs unsafe unpickling, which perfreport refuses "
                 "(torch.load weights_only=True): save plain tensors or a state_dict"
             ) from None
-        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-        raise UsageError(f"{flag} {path} is not a file torch.save wrote ({first})") from None
+        raise UsageError(
+            f"{flag} {path} is not a file torch.save wrote ({_load_error(text, exc)})"
+        ) from None
+
+
+# torch's words for a pickle that would call or import something weights_only forbids
+UNSAFE_PICKLE = ("unsupported global", "safe_globals", "unrecognized function", "is blocked")
+
+
+def _load_error(text: str, exc: Exception) -> str:
+    """torch.load's reason without its advice: it suggests weights_only=False, which would
+    run whatever the file holds, and perfreport never does that."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    advice = ("Weights only load failed", "In PyTorch", "Please file", "Check the documentation")
+    reasons = [x for x in lines if not x.startswith(advice) and "weights_only" not in x]
+    return reasons[0][:200] if reasons else type(exc).__name__
 
 
 def split_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """A tensor is one positional input, a tuple/list positional inputs, a dict keywords."""
     if isinstance(inputs, dict):
+        bad = [k for k in inputs if not isinstance(k, str) or not k.isidentifier()]
+        if bad:
+            raise UsageError(
+                f"the sample input is a dict, so its keys are forward()'s keyword arguments, "
+                f"but {str(bad[:3])[1:-1][:80]} cannot be a parameter name: return a tuple for "
+                "positional inputs, or a dict of names"
+            )
         return (), dict(inputs)
     if isinstance(inputs, (tuple, list)):
         return tuple(inputs), {}

@@ -20,10 +20,14 @@ def save(
 ) -> list[Path]:
     """Write report.<format> for each format into `folder`; return the paths."""
     from reporter.cli import parse_formats, write_files
+    from reporter.errors import UsageError
     from reporter.output import prepare_out_dir
 
     chosen = parse_formats(",".join([formats] if isinstance(formats, str) else formats), False)
-    return write_files(report, prepare_out_dir(Path(folder)), chosen, paper)
+    written, missing = write_files(report, prepare_out_dir(Path(folder)), chosen, paper)
+    if missing:
+        raise UsageError(missing)
+    return written
 
 
 def repr_html(report: Report, height: int = 640) -> str:

@@ -6,7 +6,6 @@ megabytes of prints in user code cannot take the report down with it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from reporter import child
+from reporter import child, lifetime
 from reporter.errors import UsageError
 from reporter.options import RunOptions
 from reporter.report import (
@@ -56,7 +55,7 @@ def run_model(options: RunOptions, progress: ProgressFn | None = None) -> Report
     progress = progress or (lambda *_: None)
     with tempfile.TemporaryDirectory(prefix="perfreport-") as tmp:
         run = _run_child(options, Path(tmp), progress)
-    report = report_of(run)
+    report = report_of(run, progress=progress)
     if report.timing is not None:
         _finish_timing(options, report, progress)
     return report
@@ -68,7 +67,9 @@ def new_run(options: RunOptions) -> ChildRun:
     return ChildRun(report=report)
 
 
-def report_of(run: ChildRun, who: str = "the model process") -> Report:
+def report_of(
+    run: ChildRun, who: str = "the model process", progress: ProgressFn | None = None
+) -> Report:
     """The Report from what a run streamed; stages it never reached are marked."""
     if run.usage_error:
         error = UsageError(run.usage_error)
@@ -77,7 +78,9 @@ def report_of(run: ChildRun, who: str = "the model process") -> Report:
     report = run.report
     report.created = report.environment.timestamp
     if not run.finished:
-        _mark_unfinished(run, who)
+        stage = _mark_unfinished(run, who)
+        if progress is not None:
+            progress("end", stage, report.stages[stage])  # the terminal shows the ✗ line too
     for name in STAGE_NAMES:
         report.stages.setdefault(name, StageStatus("skipped", reason="not selected"))
     # The worker runs the timing stage first; the report lists stages in their usual order.
@@ -131,13 +134,19 @@ def _run_child(
 ) -> ChildRun:
     options_path = tmp / "options.json"
     events_path = tmp / "events.jsonl"
-    log_path = tmp / "model-output.log"
     options_path.write_text(json.dumps(to_data(options)))
     events_path.touch()
     run = new_run(options)
     cmd = child.python_command("reporter.worker", str(options_path), str(events_path))
-    with open(log_path, "wb") as log, open(events_path, encoding="utf-8") as events:
-        proc = child.start(cmd, log, extra_env)
+    read_fd, lifeline = lifetime.lifeline()
+    output = child.OutputTail(LOG_TAIL_BYTES)
+    env = {**lifetime.lifeline_env(read_fd, options.timeout), **(extra_env or {})}
+    with open(events_path, encoding="utf-8") as events:
+        try:
+            proc = child.start(cmd, output.write_fd, (read_fd,), env)
+        finally:
+            os.close(read_fd)
+            output.close_writer()
         deadline = time.monotonic() + options.timeout
         try:
             while True:
@@ -150,11 +159,12 @@ def _run_child(
                     run.notes.append(f"timed out after {options.timeout:g} s (--timeout)")
                     break
                 time.sleep(0.05)
-        except BaseException:
-            _kill(proc)  # Ctrl-C or SIGTERM: leave no model process behind
-            raise
+        finally:
+            # Ctrl-C, SIGTERM or a normal end: nothing the model started is left running.
+            _kill(proc)
+            os.close(lifeline)
     run.returncode = proc.returncode
-    run.log_tail = child.log_tail(log_path, LOG_TAIL_BYTES)
+    run.log_tail = output.text()
     return run
 
 
@@ -190,6 +200,9 @@ def _apply(event: dict[str, Any], run: ChildRun, progress: ProgressFn) -> None:
         progress("end", name, status)
     elif kind == "stage_progress":
         progress("progress", f"{event['stage']}: {event['message']}", None)
+    elif kind == "stage_partial":  # kept if the process dies before the stage ends
+        name = event["stage"]
+        setattr(report, name, from_data(type_hints(Report)[name], event["section"]))
     elif kind == "usage_error":
         run.usage_error = event["message"]
         run.usage_detail = event.get("detail") or ""
@@ -197,8 +210,10 @@ def _apply(event: dict[str, Any], run: ChildRun, progress: ProgressFn) -> None:
         run.finished = True
 
 
-def _mark_unfinished(run: ChildRun, who: str = "the model process") -> None:
-    """The child died or was killed: say so in the report, keep what was measured."""
+def _mark_unfinished(run: ChildRun, who: str = "the model process") -> str:
+    """The child died or was killed: say so in the report, keep what was measured.
+
+    Returns the stage that was running."""
     why = "; ".join(run.notes) or _death_reason(run.returncode)
     stage = run.running or "load"
     if stage == "load":
@@ -212,6 +227,7 @@ def _mark_unfinished(run: ChildRun, who: str = "the model process") -> None:
             name, StageStatus("skipped", reason=f"not run: {who} {why} earlier")
         )
     run.report.notes.append(f"{who[0].upper()}{who[1:]} {why} during the {stage} stage.")
+    return stage
 
 
 def _death_reason(code: int | None) -> str:
@@ -228,6 +244,7 @@ def _death_reason(code: int | None) -> str:
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    # The guardian keeps the group (and so its id) alive until killed here: the id cannot
+    # have been reused, even when the model process itself has already been reaped.
+    lifetime.kill_group(proc.pid)
     proc.wait()

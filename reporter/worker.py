@@ -101,6 +101,9 @@ def run_subject(subject: Any, options: RunOptions, events: Events) -> int:
             continue
         events.emit("stage_start", stage=name)
         running["stage"] = name
+        ctx.on_partial = lambda section, name=name: events.emit(
+            "stage_partial", stage=name, section=section
+        )
         start = time.perf_counter()
         section = None
         try:
@@ -171,6 +174,9 @@ def _inject_fault(stage: str) -> None:
 
 
 if __name__ == "__main__":
+    from reporter.lifetime import guard_from_env
+
+    guard_from_env()  # before anything of the model's runs: it must not outlive perfreport
     code = main(sys.argv[1:])
     # Every result is written and flushed by now, and tearing down torch, the model file's
     # modules and the model takes seconds (1.5 s after GPT-2 small): leave at once.

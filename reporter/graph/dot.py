@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reporter.graph.layout import Cluster, Graph, Node
+from reporter.sanitize import label_text
 
 # Light to dark; the first is for nodes with no cost. Dark fills get white text.
 HEAT = ("#ffffff", "#fff3c4", "#fed976", "#fd8d3c", "#e8552b", "#b61d1d")
@@ -31,12 +32,12 @@ class DotMissing(Exception):
 
 def esc(text: object) -> str:
     """Text for an HTML-like DOT label (and, through dot, for SVG)."""
-    return html.escape(str(text), quote=True).replace("\n", " ")
+    return html.escape(label_text(text), quote=True).replace("\n", " ")
 
 
 def dot_string(text: object) -> str:
     """A double-quoted DOT string; backslashes doubled so dot reads no escapes in it."""
-    s = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+    s = label_text(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
     return f'"{s}"'
 
 
@@ -181,7 +182,8 @@ def _header(
     swatches = "".join(
         f'<td bgcolor="{HEAT[level]}" border="1" color="#c9ced8"><font point-size="8" '
         f'color="{"#ffffff" if level >= 4 else "#1d2330"}">'
-        f"{esc(format_cost(top * level / steps)) if top > 0 else ''}</font></td>"
+        # dot refuses an empty <font></font>: a model with no parameters has no scale
+        f"{esc(format_cost(top * level / steps)) if top > 0 else '–'}</font></td>"
         for level in range(1, len(HEAT))
     )
     names = sorted((ranks[n.id], n.name) for n in graph.nodes if n.id in ranks)

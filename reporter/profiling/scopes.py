@@ -21,6 +21,8 @@ from torch.nn.modules.module import (
     register_module_forward_pre_hook,
 )
 
+from reporter.sanitize import range_name
+
 SCOPE_PREFIX = "nn.Module: "
 ROOT_NAME = "<model>"  # path shown in the trace for the model itself
 STEP_PREFIX = "ProfilerStep#"
@@ -29,7 +31,13 @@ NEST_SLACK_US = 0.5
 
 
 def scope_name(path: str, cls: str) -> str:
-    return f"{SCOPE_PREFIX}{path or ROOT_NAME} ({cls})"
+    """The range's name; the path as `range_path` writes it (torch does not escape it)."""
+    return f"{SCOPE_PREFIX}{range_path(path) or ROOT_NAME} ({range_name(cls)})"
+
+
+def range_path(path: str) -> str:
+    """A module path as it appears in the trace: quotes and control characters replaced."""
+    return range_name(path)
 
 
 def parse_scope(name: str) -> tuple[str, str] | None:

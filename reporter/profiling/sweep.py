@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,8 +55,9 @@ def default_memory_limit(device: torch.device) -> int:
     if device.type == "cuda":
         total = torch.cuda.get_device_properties(device).total_memory
         return int(CUDA_MEMORY_SHARE * total)
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return int(CPU_MEMORY_SHARE * total)
+    from reporter.memlimit import total_bytes
+
+    return int(CPU_MEMORY_SHARE * total_bytes())  # a cgroup's limit when it is lower
 
 
 def peak_memory(call: Callable[[], Any], device: torch.device, input_bytes: int) -> int:
@@ -89,6 +89,7 @@ def run_sweep(
     device: torch.device,
     limits: SweepLimits,
     progress: Callable[[str], None] | None = None,
+    on_point: Callable[[BatchSweep], None] | None = None,
 ) -> BatchSweep:
     """Double the batch until max_batch, the time limit, the memory limit or out of memory.
 
@@ -166,6 +167,8 @@ def run_sweep(
         sweep.points.append(
             SweepPoint(batch, latency, batch / (latency / 1e3), peak, round(point_start, 4))
         )
+        if on_point is not None:  # kept by the parent should the next batch be OOM-killed
+            on_point(sweep)
         batch *= 2
     sweep.knee_batch = knee([p.batch for p in sweep.points], [p.throughput for p in sweep.points])
     return sweep

@@ -7,6 +7,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from reporter.sanitize import one_line
+
 
 def count(n: float | None) -> str:
     """124439808 -> '124.44 M'; small numbers stay exact."""
@@ -38,7 +40,7 @@ def md_inline(text: object) -> str:
 
 def mdcode(text: object) -> str:
     """User data as a Markdown code span: a fence longer than any backtick run inside."""
-    s = str(text).replace("\n", " ")
+    s = one_line(text)  # a line break (\r too) would end the code span
     longest = max((len(m) for m in re.findall("`+", s)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if s.startswith("`") or s.endswith("`") else ""
@@ -98,10 +100,22 @@ def md_escape(text: object) -> str:
     s = str(text)
     for ch in "\\`*_{}[]<>|#":
         s = s.replace(ch, "\\" + ch)
-    return s.replace("\n", " ")
+    return one_line(s)
+
+
+def graph_svg(svg: object) -> Markup:
+    """The graph's SVG from the report, cut down to what Graphviz writes (report.json may
+    have been edited); a note in its place when it cannot be vouched for."""
+    from reporter.sanitize import UnsafeSvg, safe_svg
+
+    try:
+        return Markup(safe_svg(str(svg)))
+    except UnsafeSvg as exc:
+        return Markup('<p class="note">graph not shown: {}</p>').format(str(exc))
 
 
 FILTERS = {
+    "graph_svg": graph_svg,
     "md": md_escape,
     "code": inline_code,
     "mdcode": mdcode,

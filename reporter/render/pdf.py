@@ -30,10 +30,20 @@ def render_pdf(report: Report, *, paper: str = "a4") -> bytes:
     weasyprint = _import_weasyprint()
     if paper not in PAPERS:
         raise ValueError(f"paper {paper!r}: use {', '.join(PAPERS)}")
+    report = shortened_report(report)
     html = svgs_as_images(with_print_css(render_html(report, for_print=True), report, paper))
     fetcher = data_only_fetcher(weasyprint)
     document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher)
     return document.write_pdf()
+
+
+def shortened_report(report: Report) -> Report:
+    """The report with every string cut for print (the graph's SVG aside): WeasyPrint's
+    line breaking is quadratic in the length of an unbroken word."""
+    from reporter.report import from_data, to_data
+    from reporter.sanitize import shortened
+
+    return from_data(Report, shortened(to_data(report)))
 
 
 def with_print_css(html: str, report: Report, paper: str) -> str:

@@ -9,6 +9,7 @@ import jinja2
 
 from reporter.render import charts
 from reporter.render.format import FILTERS
+from reporter.sanitize import one_line
 
 
 def templates_dir() -> Path:
@@ -36,6 +37,12 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
         return None
 
 
+def _one_line_md(value: object) -> object:
+    if not isinstance(value, str) or value == "\n":  # {{ "\n" }}: the template's own
+        return value
+    return one_line(value)
+
+
 @cache
 def environment(kind: str) -> jinja2.Environment:
     """kind "html" escapes every value; "md" does not (Markdown escaping is explicit)."""
@@ -47,6 +54,9 @@ def environment(kind: str) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         bytecode_cache=_bytecode_cache(),
+        # Markdown: no value may start a new line (a table row, a heading, an image), so
+        # every line break and control character in an interpolated value goes.
+        finalize=_one_line_md if kind == "md" else None,
     )
     env.filters.update(FILTERS)
     env.globals["PRINT_ROWS"] = PRINT_ROWS

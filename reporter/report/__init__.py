@@ -241,20 +241,11 @@ def report_to_json(report: Report) -> str:
 
 
 def report_from_json(text: str, origin: str = "report") -> Report:
-    """Parse report JSON; a newer schema or a non-report file is a usage error."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{origin} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    if not isinstance(data, dict) or "schema_version" not in data or "model" not in data:
-        raise UsageError(f"{origin} is not a perfreport report.json (no schema_version)")
-    version = data["schema_version"]
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise UsageError(
-            f"{origin} has schema_version {version}, newer than this perfreport reads "
-            f"({SCHEMA_VERSION}): upgrade perfreport"
-        )
-    return from_data(Report, data)
+    """Parse report JSON, every field's type checked (report/validate.py); a newer schema,
+    a non-report file or a wrong type is a usage error."""
+    from reporter.report.validate import decode_report
+
+    return decode_report(text, origin, SCHEMA_VERSION)
 
 
 def load_report(path: str | Path) -> Report:

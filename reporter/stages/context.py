@@ -25,6 +25,13 @@ class StageContext:
     cache: dict[str, Any] = field(default_factory=dict)
     # Progress inside a long stage ("warm-up", "batch 64"), shown beside the stage's name.
     progress: Callable[[str], None] = field(default=lambda message: None)
+    # Sends the running stage's section so far to the parent, which keeps it should the
+    # model process die before the stage ends (the OOM killer at a large batch).
+    on_partial: Callable[[Any], None] | None = None
+
+    def partial(self, section: Any) -> None:
+        if self.on_partial is not None:
+            self.on_partial(section)
 
     @property
     def out_dir(self) -> Path:

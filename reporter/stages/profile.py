@@ -33,6 +33,7 @@ from reporter.profiling.scopes import (
     memory_peak,
     module_scopes,
     module_totals,
+    range_path,
     step_durations,
 )
 from reporter.profiling.stats import quantile
@@ -223,8 +224,11 @@ def module_times(
     device_type: int = 0,
 ) -> list[ModuleTime]:
     types = {path: type(m).__name__ for path, m in model.named_modules()}
+    # The trace has each path as range_path wrote it; the report keeps the real name.
+    real = {range_path(path): path for path in reversed(types)}
     rows = []
-    for path, t in module_totals(events, device_type).items():
+    for traced, t in module_totals(events, device_type).items():
+        path = real.get(traced, traced)
         total = t.total_us / n_steps
         rows.append(
             ModuleTime(

@@ -9,6 +9,7 @@ gives the figure a user's own benchmark in a fresh process gets, whatever else r
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -20,7 +21,7 @@ from reporter.profiling.measure import Measurement, measure
 from reporter.profiling.options import DEFAULT_TIMING_SECONDS, positive
 from reporter.profiling.stats import latency_stats
 from reporter.profiling.sweep import SweepLimits, batch_size, run_sweep
-from reporter.report.profile import TimingSection
+from reporter.report.profile import BatchSweep, TimingSection
 from reporter.report.timing_counters import TimingCounters
 from reporter.stages.context import SkipStage, StageContext
 
@@ -60,10 +61,6 @@ def run(ctx: StageContext) -> TimingSection:
     )
     if m.cuda_event_ms:
         section.cuda_event_ms = latency_stats(m.cuda_event_ms)
-    if ctx.options.stage_option("timing", "batch_sweep", False):
-        section.sweep = run_sweep(
-            model, subject.args, subject.kwargs, device, sweep_limits(ctx), ctx.progress
-        )
     sync = (
         "torch.cuda.synchronize around each block, CUDA events inside it; "
         if device.type == "cuda"
@@ -83,6 +80,21 @@ def run(ctx: StageContext) -> TimingSection:
         f"and context switches: getrusage(RUSAGE_SELF) around the timed samples; other "
         f"processes' load: /proc/stat of this process's CPUs, less its own CPU time."
     )
+    if ctx.options.stage_option("timing", "batch_sweep", False):
+        # A large batch may get the process OOM-killed: the latency and the points done
+        # so far reach the parent first.
+        ctx.partial(section)
+        section.sweep = run_sweep(
+            model,
+            subject.args,
+            subject.kwargs,
+            device,
+            sweep_limits(ctx),
+            ctx.progress,
+            on_point=lambda sweep: ctx.partial(
+                dataclasses.replace(section, sweep=_unfinished(sweep))
+            ),
+        )
     return section
 
 
@@ -92,6 +104,13 @@ def window_counters(m: Measurement) -> TimingCounters | None:
         return None
     calls = len(m.samples_ms) * m.number
     return counters_between(m.start, m.end, calls, torch.get_num_threads(), len(usable_cpus()))
+
+
+def _unfinished(sweep: BatchSweep) -> BatchSweep:
+    """The sweep as the report shows it if the process dies timing the next batch."""
+    last = sweep.points[-1].batch
+    reason = f"the model process ended while timing batch {last * 2} (see the timing stage)"
+    return dataclasses.replace(sweep, stop_reason=reason, points=list(sweep.points))
 
 
 def sweep_limits(ctx: StageContext) -> SweepLimits:

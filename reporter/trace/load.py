@@ -12,6 +12,7 @@ from typing import Any
 from reporter.errors import UsageError
 from reporter.trace.events import TraceEvents, normalise
 from reporter.trace.fast import decode, records
+from reporter.trace.gunzip import gunzip_bounded
 
 # torch.profiler's tensorboard_trace_handler writes "<host>_<pid>.<n>.pt.trace.json[.gz]";
 # export_chrome_trace writes any name the user chose, so plain *.json counts too.
@@ -75,7 +76,7 @@ def read_bytes(path: Path) -> bytes | bytearray:
     if not raw:
         raise UsageError(f"{path} is empty (0 bytes): the profiler did not finish writing it")
     if raw[:2] == b"\x1f\x8b":
-        text = gunzip_single_member(raw)
+        text = gunzip_bounded(raw, path)  # refuses a gzip bomb in bounded memory
         try:
             raw = text if text is not None else gzip.decompress(raw)
         except EOFError:
