@@ -5,41 +5,54 @@ from __future__ import annotations
 from reporter.render.format import percent
 from reporter.report import Finding, Report
 from reporter.report.profile import ModuleTime
+from reporter.rules.margin import MARGIN_THRESHOLD, band, near_note, near_suffix, severity
 from reporter.rules.registry import evidence, rule
+from reporter.rules.sync_advice import DATA_DEPENDENT, SCALAR_READS, TRUTH_TESTS, sync_advice
 
-SYNC_OPS = (
-    "aten::item",
-    "aten::_local_scalar_dense",
-    "aten::nonzero",
-    "cudaStreamSynchronize",
-    "cudaDeviceSynchronize",
+# Runtime calls that block the host until the device catches up: a device sync happened.
+DEVICE_SYNCS = frozenset(
+    {"cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize", "cudaMemcpy"}
 )
+# Framework ops that explain why (read with the runtime calls above).
+SYNC_CAUSES = DATA_DEPENDENT | SCALAR_READS | TRUTH_TESTS | {"aten::index"}
+# stages/profile.py synchronises once after each step so that the step's range covers its
+# GPU work: that call is perfreport's, not the model's.
+OWN_SYNCS_PER_STEP = 1
 
 
 @rule(
     "hot-module",
     "One module takes most of the step",
     reads=["profile"],
-    thresholds={"compute.hot_module_share": 0.4},
+    thresholds={"compute.hot_module_share": 0.4, **MARGIN_THRESHOLD},
     doc="The deepest module whose forward takes more than this share of a step is where "
     "optimisation pays first. A module whose time is spread over its children (none holds "
     "half of it, nor does its own code) is the model's body, not a hotspot, and is not "
-    "flagged: GPT-2's transformer holds 12 blocks of about 6% each.",
+    "flagged: GPT-2's transformer holds 12 blocks of about 6% each. The share must clear "
+    "the threshold by the profile's step-to-step spread (at least rules.min_margin of "
+    "it) over at least two profiled steps; a share inside that band is reported at info "
+    "level as near the threshold, so two runs of the same model agree.",
 )
 def hot_module(report: Report, th: dict[str, float]) -> list[Finding]:
     limit = th["compute.hot_module_share"]
+    b = band(report.profile, th)
     modules = report.profile.modules
-    hot = [m for m in modules if m.depth >= 1 and m.share > limit]
+    verdicts = {m.name: b.verdict(m.share, limit) for m in modules if m.depth >= 1}
+    clear = [m for m in modules if verdicts.get(m.name) == "clear"]
+    near = [m for m in modules if verdicts.get(m.name) == "near"]
+    hot = clear or near  # the most specific module that is clearly hot, else a near one
     if not hot:
         return []
     top = max(hot, key=lambda m: (m.depth, m.share))  # the most specific culprit
     if _spread_over_children(top, modules):
         return []  # its ancestors hold the same children: no more specific culprit either
+    verdict = verdicts[top.name]
     return [
         Finding(
             rule="hot-module",
-            severity="warning",
-            title=f"`{top.name}` ({top.type}) takes {percent(top.share)} of each step",
+            severity=severity(verdict),
+            title=f"`{top.name}` ({top.type}) takes {percent(top.share)} of each step"
+            + near_suffix(verdict),
             evidence=evidence(
                 module=top.name,
                 type=top.type,
@@ -47,6 +60,8 @@ def hot_module(report: Report, th: dict[str, float]) -> list[Finding]:
                 self_time=f"{top.self_us / 1000:.3f} ms",
                 share=percent(top.share),
                 calls_per_step=top.calls,
+                threshold=b.describe(limit),
+                note=near_note(verdict, b),
             ),
             recommendation="Look at this module first: its size, its dtype, and whether "
             "its ops fuse (torch.compile) or can run at lower precision.",
@@ -83,24 +98,32 @@ def _profiled_parent(name: str, profiled: set[str]) -> str:
     reads=["profile"],
     thresholds={"compute.memory_bound_share": 0.4},
     doc="Elementwise ops and reductions move memory and do little arithmetic; when they "
-    "take most of the time, fusing them (torch.compile) is the usual fix.",
+    "take most of the time, fusing them (torch.compile) is the usual fix. The share must "
+    "clear the threshold by the run-to-run margin (see hot-module); inside it the finding "
+    "is info, near the threshold.",
 )
 def memory_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     cats = report.profile.kernel_categories_us or report.profile.categories_us
     total = sum(cats.values())
     bound = cats.get("elementwise", 0.0) + cats.get("reductions", 0.0)
-    if not total or bound / total <= th["compute.memory_bound_share"]:
+    limit = th["compute.memory_bound_share"]
+    b = band(report.profile, th)
+    verdict = b.verdict(bound / total, limit) if total else None
+    if verdict is None:
         return []
     return [
         Finding(
             rule="memory-bound-ops",
-            severity="warning",
-            title=f"Elementwise ops and reductions take {percent(bound / total)} of op time",
+            severity=severity(verdict),
+            title=f"Elementwise ops and reductions take {percent(bound / total)} of op time"
+            + near_suffix(verdict),
             evidence=evidence(
                 elementwise=f"{cats.get('elementwise', 0.0) / 1000:.3f} ms",
                 reductions=f"{cats.get('reductions', 0.0) / 1000:.3f} ms",
                 matmul_conv=f"{cats.get('matmul/conv', 0.0) / 1000:.3f} ms",
                 per="step",
+                threshold=b.describe(limit),
+                note=near_note(verdict, b),
             ),
             recommendation="Fuse them: torch.compile generates one kernel for chains of "
             "elementwise ops; check with --experiments --experiment-compile.",
@@ -115,7 +138,9 @@ def memory_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     reads=["profile"],
     thresholds={"compute.tiny_op_us": 20.0, "compute.tiny_op_calls": 200},
     doc="When a step runs hundreds of ops that each take a few microseconds, Python and "
-    "dispatch overhead dominate: batch more work per op.",
+    "dispatch overhead dominate: batch more work per op. The mean op time must be below "
+    "the threshold by the run-to-run margin (see hot-module); inside it the finding is "
+    "info, near the threshold.",
 )
 def launch_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     ops = report.profile.ops_by_name
@@ -124,15 +149,24 @@ def launch_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     if calls < th["compute.tiny_op_calls"] or not calls:
         return []
     mean = self_us / calls
-    if mean >= th["compute.tiny_op_us"]:
+    limit = th["compute.tiny_op_us"]
+    b = band(report.profile, th)
+    verdict = b.verdict(mean, limit, above=False)
+    if verdict is None:
         return []
     gpu = report.profile.device.startswith("cuda")
     return [
         Finding(
             rule="launch-bound",
-            severity="warning",
-            title=f"{calls:,} ops per step averaging {mean:.1f} µs each: overhead-bound",
-            evidence=evidence(ops_per_step=f"{calls:,}", mean_op_time=f"{mean:.1f} µs"),
+            severity=severity(verdict),
+            title=f"{calls:,} ops per step averaging {mean:.1f} µs each: overhead-bound"
+            + near_suffix(verdict),
+            evidence=evidence(
+                ops_per_step=f"{calls:,}",
+                mean_op_time=f"{mean:.1f} µs",
+                threshold=b.describe(limit, "µs"),
+                note=near_note(verdict, b),
+            ),
             recommendation="Use a larger batch, torch.compile"
             + (", or CUDA graphs (torch.compile(mode='reduce-overhead'))." if gpu else "."),
             snippet="model = torch.compile(model, mode='reduce-overhead')"
@@ -146,28 +180,59 @@ def launch_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     "host-sync",
     "Host-device synchronisation in the step",
     reads=["profile"],
-    doc=".item(), .cpu(), nonzero and explicit synchronize calls make the host wait for the "
-    "device and stop torch.compile from capturing one graph.",
+    doc="On a CUDA device, ops that make the host wait for the device (a "
+    "cudaStreamSynchronize, cudaDeviceSynchronize or blocking cudaMemcpy in the profiled "
+    "step) drain the launch queue and stop torch.compile from capturing one graph. The "
+    "advice follows the ops that synced: data-dependent shapes (nonzero, boolean-mask "
+    "indexing), .item() in a loop, a Python condition on a tensor, copies to the host "
+    "(.cpu(), .tolist()), or Hugging Face's padding check. On the CPU an .item() waits "
+    "for nothing, so CPU profiles are not flagged. The profile stage's own "
+    "torch.cuda.synchronize() after each step is not counted.",
 )
 def host_sync(report: Report, th: dict[str, float]) -> list[Finding]:
-    found = [o for o in report.profile.ops_by_name if o.name in SYNC_OPS]
-    if not found:
-        return []
-    gpu = report.profile.device.startswith("cuda")
+    profile = report.profile
+    if not profile.device.startswith("cuda"):
+        return []  # a CPU tensor's .item() waits for nothing
+    runtime = {
+        o.name: o.calls - (OWN_SYNCS_PER_STEP if o.name == "cudaDeviceSynchronize" else 0)
+        for o in profile.ops_by_name
+        if o.name in DEVICE_SYNCS
+    }
+    runtime = {name: n for name, n in runtime.items() if n > 0}
+    if not runtime:
+        return []  # aten::item on a CPU tensor: no device sync happened
+    ops = [o for o in profile.ops_by_name if o.name in SYNC_CAUSES]
+    if not any(o.name in DATA_DEPENDENT for o in ops):
+        ops = [o for o in ops if o.name != "aten::index"]  # plain indexing does not sync
+    dtoh = any("DtoH" in k.name for k in profile.kernels)
+    advice = sync_advice(
+        [(o.name, o.calls) for o in ops] + list(runtime.items()),
+        hf_without_mask=_hf_without_mask(report),
+        dtoh_copies=dtoh,
+    )
+    lines = [f"{o.name}: {o.calls} call(s) per step, {o.self_us:.1f} µs" for o in ops]
+    lines += [f"{name}: {n} call(s) per step" for name, n in runtime.items()]
     return [
         Finding(
             rule="host-sync",
-            severity="warning" if gpu else "info",
-            title=f"The step synchronises with the host: {', '.join(o.name for o in found)}",
+            severity="warning",
+            title=f"The step waits for the device: {advice.cause}",
             evidence={
-                f"op {i + 1}": f"{o.name}: {o.calls} call(s) per step, {o.self_us:.1f} µs"
-                for i, o in enumerate(found)
+                "cause": advice.cause,
+                **{f"op {i + 1}": line for i, line in enumerate(lines)},
+                **({"copies": "device-to-host memcpy in the step"} if dtoh else {}),
             },
-            recommendation="Keep values on the device: replace .item()/.cpu() checks with "
-            "tensor ops (torch.where), and log scalars every N steps only.",
-            snippet="loss_sum += loss.detach()  # instead of loss.item() every step",
+            recommendation=advice.recommendation,
+            snippet=advice.snippet,
         )
     ]
+
+
+def _hf_without_mask(report: Report) -> bool:
+    """Inputs with input_ids and no attention_mask: a Hugging Face model then checks for
+    padding on every forward (one value read back from the device)."""
+    names = {spec.name.split(".")[-1] for spec in report.model.inputs}
+    return "input_ids" in names and "attention_mask" not in names
 
 
 @rule(
@@ -244,7 +309,8 @@ def noisy(report: Report, th: dict[str, float]) -> list[Finding]:
     "float32 matmuls and convolutions on a Tensor-Core GPU",
     reads=["profile"],
     thresholds={"compute.matmul_share": 0.3},
-    doc="Tensor Cores run bf16/fp16 (and TF32) many times faster than full fp32.",
+    doc="Tensor Cores run bf16/fp16 (and TF32) many times faster than full fp32. The "
+    "matmul share must clear the threshold by the run-to-run margin (see hot-module).",
 )
 def fp32_on_gpu(report: Report, th: dict[str, float]) -> list[Finding]:
     if not report.profile.device.startswith("cuda"):
@@ -258,15 +324,20 @@ def fp32_on_gpu(report: Report, th: dict[str, float]) -> list[Finding]:
     cats = report.profile.kernel_categories_us or report.profile.categories_us
     total = sum(cats.values())
     share = cats.get("matmul/conv", 0.0) / total if total else 0.0
-    if share < th["compute.matmul_share"]:
+    limit = th["compute.matmul_share"]
+    b = band(report.profile, th)
+    verdict = b.verdict(share, limit)
+    if verdict is None:
         return []
     return [
         Finding(
             rule="fp32-matmul-on-gpu",
-            severity="warning",
+            severity=severity(verdict),
             title=f"Matmuls and convolutions ({percent(share)} of GPU time) run in full fp32",
             evidence=evidence(
                 matmul_conv_share=percent(share),
+                threshold=b.describe(limit),
+                note=near_note(verdict, b),
                 tf32=cuda.get("tf32_matmul"),
                 float32_matmul_precision=cuda.get("float32_matmul_precision"),
             ),

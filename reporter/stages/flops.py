@@ -62,6 +62,9 @@ def run(ctx: StageContext) -> FlopsSection:
         by_op=_by_op(forward.flop_counts.get("Global", {}), forward.ops),
         uncounted_ops=_uncounted(forward.ops),
         method=METHOD + (BACKWARD_METHOD if training else ""),
+        backward_note=f"Backward FLOPs come from an eval-mode pass: {training.note}."
+        if training is not None and training.mode == "eval"
+        else "",
     )
 
 
