@@ -18,6 +18,7 @@ Found in two steps, because neither alone is both general and exact:
 
 from __future__ import annotations
 
+import copy
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -134,22 +135,31 @@ def _compare(
     """One eval forward; each candidate, when first called, runs again on the same input
     with its own flag set to training. True: outputs differ; None: not comparable."""
     verdicts: dict[nn.Module, bool | None] = {}
+    inputs: dict[nn.Module, tuple[Any, Any]] = {}
     busy = [False]
 
-    def hook(module: nn.Module, h_args: Any, h_kwargs: Any, output: Any) -> None:
-        if busy[0] or module in verdicts:
+    def before(module: nn.Module, h_args: Any, h_kwargs: Any) -> None:
+        if not busy[0] and module not in verdicts and module not in inputs:
+            # Objects passed beside the tensors (a KV cache) as they were before this
+            # call: the eval call appends to them, and the second call must not see that.
+            inputs[module] = (_fresh(h_args), _fresh(h_kwargs))
+
+    def after(module: nn.Module, h_args: Any, h_kwargs: Any, output: Any) -> None:
+        if busy[0] or module in verdicts or module not in inputs:
             return
         busy[0] = True
+        a_args, a_kwargs = inputs.pop(module)
         try:
-            with _own_flag_training(module), _restored_state(module, h_args):
-                again = module.forward(*h_args, **h_kwargs)
+            with _own_flag_training(module), _restored_state(module, a_args):
+                again = module.forward(*a_args, **a_kwargs)
             verdicts[module] = _differs(output, again)
         except Exception:  # noqa: BLE001 - raising in train mode is a difference too
             verdicts[module] = True
         finally:
             busy[0] = False
 
-    handles = [m.register_forward_hook(hook, with_kwargs=True) for m in candidates]
+    handles = [m.register_forward_pre_hook(before, with_kwargs=True) for m in candidates]
+    handles += [m.register_forward_hook(after, with_kwargs=True) for m in candidates]
     modes = [(m, m.training) for m in model.modules()]
     try:
         model.eval()
@@ -186,6 +196,21 @@ def _restored_state(module: nn.Module, args: Any) -> Iterator[None]:
             with torch.no_grad():
                 for b, saved in buffers:
                     b.copy_(saved)
+
+
+def _fresh(value: Any) -> Any:
+    """Tensors as they are; anything else among the arguments (a cache object, a list of
+    past states) deep-copied, or as it is when it cannot be copied."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, tuple):
+        return tuple(_fresh(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # noqa: BLE001 - an object that refuses copying is passed as is
+        return value
 
 
 def _differs(first: Any, second: Any) -> bool | None:

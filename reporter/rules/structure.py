@@ -207,6 +207,7 @@ def conv_bn_fold(report: Report, th: dict[str, float]) -> list[Finding]:
     measured = _experiment(report, "bn_fold")
     gain = (
         measured is not None
+        and measured.status == "measured"
         and measured.outputs_match
         and measured.speedup_low is not None
         and measured.speedup_low > 1.0
