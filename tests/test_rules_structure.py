@@ -599,13 +599,13 @@ def test_uncounted_op_flagged_by_its_time_share(tmp_path: Path) -> None:
     )
     finding = next(f for f in run_rules(report) if f.rule == "flops-not-counted")
     assert finding.evidence["op 1"] == f"{op}, 1 call(s), {percent(0.9)} of op time"
-    # 5.2% against the 5% threshold: inside the run-to-run margin, so marked as near
+    # 5.2% against the 5% threshold: inside the 5% margin, not said
     report.profile.ops_by_name[0] = OpTime("aten::_euclidean_dist", 1, 10.0, 52.0)
     report.profile.ops_by_name[1] = OpTime("aten::mm", 1, 890.0, 890.0)
-    finding = next(f for f in run_rules(report) if f.rule == "flops-not-counted")
-    assert finding.evidence["op 1"].endswith("5.2% of op time (near the threshold)")
-    # 2%: clearly below, not flagged
-    report.profile.ops_by_name[0] = OpTime("aten::_euclidean_dist", 1, 10.0, 20.0)
+    assert "flops-not-counted" not in {f.rule for f in run_rules(report)}
+    # 9% with steps 10% apart: 50 µs of noise may sit inside the op: 4.2% without it
+    report.profile.ops_by_name[0] = OpTime("aten::_euclidean_dist", 1, 10.0, 90.0)
+    report.profile.step_us = [950.0, 1050.0]
     assert "flops-not-counted" not in {f.rule for f in run_rules(report)}
 
 

@@ -1,78 +1,68 @@
-"""When a measured figure is far enough from its threshold to be reported as fact.
+"""When a measured time share clears its threshold for sure, whatever the noise.
 
-Times vary from one run to the next; a share that sits on its threshold would make a
-finding appear in one run and vanish in the next. A figure therefore has to clear the
-threshold by a margin: the step-to-step spread the profile measured ((max - min) / median
-of the profiled steps), and at least ``rules.min_margin``. Inside that band a rule reports
-at info level, saying the figure is near its threshold; with fewer than ``MIN_STEPS``
-profiled steps there is no spread to judge by, and nothing is reported as more than info.
+Interference (other processes, preemption, frequency changes) only ever adds time. Across
+the profiled steps the quickest one is the least disturbed, so the mean step's excess over
+it (``mean - min``) bounds the time interference may have added to any figure of the
+mean step: a module's mean time ``m`` stands for a true time in ``[m - e, m]``, the step
+for ``[T - e, T]``. A share ``m / T`` is reported above its threshold only when even its
+lowest reading ``(m - e) / (T - e)`` clears it by ``rules.min_margin`` (relative), and a
+mean op time below its threshold only when its highest reading does. Anything in between
+is left unsaid: a finding that one run reports and the next one drops is worse than none.
+With fewer than ``MIN_STEPS`` profiled steps there is no quickest step to compare with,
+and time-based rules stay silent.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reporter.profiling.stats import quantile
 from reporter.report.profile import ProfileSection
 
 MIN_STEPS = 2
-MARGIN_THRESHOLD = {"rules.min_margin": 0.1}  # relative to the threshold
+MARGIN_THRESHOLD = {"rules.min_margin": 0.05}  # relative to the threshold
 
 
 @dataclass(frozen=True)
-class Band:
-    margin: float  # relative: a figure must clear threshold * (1 ± margin)
-    steps: int  # profiled steps the spread was measured over
+class Noise:
+    excess_us: float  # mean step minus the quickest step: time interference may have added
+    step_us: float  # the mean step
+    steps: int  # profiled steps
+    margin: float  # relative margin beyond the threshold
 
     @property
     def enough_steps(self) -> bool:
         return self.steps >= MIN_STEPS
 
-    def verdict(self, value: float, limit: float, above: bool = True) -> str | None:
-        """ "clear" when ``value`` is beyond ``limit`` by the margin (above it, or below it
-        with ``above=False``) and enough steps were profiled; "near" when it is within the
-        margin on either side, or clear on too few steps; None when clearly not beyond."""
-        high, low = limit * (1 + self.margin), limit * (1 - self.margin)
-        beyond, near = (value > high, value > low) if above else (value < low, value < high)
-        if beyond and self.enough_steps:
-            return "clear"
-        return "near" if near else None
+    def lowest_share(self, part_us: float, whole_us: float) -> float:
+        """The smallest ``part / whole`` interference allows: both without the excess."""
+        if whole_us <= self.excess_us:
+            return 0.0
+        return max(0.0, part_us - self.excess_us) / (whole_us - self.excess_us)
 
-    def describe(self, limit: float, unit: str = "") -> str:
-        """The band, for evidence: 'threshold 40%, margin ±12% (spread of 2 steps)'."""
-        shown = f"{100 * limit:.0f}%" if not unit else f"{limit:g} {unit}"
+    def share_above(self, part_us: float, whole_us: float, limit: float) -> bool:
+        """``part / whole`` is above ``limit`` in every reading the noise allows."""
+        return self.enough_steps and self.lowest_share(part_us, whole_us) > limit * (
+            1 + self.margin
+        )
+
+    def below(self, value: float, limit: float) -> bool:
+        """A measured time ``value`` (noise only adds to it) is below ``limit`` for sure."""
+        return self.enough_steps and value < limit * (1 - self.margin)
+
+    def describe(self, part_us: float, whole_us: float) -> str:
+        """Evidence: the share once the noise is taken out."""
         return (
-            f"threshold {shown}, margin ±{100 * self.margin:.0f}% of it "
-            f"(step-to-step spread over {self.steps} profiled step(s), at least the minimum)"
+            f"at least {100 * self.lowest_share(part_us, whole_us):.1f}% with the "
+            f"{self.excess_us / 1000:.3f} ms the mean step took beyond the quickest of "
+            f"{self.steps} profiled steps taken out"
         )
 
 
-def band(profile: ProfileSection | None, th: dict[str, float]) -> Band:
-    """The margin for figures of this profile: its relative step spread, at least the
-    configured minimum."""
+def noise(profile: ProfileSection | None, th: dict[str, float]) -> Noise:
+    """The noise bound of this profile's figures (all per mean step)."""
     steps = list(profile.step_us) if profile is not None else []
-    floor = th.get("rules.min_margin", MARGIN_THRESHOLD["rules.min_margin"])
-    if len(steps) < 2:
-        return Band(margin=floor, steps=len(steps))
-    median = quantile(steps, 0.5)
-    spread = (max(steps) - min(steps)) / median if median > 0 else 0.0
-    return Band(margin=max(floor, spread), steps=len(steps))
-
-
-def near_note(verdict: str | None, b: Band) -> str | None:
-    """Evidence line for a figure inside the band (None when it cleared it)."""
-    if verdict != "near":
-        return None
-    if not b.enough_steps:
-        return f"only {b.steps} profiled step(s): too few to tell a real excess from noise"
-    return "near the threshold: within the run-to-run margin, so not reported as fact"
-
-
-def severity(verdict: str | None) -> str:
-    """Warning for a figure that cleared the band, info inside it."""
-    return "warning" if verdict == "clear" else "info"
-
-
-def near_suffix(verdict: str | None) -> str:
-    """Appended to a finding's title inside the band."""
-    return " (near the threshold)" if verdict == "near" else ""
+    margin = th.get("rules.min_margin", MARGIN_THRESHOLD["rules.min_margin"])
+    if not steps:
+        return Noise(0.0, 0.0, 0, margin)
+    mean = sum(steps) / len(steps)
+    return Noise(mean - min(steps), mean, len(steps), margin)

@@ -8,7 +8,7 @@ from reporter.profiling.categories import op_category
 from reporter.render.format import count, nbytes, percent
 from reporter.report import Finding, OpCount, Report
 from reporter.rules.layer_feed import dominant_advice, layer_feed
-from reporter.rules.margin import band
+from reporter.rules.margin import noise
 from reporter.rules.registry import evidence, rule
 
 SOFTMAX_OPS = frozenset({"aten._softmax", "aten._log_softmax", "aten.softmax", "aten.log_softmax"})
@@ -468,20 +468,18 @@ COMPUTE_HINTS = ("attention", "lstm", "gru", "rnn", "_scaled_dot_product")
     "at least this share of the profiled op time without a formula (a distance, a custom "
     "kernel, a new fused op) makes the total understate the work. Elementwise ops, "
     "reductions and copies are outside the convention and not flagged. Without a "
-    "profile, ops named like attention or RNNs are flagged. An op's share within the "
-    "run-to-run margin of the threshold (see hot-module) is marked near the threshold.",
+    "profile, ops named like attention or RNNs are flagged. An op's share must clear the "
+    "threshold with the step's noise taken out (see hot-module).",
 )
 def uncounted(report: Report, th: dict[str, float]) -> list[Finding]:
     share = _op_time_shares(report)
     limit = th["flops.uncounted_time_share"]
-    b = band(report.profile, th)
-    verdicts = {
-        o.op: b.verdict(share[o.op], limit) for o in report.flops.uncounted_ops if o.op in share
-    }
+    n = noise(report.profile, th)
+    ops_us, all_us = _op_times(report)
     ops = [
         o
         for o in report.flops.uncounted_ops
-        if (verdicts.get(o.op) is not None and _computes(o.op))
+        if (o.op in share and _computes(o.op) and n.share_above(ops_us[o.op], all_us, limit))
         or (o.op not in share and any(h in o.op for h in COMPUTE_HINTS))
     ]
     if not ops:
@@ -490,8 +488,6 @@ def uncounted(report: Report, th: dict[str, float]) -> list[Finding]:
 
     def described(o: OpCount) -> str:
         timed = f", {percent(share[o.op])} of op time" if o.op in share else ""
-        if verdicts.get(o.op) == "near":
-            timed += " (near the threshold)"
         return f"{o.op}, {o.calls} call(s){timed}"
 
     return [
@@ -512,15 +508,18 @@ def _computes(op: str) -> bool:
     return op_category(op.replace(".", "::", 1)) in ("matmul/conv", "other")
 
 
+def _op_times(report: Report) -> tuple[dict[str, float], float]:
+    """Each op's total time and all ops' self time, per step, under the counter's names."""
+    ops = report.profile.ops_by_name if report.profile else []
+    return {o.name.replace("::", ".", 1): o.total_us for o in ops}, sum(o.self_us for o in ops)
+
+
 def _op_time_shares(report: Report) -> dict[str, float]:
     """Time inside each op (its total: the counter misses an uncounted op's inner ops too)
     as a share of all op self time, under the FLOP counter's names ('aten::addmm' in the
     profile is 'aten.addmm' there)."""
-    ops = report.profile.ops_by_name if report.profile else []
-    total = sum(o.self_us for o in ops)
-    if not total:
-        return {}
-    return {o.name.replace("::", ".", 1): o.total_us / total for o in ops}
+    times, total = _op_times(report)
+    return {op: us / total for op, us in times.items()} if total else {}
 
 
 @rule(
