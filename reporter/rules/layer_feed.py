@@ -210,7 +210,7 @@ def _pool_first(top: LayerRow, feed: Feed) -> Advice:
         f"its {channels} channels ({top.dims[0]:,} inputs). Pool it first (global average "
         f"pooling keeps {channels} inputs: about {after:,} parameters instead of "
         f"{top.params:,}), or use a narrower layer.",
-        f"self.pool = nn.{pool}(1)  # {tuple(feed.shape[1:])} -> ({channels}, 1...) "
-        "before torch.flatten\n"
+        f"self.pool = nn.{pool}(1)  # {tuple(feed.shape[1:])} -> "
+        f"{(channels, *(1 for _ in spatial))}, before torch.flatten\n"
         f"self.{name} = nn.Linear({channels}, {out})",
     )

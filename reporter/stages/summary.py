@@ -41,7 +41,11 @@ def run(ctx: StageContext) -> SummarySection:
         method=(
             "Rows, depths and output shapes from torchinfo.summary on the sample input "
             "(one forward in eval mode under no_grad); parameters per row are the module's "
-            "own and nested parameters, each tensor counted once."
+            "own and nested parameters, each tensor counted once. Modules that behave "
+            "differently in training: classes whose code reads .training, judged by torch's "
+            "semantics for its own classes and by running any other one on its input in both "
+            "modes. Conv→BatchNorm pairs: from a recorded forward, a batch norm reading a "
+            "convolution's output that nothing else reads."
         ),
     )
 
