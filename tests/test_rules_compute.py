@@ -3,7 +3,15 @@ how busy the machine is."""
 
 from __future__ import annotations
 
-from reporter.report import Finding, ModelInfo, ParameterTotals, Report, TensorSpec
+from reporter.report import (
+    Finding,
+    LayerRow,
+    ModelInfo,
+    ParameterTotals,
+    Report,
+    SummarySection,
+    TensorSpec,
+)
 from reporter.report.profile import (
     BatchSweep,
     KernelTime,
@@ -218,3 +226,27 @@ def test_throughput_still_rising_both_ways() -> None:
 def test_noisy_timing_both_ways() -> None:
     assert "noisy-timing" in {f.rule for f in run_rules(_timing([(1, 1.0)], 1, noisy=True))}
     assert "noisy-timing" not in {f.rule for f in run_rules(_timing([(1, 1.0)], 1, noisy=False))}
+
+
+def test_one_of_several_equal_blocks_counts_as_its_twins() -> None:
+    """Four equal blocks (same type and parameters) do the same work: one at 52% of the
+    step while its twins take 12% each was disturbed, and counts at their median."""
+    blocks = [("blocks.0", "Block", 120.0, 5.0), ("blocks.1", "Block", 125.0, 5.0)]
+    blocks += [("blocks.2", "Block", 520.0, 5.0), ("blocks.3", "Block", 118.0, 5.0)]
+    report = _profile(blocks + [("head", "Linear", 117.0, 117.0)])
+    assert _rules(report)["hot-module"].target == "blocks.2"  # no parameter counts: no twins
+    rows = [LayerRow(name, t, 2, [], 1000, "yes", False) for name, t, _, _ in blocks]
+    report.summary = SummarySection(depth=2, layers=rows)
+    assert "hot-module" not in _rules(report)
+    # layers of one type but different sizes are not twins: the big one stays hot
+    layers = [("0", "Linear", 100.0, 100.0), ("1", "Linear", 700.0, 700.0)]
+    layers += [("2", "Linear", 60.0, 60.0), ("3", "Linear", 40.0, 40.0)]
+    report = _profile(layers)
+    report.summary = SummarySection(
+        depth=1,
+        layers=[
+            LayerRow(n, t, 1, [], p, "yes", True)
+            for (n, t, _, _), p in zip(layers, (10, 50, 5, 2), strict=True)
+        ],
+    )
+    assert _rules(report)["hot-module"].target == "1"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from reporter.profiling.stats import quantile
 from reporter.render.format import percent
 from reporter.report import Finding, Report
 from reporter.report.profile import ModuleTime
@@ -33,13 +36,17 @@ OWN_SYNCS_PER_STEP = 1
     "added to any figure; a share is flagged only when, with that excess taken out of "
     "the module and the step, it still clears the threshold by rules.min_margin (5% of "
     "it). Nearer than that nothing is said, so two runs of the same model agree; with "
-    "one profiled step there is no quickest step and time shares are not judged.",
+    "one profiled step there is no quickest step and time shares are not judged. A "
+    "module repeated three or more times (same type and parameter count, blocks.*.attn) "
+    "counts at most the median time of its repeats.",
 )
 def hot_module(report: Report, th: dict[str, float]) -> list[Finding]:
     limit = th["compute.hot_module_share"]
     n = noise(report.profile, th)
     modules = report.profile.modules
-    hot = [m for m in modules if m.depth >= 1 and n.share_above(m.total_us, n.step_us, limit)]
+    params = {r.name: r.params for r in report.summary.layers} if report.summary else {}
+    typical = _typical_us(modules, params)
+    hot = [m for m in modules if m.depth >= 1 and n.share_above(typical[m.name], n.step_us, limit)]
     if not hot:
         return []
     top = max(hot, key=lambda m: (m.depth, m.share))  # the most specific culprit
@@ -57,7 +64,7 @@ def hot_module(report: Report, th: dict[str, float]) -> list[Finding]:
                 self_time=f"{top.self_us / 1000:.3f} ms",
                 share=percent(top.share),
                 calls_per_step=top.calls,
-                share_without_noise=n.describe(top.total_us, n.step_us),
+                share_without_noise=n.describe(typical[top.name], n.step_us),
             ),
             recommendation="Look at this module first: its size, its dtype, and whether "
             "its ops fuse (torch.compile) or can run at lower precision.",
@@ -65,6 +72,28 @@ def hot_module(report: Report, th: dict[str, float]) -> list[Finding]:
             target=top.name,
         )
     ]
+
+
+def _typical_us(modules: list[ModuleTime], params: dict[str, int]) -> dict[str, float]:
+    """Each module's time per step, or the median time of the repeats it belongs to when
+    that is lower. Repeats share a type, a parameter count (from the summary) and a path
+    up to block indices (blocks.0.attn, blocks.1.attn, ...: blocks.*.attn); three or more
+    of them do the same work, and one far slower than its twins was disturbed (measured:
+    one of GPT's four equal blocks at 52% of a step on a loaded machine)."""
+    groups: dict[tuple[str, str, int], list[float]] = {}
+    for m in modules:
+        if m.name in params:
+            groups.setdefault(_repeat_key(m, params), []).append(m.total_us)
+    out = {}
+    for m in modules:
+        times = groups.get(_repeat_key(m, params), []) if m.name in params else []
+        out[m.name] = min(m.total_us, quantile(times, 0.5)) if len(times) >= 3 else m.total_us
+    return out
+
+
+def _repeat_key(m: ModuleTime, params: dict[str, int]) -> tuple[str, str, int]:
+    path = re.sub(r"(?<=\.)\d+(?=\.|$)|^\d+(?=\.|$)", "*", m.name)
+    return m.type, path, params.get(m.name, -1)
 
 
 def _spread_over_children(module: ModuleTime, modules: list[ModuleTime]) -> bool:
