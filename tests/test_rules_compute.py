@@ -103,6 +103,12 @@ def test_a_share_is_judged_with_the_noise_taken_out() -> None:
     # a disturbance that landed inside one module in one step: 55% measured, 10% without it
     spike = _rules(_profile([("2", "Linear", 1100.0, 1100.0), *rest], steps_us=(1000.0, 3000.0)))
     assert "hot-module" not in spike
+    # steps 700 and 1,300 µs: the profile was disturbed (mean 30% above the quickest,
+    # more than 25%): even 90% measured, 86% without the excess, is not judged
+    disturbed = _rules(_profile([("2", "Linear", 900.0, 900.0), *rest], steps_us=(700.0, 1300.0)))
+    assert "hot-module" not in disturbed
+    calmer = _rules(_profile([("2", "Linear", 900.0, 900.0), *rest], steps_us=(800.0, 1200.0)))
+    assert "hot-module" in calmer  # 20% above the quickest: (900 - 200) / 800 = 88%
     # one profiled step: no quickest step to compare with, time shares are not judged
     one = _rules(_profile([("2", "Linear", 900.0, 900.0), *rest], steps_us=(1000.0,)))
     assert "hot-module" not in one

@@ -35,8 +35,10 @@ OWN_SYNCS_PER_STEP = 1
     "time, so the mean step's excess over the quickest profiled step bounds what noise "
     "added to any figure; a share is flagged only when, with that excess taken out of "
     "the module and the step, it still clears the threshold by rules.min_margin (5% of "
-    "it). Nearer than that nothing is said, so two runs of the same model agree; with "
-    "one profiled step there is no quickest step and time shares are not judged. A "
+    "it). Nearer than that nothing is said, so two runs of the same model agree. With "
+    "one profiled step there is no quickest step, and with a mean step more than "
+    "rules.max_step_excess (25%) above the quickest the profile was disturbed: time "
+    "shares are then not judged at all. A "
     "module repeated three or more times (same type and parameter count, blocks.*.attn) "
     "counts at most the median time of its repeats.",
 )

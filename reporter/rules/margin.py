@@ -9,7 +9,9 @@ lowest reading ``(m - e) / (T - e)`` clears it by ``rules.min_margin`` (relative
 mean op time below its threshold only when its highest reading does. Anything in between
 is left unsaid: a finding that one run reports and the next one drops is worse than none.
 With fewer than ``MIN_STEPS`` profiled steps there is no quickest step to compare with,
-and time-based rules stay silent.
+and when the excess is more than ``rules.max_step_excess`` of the mean step the profile
+itself says it was disturbed (on a throttled machine one step took 78x another): in both
+cases time-based rules stay silent.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from dataclasses import dataclass
 from reporter.report.profile import ProfileSection
 
 MIN_STEPS = 2
-MARGIN_THRESHOLD = {"rules.min_margin": 0.05}  # relative to the threshold
+MARGIN_THRESHOLD = {
+    "rules.min_margin": 0.05,  # relative to the threshold
+    "rules.max_step_excess": 0.25,  # mean step over the quickest, relative to the mean
+}
 
 
 @dataclass(frozen=True)
@@ -28,10 +33,13 @@ class Noise:
     step_us: float  # the mean step
     steps: int  # profiled steps
     margin: float  # relative margin beyond the threshold
+    max_excess: float = 0.25  # relative to the mean step: beyond it nothing is judged
 
     @property
     def enough_steps(self) -> bool:
-        return self.steps >= MIN_STEPS
+        """Enough steps, close enough to each other, to judge time shares at all."""
+        calm = self.step_us > 0 and self.excess_us <= self.max_excess * self.step_us
+        return self.steps >= MIN_STEPS and calm
 
     def lowest_share(self, part_us: float, whole_us: float) -> float:
         """The smallest ``part / whole`` interference allows: both without the excess."""
@@ -62,7 +70,8 @@ def noise(profile: ProfileSection | None, th: dict[str, float]) -> Noise:
     """The noise bound of this profile's figures (all per mean step)."""
     steps = list(profile.step_us) if profile is not None else []
     margin = th.get("rules.min_margin", MARGIN_THRESHOLD["rules.min_margin"])
+    most = th.get("rules.max_step_excess", MARGIN_THRESHOLD["rules.max_step_excess"])
     if not steps:
-        return Noise(0.0, 0.0, 0, margin)
+        return Noise(0.0, 0.0, 0, margin, most)
     mean = sum(steps) / len(steps)
-    return Noise(mean - min(steps), mean, len(steps), margin)
+    return Noise(mean - min(steps), mean, len(steps), margin, most)
