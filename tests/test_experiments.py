@@ -107,3 +107,42 @@ def test_speedup_rule_both_ways() -> None:
     assert not [f for f in run_rules(_report(speedup_low=0.98)) if f.rule == "measured-speedup"]
     # faster but wrong is no fix
     assert not [f for f in run_rules(_report(outputs_match=False)) if f.rule == "measured-speedup"]
+
+
+def test_bn_fold_experiment(tmp_path: Path) -> None:
+    """Each batch norm that reads a convolution's output alone is folded into it on a copy;
+    the finding quotes the measurement."""
+    from test_rules_structure import CONV_BN
+
+    path = tmp_path / "convbn.py"
+    path.write_text(
+        "import torch\nfrom torch import nn\n"
+        + CONV_BN
+        + "\ndef example_inputs():\n    return torch.randn(2, 3, 16, 16)\n"
+    )
+    options = {"stage_options": {"experiments": {"enabled": True, "seconds": 0.2}}}
+    options["stage_options"]["experiments"]["only"] = ["bn_fold"]
+    report = report_for(path, tmp_path, "summary", "experiments", **options)
+    (e,) = report.experiments.experiments
+    assert e.name == "bn_fold" and e.status == "measured", e.reason
+    assert e.outputs_match and e.max_abs_error < 1e-4
+    assert e.baseline_ms == quantile(e.baseline_samples_ms, 0.5)
+    assert e.variant_ms == quantile(e.variant_samples_ms, 0.5)
+    finding = next(f for f in report.findings if f.rule == "conv-bn-fold")
+    assert finding.evidence["experiment"].startswith(f"bn_fold measured {e.speedup:.2f}×")
+    assert "outputs match" in finding.evidence["experiment"]
+    assert finding.severity == ("warning" if e.speedup_low > 1.0 else "info")
+    # the experiments are skipped, with the reason, where there is nothing to fold
+    report = report_for(SAMPLES / "mnist_cnn.py", tmp_path, "experiments", **options)
+    (e,) = report.experiments.experiments
+    assert e.status == "skipped" and "batch norm" in e.reason
+
+
+def test_bn_fold_quoted_when_it_did_not_run() -> None:
+    from reporter.report import SummarySection
+
+    report = _report(name="bn_fold", status="failed", reason="RuntimeError: boom")
+    report.summary = SummarySection(depth=1, conv_bn_pairs=[["c", "b"]])
+    finding = next(f for f in run_rules(report) if f.rule == "conv-bn-fold")
+    assert finding.evidence["experiment"] == "bn_fold failed: RuntimeError: boom"
+    assert finding.severity == "info"

@@ -33,7 +33,12 @@ class SummarySection:
     forward_warnings: list[str] = field(default_factory=list)  # warnings the forward raised
     train_mode_modules: list[str] = field(
         default_factory=list
-    )  # Dropout/BatchNorm in train mode as built
+    )  # modules whose output changes in train mode, when the model was built in it
+    train_mode_types: dict[str, int] = field(default_factory=dict)  # class -> modules
+    train_mode_same: int = 0  # modules that read .training but compute the same either way
+    # Conv -> BatchNorm pairs foldable at inference; None when not determined
+    conv_bn_pairs: list[list[str]] | None = None
+    loss_fn_given: bool = False  # the model file defines loss_fn(output, inputs)
     output_nonfinite: int = 0  # NaN or Inf elements in the output
     method: str = ""
 
@@ -62,6 +67,7 @@ class FlopsSection:
     by_module: list[ModuleFlops] = field(default_factory=list)
     by_op: list[OpCount] = field(default_factory=list)
     uncounted_ops: list[OpCount] = field(default_factory=list)  # ran, computes, no formula
+    backward_note: str = ""  # e.g. backward counted on an eval-mode pass, and why
     method: str = ""
     # The totals with causal or masked attention (SDPA kernels) counted over the
     # query-key pairs let through only; None when no such kernel ran. The totals above
@@ -83,6 +89,11 @@ class TrainingMemory:
     )  # trainable, no grad after backward
     loss_ops: list[str] = field(default_factory=list)  # ops that computed the loss
     softmax_twice: bool = False  # the loss (log-)softmaxes the model's (log-)softmax output
+    # "eval" when the training pass raised in train mode (a detection model without
+    # targets) and its figures come from an eval-mode pass; mode_note says why
+    mode: str = "train"
+    mode_note: str = ""
+    params_not_read: list[str] = field(default_factory=list)  # never read by the forward
 
 
 @dataclass

@@ -2,34 +2,53 @@
 
 from __future__ import annotations
 
+import re
+
+from reporter.profiling.stats import quantile
 from reporter.render.format import percent
 from reporter.report import Finding, Report
 from reporter.report.profile import ModuleTime
+from reporter.rules.margin import MARGIN_THRESHOLD, noise
 from reporter.rules.registry import evidence, rule
+from reporter.rules.sync_advice import DATA_DEPENDENT, SCALAR_READS, TRUTH_TESTS, sync_advice
 
-SYNC_OPS = (
-    "aten::item",
-    "aten::_local_scalar_dense",
-    "aten::nonzero",
-    "cudaStreamSynchronize",
-    "cudaDeviceSynchronize",
+# Runtime calls that block the host until the device catches up: a device sync happened.
+DEVICE_SYNCS = frozenset(
+    {"cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize", "cudaMemcpy"}
 )
+# Framework ops that explain why (read with the runtime calls above).
+SYNC_CAUSES = DATA_DEPENDENT | SCALAR_READS | TRUTH_TESTS | {"aten::index"}
+# stages/profile.py synchronises once after each step so that the step's range covers its
+# GPU work: that call is perfreport's, not the model's.
+OWN_SYNCS_PER_STEP = 1
 
 
 @rule(
     "hot-module",
     "One module takes most of the step",
     reads=["profile"],
-    thresholds={"compute.hot_module_share": 0.4},
+    thresholds={"compute.hot_module_share": 0.4, **MARGIN_THRESHOLD},
     doc="The deepest module whose forward takes more than this share of a step is where "
     "optimisation pays first. A module whose time is spread over its children (none holds "
     "half of it, nor does its own code) is the model's body, not a hotspot, and is not "
-    "flagged: GPT-2's transformer holds 12 blocks of about 6% each.",
+    "flagged: GPT-2's transformer holds 12 blocks of about 6% each. Interference only adds "
+    "time, so the mean step's excess over the quickest profiled step bounds what noise "
+    "added to any figure; a share is flagged only when, with that excess taken out of "
+    "the module and the step, it still clears the threshold by rules.min_margin (5% of "
+    "it). Nearer than that nothing is said, so two runs of the same model agree. With "
+    "one profiled step there is no quickest step, and with a mean step more than "
+    "rules.max_step_excess (25%) above the quickest the profile was disturbed: time "
+    "shares are then not judged at all. A "
+    "module repeated three or more times (same type and parameter count, blocks.*.attn) "
+    "counts at most the median time of its repeats.",
 )
 def hot_module(report: Report, th: dict[str, float]) -> list[Finding]:
     limit = th["compute.hot_module_share"]
+    n = noise(report.profile, th)
     modules = report.profile.modules
-    hot = [m for m in modules if m.depth >= 1 and m.share > limit]
+    params = {r.name: r.params for r in report.summary.layers} if report.summary else {}
+    typical = _typical_us(modules, params)
+    hot = [m for m in modules if m.depth >= 1 and n.share_above(typical[m.name], n.step_us, limit)]
     if not hot:
         return []
     top = max(hot, key=lambda m: (m.depth, m.share))  # the most specific culprit
@@ -47,6 +66,7 @@ def hot_module(report: Report, th: dict[str, float]) -> list[Finding]:
                 self_time=f"{top.self_us / 1000:.3f} ms",
                 share=percent(top.share),
                 calls_per_step=top.calls,
+                share_without_noise=n.describe(typical[top.name], n.step_us),
             ),
             recommendation="Look at this module first: its size, its dtype, and whether "
             "its ops fuse (torch.compile) or can run at lower precision.",
@@ -54,6 +74,28 @@ def hot_module(report: Report, th: dict[str, float]) -> list[Finding]:
             target=top.name,
         )
     ]
+
+
+def _typical_us(modules: list[ModuleTime], params: dict[str, int]) -> dict[str, float]:
+    """Each module's time per step, or the median time of the repeats it belongs to when
+    that is lower. Repeats share a type, a parameter count (from the summary) and a path
+    up to block indices (blocks.0.attn, blocks.1.attn, ...: blocks.*.attn); three or more
+    of them do the same work, and one far slower than its twins was disturbed (measured:
+    one of GPT's four equal blocks at 52% of a step on a loaded machine)."""
+    groups: dict[tuple[str, str, int], list[float]] = {}
+    for m in modules:
+        if m.name in params:
+            groups.setdefault(_repeat_key(m, params), []).append(m.total_us)
+    out = {}
+    for m in modules:
+        times = groups.get(_repeat_key(m, params), []) if m.name in params else []
+        out[m.name] = min(m.total_us, quantile(times, 0.5)) if len(times) >= 3 else m.total_us
+    return out
+
+
+def _repeat_key(m: ModuleTime, params: dict[str, int]) -> tuple[str, str, int]:
+    path = re.sub(r"(?<=\.)\d+(?=\.|$)|^\d+(?=\.|$)", "*", m.name)
+    return m.type, path, params.get(m.name, -1)
 
 
 def _spread_over_children(module: ModuleTime, modules: list[ModuleTime]) -> bool:
@@ -83,13 +125,15 @@ def _profiled_parent(name: str, profiled: set[str]) -> str:
     reads=["profile"],
     thresholds={"compute.memory_bound_share": 0.4},
     doc="Elementwise ops and reductions move memory and do little arithmetic; when they "
-    "take most of the time, fusing them (torch.compile) is the usual fix.",
+    "take most of the time, fusing them (torch.compile) is the usual fix. The share must "
+    "clear the threshold with the step's noise taken out (see hot-module).",
 )
 def memory_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     cats = report.profile.kernel_categories_us or report.profile.categories_us
     total = sum(cats.values())
     bound = cats.get("elementwise", 0.0) + cats.get("reductions", 0.0)
-    if not total or bound / total <= th["compute.memory_bound_share"]:
+    n = noise(report.profile, th)
+    if not total or not n.share_above(bound, total, th["compute.memory_bound_share"]):
         return []
     return [
         Finding(
@@ -101,6 +145,7 @@ def memory_bound(report: Report, th: dict[str, float]) -> list[Finding]:
                 reductions=f"{cats.get('reductions', 0.0) / 1000:.3f} ms",
                 matmul_conv=f"{cats.get('matmul/conv', 0.0) / 1000:.3f} ms",
                 per="step",
+                share_without_noise=n.describe(bound, total),
             ),
             recommendation="Fuse them: torch.compile generates one kernel for chains of "
             "elementwise ops; check with --experiments --experiment-compile.",
@@ -115,7 +160,9 @@ def memory_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     reads=["profile"],
     thresholds={"compute.tiny_op_us": 20.0, "compute.tiny_op_calls": 200},
     doc="When a step runs hundreds of ops that each take a few microseconds, Python and "
-    "dispatch overhead dominate: batch more work per op.",
+    "dispatch overhead dominate: batch more work per op. Noise only lengthens ops, so a "
+    "mean below the threshold (by rules.min_margin) is one for sure; two profiled steps "
+    "at least.",
 )
 def launch_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     ops = report.profile.ops_by_name
@@ -124,7 +171,7 @@ def launch_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     if calls < th["compute.tiny_op_calls"] or not calls:
         return []
     mean = self_us / calls
-    if mean >= th["compute.tiny_op_us"]:
+    if not noise(report.profile, th).below(mean, th["compute.tiny_op_us"]):
         return []
     gpu = report.profile.device.startswith("cuda")
     return [
@@ -146,28 +193,59 @@ def launch_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     "host-sync",
     "Host-device synchronisation in the step",
     reads=["profile"],
-    doc=".item(), .cpu(), nonzero and explicit synchronize calls make the host wait for the "
-    "device and stop torch.compile from capturing one graph.",
+    doc="On a CUDA device, ops that make the host wait for the device (a "
+    "cudaStreamSynchronize, cudaDeviceSynchronize or blocking cudaMemcpy in the profiled "
+    "step) drain the launch queue and stop torch.compile from capturing one graph. The "
+    "advice follows the ops that synced: data-dependent shapes (nonzero, boolean-mask "
+    "indexing), .item() in a loop, a Python condition on a tensor, copies to the host "
+    "(.cpu(), .tolist()), or Hugging Face's padding check. On the CPU an .item() waits "
+    "for nothing, so CPU profiles are not flagged. The profile stage's own "
+    "torch.cuda.synchronize() after each step is not counted.",
 )
 def host_sync(report: Report, th: dict[str, float]) -> list[Finding]:
-    found = [o for o in report.profile.ops_by_name if o.name in SYNC_OPS]
-    if not found:
-        return []
-    gpu = report.profile.device.startswith("cuda")
+    profile = report.profile
+    if not profile.device.startswith("cuda"):
+        return []  # a CPU tensor's .item() waits for nothing
+    runtime = {
+        o.name: o.calls - (OWN_SYNCS_PER_STEP if o.name == "cudaDeviceSynchronize" else 0)
+        for o in profile.ops_by_name
+        if o.name in DEVICE_SYNCS
+    }
+    runtime = {name: n for name, n in runtime.items() if n > 0}
+    if not runtime:
+        return []  # aten::item on a CPU tensor: no device sync happened
+    ops = [o for o in profile.ops_by_name if o.name in SYNC_CAUSES]
+    if not any(o.name in DATA_DEPENDENT for o in ops):
+        ops = [o for o in ops if o.name != "aten::index"]  # plain indexing does not sync
+    dtoh = any("DtoH" in k.name for k in profile.kernels)
+    advice = sync_advice(
+        [(o.name, o.calls) for o in ops] + list(runtime.items()),
+        hf_without_mask=_hf_without_mask(report),
+        dtoh_copies=dtoh,
+    )
+    lines = [f"{o.name}: {o.calls} call(s) per step, {o.self_us:.1f} µs" for o in ops]
+    lines += [f"{name}: {n} call(s) per step" for name, n in runtime.items()]
     return [
         Finding(
             rule="host-sync",
-            severity="warning" if gpu else "info",
-            title=f"The step synchronises with the host: {', '.join(o.name for o in found)}",
+            severity="warning",
+            title=f"The step waits for the device: {advice.cause}",
             evidence={
-                f"op {i + 1}": f"{o.name}: {o.calls} call(s) per step, {o.self_us:.1f} µs"
-                for i, o in enumerate(found)
+                "cause": advice.cause,
+                **{f"op {i + 1}": line for i, line in enumerate(lines)},
+                **({"copies": "device-to-host memcpy in the step"} if dtoh else {}),
             },
-            recommendation="Keep values on the device: replace .item()/.cpu() checks with "
-            "tensor ops (torch.where), and log scalars every N steps only.",
-            snippet="loss_sum += loss.detach()  # instead of loss.item() every step",
+            recommendation=advice.recommendation,
+            snippet=advice.snippet,
         )
     ]
+
+
+def _hf_without_mask(report: Report) -> bool:
+    """Inputs with input_ids and no attention_mask: a Hugging Face model then checks for
+    padding on every forward (one value read back from the device)."""
+    names = {spec.name.split(".")[-1] for spec in report.model.inputs}
+    return "input_ids" in names and "attention_mask" not in names
 
 
 @rule(
@@ -244,7 +322,8 @@ def noisy(report: Report, th: dict[str, float]) -> list[Finding]:
     "float32 matmuls and convolutions on a Tensor-Core GPU",
     reads=["profile"],
     thresholds={"compute.matmul_share": 0.3},
-    doc="Tensor Cores run bf16/fp16 (and TF32) many times faster than full fp32.",
+    doc="Tensor Cores run bf16/fp16 (and TF32) many times faster than full fp32. The "
+    "matmul share must clear the threshold with the step's noise taken out (see hot-module).",
 )
 def fp32_on_gpu(report: Report, th: dict[str, float]) -> list[Finding]:
     if not report.profile.device.startswith("cuda"):
@@ -258,7 +337,8 @@ def fp32_on_gpu(report: Report, th: dict[str, float]) -> list[Finding]:
     cats = report.profile.kernel_categories_us or report.profile.categories_us
     total = sum(cats.values())
     share = cats.get("matmul/conv", 0.0) / total if total else 0.0
-    if share < th["compute.matmul_share"]:
+    n = noise(report.profile, th)
+    if not n.share_above(cats.get("matmul/conv", 0.0), total, th["compute.matmul_share"]):
         return []
     return [
         Finding(
@@ -267,6 +347,7 @@ def fp32_on_gpu(report: Report, th: dict[str, float]) -> list[Finding]:
             title=f"Matmuls and convolutions ({percent(share)} of GPU time) run in full fp32",
             evidence=evidence(
                 matmul_conv_share=percent(share),
+                share_without_noise=n.describe(cats.get("matmul/conv", 0.0), total),
                 tf32=cuda.get("tf32_matmul"),
                 float32_matmul_precision=cuda.get("float32_matmul_precision"),
             ),

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from reporter.report import Finding, Report
 from reporter.report.trace import KernelRow, RankFigures, TraceSection
 from reporter.rules.registry import evidence, rule
+from reporter.rules.sync_advice import sync_advice
 from reporter.trace.ranks import find_stragglers
 
 
@@ -218,7 +219,8 @@ def launch_bound(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     reads=("trace",),
     thresholds={"gpu.max_syncs_per_step": 0, "gpu.sync_time_share": 0.05},
     doc="cudaDeviceSynchronize/StreamSynchronize, .item(), .cpu() and nonzero() make the "
-    "CPU wait until the GPU catches up, draining the launch queue.",
+    "CPU wait until the GPU catches up, draining the launch queue. The advice follows the "
+    "kinds of sync the trace found (see host-sync).",
 )
 def host_sync(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     for r in _gpu_ranks(report.trace):
@@ -242,6 +244,12 @@ def host_sync(report: Report, t: dict[str, float]) -> Iterator[Finding]:
             for site in s.sites[:6]
         ]
         top = s.sites[0] if s.sites else None
+        steps = r.step_count or 1
+        advice = sync_advice(
+            [(site.op or site.kind, round(site.count / steps)) for site in s.sites]
+            + [(site.kind, round(site.count / steps)) for site in s.sites],
+            dtoh_copies=any("DtoH" in site.kind for site in s.sites),
+        )
         yield Finding(
             rule="gpu-host-sync",
             severity="warning" if share >= t["gpu.sync_time_share"] else "info",
@@ -260,18 +268,10 @@ def host_sync(report: Report, t: dict[str, float]) -> Iterator[Finding]:
                 blocking_calls=s.blocking_calls,
                 sites=sites,
                 counted="inside ProfilerSteps" if r.step_count else "whole trace (no steps)",
+                cause=advice.cause,
             ),
-            recommendation=(
-                "Keep values on the GPU inside the step: accumulate losses/metrics as tensors "
-                "and read them (.item(), .cpu(), print) once every N steps; avoid "
-                "data-dependent shapes (nonzero, boolean masks) in the hot loop; copy results "
-                "with non_blocking=True into pinned memory."
-            ),
-            snippet=(
-                "running_loss += loss.detach()      # no .item() each step\n"
-                "if step % 100 == 0:\n"
-                "    print(running_loss.item() / 100); running_loss.zero_()"
-            ),
+            recommendation=advice.recommendation,
+            snippet=advice.snippet,
             target=(top.op or top.kind) if top else None,
         )
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from reporter.profiling.categories import op_category
 from reporter.render.format import count, nbytes, percent
 from reporter.report import Finding, OpCount, Report
+from reporter.rules.layer_feed import dominant_advice, layer_feed
+from reporter.rules.margin import noise
 from reporter.rules.registry import evidence, rule
+
+SOFTMAX_OPS = frozenset({"aten._softmax", "aten._log_softmax", "aten.softmax", "aten.log_softmax"})
 
 
 @rule(
@@ -13,25 +19,33 @@ from reporter.rules.registry import evidence, rule
     "One layer holds most of the parameters",
     reads=["summary"],
     thresholds={"structure.dominant_layer_share": 0.5},
-    doc="A single layer with most of the weights usually means a flatten straight into a "
-    "wide Linear: pooling first or a smaller layer cuts size and memory traffic.",
+    doc="A single layer with most of the weights. The advice depends on what feeds it, read "
+    "from the layer table's execution order and output shapes: a Linear fed by a "
+    "flattened feature map (N, C, H, W) is a CNN head where pooling before the flatten cuts "
+    "its size (warning, with the pooled layer's size computed); a layer fed by RoI "
+    "pooling, by an already pooled map, or by the raw input is sized by design (info); a "
+    "vocabulary embedding or its output projection (same vocabulary, or tied to the "
+    "embedding) is normal in a small sequence model (info; tying is suggested when the "
+    "two are separate); any other layer (an LSTM, a wide convolution) is info.",
 )
 def dominant_layer(report: Report, th: dict[str, float]) -> list[Finding]:
     totals = report.model.parameters
     if totals is None or totals.total == 0:
         return []
-    leaves = [r for r in report.summary.layers if r.is_leaf and r.params > 0]
+    layers = report.summary.layers
+    leaves = [r for r in layers if r.is_leaf and r.params > 0]
     if len(leaves) < 2:
         return []
     top = max(leaves, key=lambda r: r.params)
     share = top.params / totals.total
     if share <= th["structure.dominant_layer_share"]:
         return []
-    pool = top.type == "Linear"
+    feed = layer_feed(report, top)
+    advice = dominant_advice(top, feed)
     return [
         Finding(
             rule="dominant-layer",
-            severity="warning",
+            severity=advice.severity,
             title=f"`{top.name}` ({top.type}) holds {percent(share)} of all parameters",
             evidence=evidence(
                 layer=top.name,
@@ -39,19 +53,10 @@ def dominant_layer(report: Report, th: dict[str, float]) -> list[Finding]:
                 parameters=f"{top.params:,} of {totals.total:,}",
                 share=percent(share),
                 sizes=" → ".join(str(d) for d in top.dims) or None,
+                fed_by=feed.describe(),
             ),
-            recommendation=(
-                "Shrink what feeds this layer: pool the feature map before flattening "
-                "(e.g. AdaptiveAvgPool2d), use a narrower layer, or factorise it."
-                if pool
-                else "Check that this layer's size is intended; it dominates model size."
-            ),
-            snippet=(
-                "self.pool = nn.AdaptiveAvgPool2d((4, 4))  # before torch.flatten\n"
-                f"self.{top.name.split('.')[-1]} = nn.Linear(channels * 4 * 4, out_features)"
-                if pool
-                else ""
-            ),
+            recommendation=advice.recommendation,
+            snippet=advice.snippet,
             target=top.name,
         )
     ]
@@ -84,27 +89,171 @@ def double_softmax(report: Report, th: dict[str, float]) -> list[Finding]:
 
 
 @rule(
-    "train-mode-at-build",
-    "Model built in training mode with Dropout/BatchNorm",
+    "probabilities-output",
+    "A classifier that returns probabilities",
     reads=["summary"],
-    doc="nn.Module starts in training mode; Dropout and BatchNorm then behave as in "
-    "training. perfreport analyses in eval mode; inference code must call model.eval().",
+    doc="The forward ends in softmax or log_softmax and returns one tensor. Trained with "
+    "CrossEntropyLoss (which applies log-softmax itself) the probabilities are squashed "
+    "a second time and the model learns slowly. Flagged when no loss_fn shows how the "
+    "output is trained, or the memory stage did not run it; when the file's loss_fn ran "
+    "and reads the output correctly (nll_loss after log_softmax) nothing is flagged, and "
+    "when it provably applies softmax again double-softmax reports it as critical.",
+)
+def probabilities_output(report: Report, th: dict[str, float]) -> list[Finding]:
+    summary = report.summary
+    final = summary.final_op
+    if final not in SOFTMAX_OPS or len(summary.outputs) != 1:
+        return []  # several outputs: logits are usually among them
+    training = report.memory.training if report.memory is not None else None
+    checked = summary.loss_fn_given and training is not None and bool(training.loss_ops)
+    if checked:
+        return []  # the loss ran: double-softmax says whether it softmaxes again
+    log = "log_softmax" in final
+    return [
+        Finding(
+            rule="probabilities-output",
+            severity="warning",
+            title="The model returns "
+            + ("log-probabilities (log_softmax)" if log else "probabilities (softmax)")
+            + ", not logits",
+            evidence=evidence(
+                final_op=final,
+                output=_output_text(summary.outputs),
+                loss_fn="defined, not run (run the memory stage to check it)"
+                if summary.loss_fn_given
+                else "none in the model file",
+            ),
+            recommendation=(
+                "Train it with nll_loss, not cross_entropy (which applies log-softmax "
+                "again); or return logits and use cross_entropy."
+                if log
+                else "Return logits from forward and apply softmax only where probabilities "
+                "are needed: CrossEntropyLoss applies log-softmax itself, so on "
+                "probabilities it squashes them twice."
+            ),
+            snippet=(
+                "loss = F.nll_loss(log_probs, targets)"
+                if log
+                else "return self.head(x)  # logits\nloss = F.cross_entropy(logits, targets)"
+                "\nprobs = logits.softmax(-1)  # at inference only"
+            ),
+        )
+    ]
+
+
+def _output_text(outputs: list[Any]) -> str | None:
+    spec = outputs[0] if outputs else None
+    if not isinstance(spec, dict):
+        return None
+    return f"{spec.get('name', 'output')} {spec.get('shape')} {spec.get('dtype', '')}".strip()
+
+
+@rule(
+    "train-mode-at-build",
+    "Model built in training mode with modules that behave differently in training",
+    reads=["summary"],
+    doc="nn.Module starts in training mode. Modules whose output changes in training "
+    "(Dropout with p > 0, BatchNorm with running statistics, DropPath/StochasticDepth, "
+    "any custom module whose code reads self.training and computes differently) then "
+    "behave as in training. Found by reading each class's bytecode for `.training`, then "
+    "deciding by torch's documented semantics for its own classes and by running any "
+    "other module on its own input in both modes; modules that read the flag but compute "
+    "the same (Dropout(p=0): ViT-B/16 has 37) are left out. perfreport analyses in eval "
+    "mode; inference code must call model.eval().",
 )
 def train_mode(report: Report, th: dict[str, float]) -> list[Finding]:
-    modules = report.summary.train_mode_modules
+    summary = report.summary
+    modules = summary.train_mode_modules
     if not modules:
         return []
+    kinds = ", ".join(f"{n} {cls}" for cls, n in sorted(summary.train_mode_types.items()))
     return [
         Finding(
             rule="train-mode-at-build",
             severity="info",
-            title=f"{len(modules)} Dropout/BatchNorm module(s) were in training mode as built",
-            evidence=evidence(modules=", ".join(modules[:8]) + (" …" if len(modules) > 8 else "")),
+            title=f"{len(modules)} module(s) that behave differently in training were in "
+            "training mode as built",
+            evidence=evidence(
+                modules=", ".join(modules[:8]) + (" …" if len(modules) > 8 else ""),
+                kinds=kinds or None,
+                ignored=f"{summary.train_mode_same} module(s) read .training but compute "
+                "the same in both modes"
+                if summary.train_mode_same
+                else None,
+            ),
             recommendation="Call model.eval() before inference, export or benchmarking "
             "(perfreport measured in eval mode).",
             snippet="model.eval()\nwith torch.inference_mode():\n    y = model(x)",
         )
     ]
+
+
+@rule(
+    "conv-bn-fold",
+    "Batch norm after a convolution at inference",
+    reads=["summary"],
+    doc="At inference a BatchNorm is a fixed per-channel scale and shift: folded into the "
+    "convolution before it (torch.nn.utils.fusion.fuse_conv_bn_eval) it costs nothing. "
+    "Pairs are counted from a recorded forward: the batch norm reads the convolution's "
+    "output and nothing else does (ResNet-50 runs 53 such pairs). Eager PyTorch does not "
+    "fold them; torch.compile with freezing, TorchScript freezing and ONNX runtimes do. "
+    "With --experiments the bn_fold experiment times the folded copy and the finding "
+    "quotes it.",
+)
+def conv_bn_fold(report: Report, th: dict[str, float]) -> list[Finding]:
+    pairs = report.summary.conv_bn_pairs
+    if not pairs:
+        return []
+    measured = _experiment(report, "bn_fold")
+    gain = (
+        measured is not None
+        and measured.status == "measured"
+        and measured.outputs_match
+        and measured.speedup_low is not None
+        and measured.speedup_low > 1.0
+    )
+    shown = "; ".join(f"{c} → {b}" for c, b in pairs[:4]) + (" …" if len(pairs) > 4 else "")
+    return [
+        Finding(
+            rule="conv-bn-fold",
+            severity="warning" if gain else "info",
+            title=f"{len(pairs)} BatchNorm layer(s) follow a convolution and can be folded "
+            "into it for inference",
+            evidence=evidence(
+                foldable_pairs=len(pairs),
+                pairs=shown,
+                experiment=_experiment_text(measured),
+            ),
+            recommendation="For inference, fold each BatchNorm into its convolution (one "
+            "op instead of two, same outputs within rounding); torch.compile does it with "
+            "freezing, and so do TorchScript freezing and ONNX runtimes."
+            + ("" if measured else " Measure it with --experiments."),
+            snippet="from torch.nn.utils.fusion import fuse_conv_bn_eval\nmodel.eval()\n"
+            f"model.{pairs[0][0]} = fuse_conv_bn_eval(model.{pairs[0][0]}, model.{pairs[0][1]})"
+            f"\nmodel.{pairs[0][1]} = nn.Identity()",
+            target=pairs[0][1],
+        )
+    ]
+
+
+def _experiment(report: Report, name: str) -> Any:
+    section = report.experiments
+    found = [e for e in section.experiments if e.name == name] if section else []
+    return found[0] if found else None
+
+
+def _experiment_text(e: Any) -> str | None:
+    if e is None:
+        return None
+    if e.status != "measured":
+        return f"bn_fold {e.status}: {e.reason}"
+    match = "outputs match" if e.outputs_match else "outputs differ"
+    error = "not comparable" if e.max_abs_error is None else f"{e.max_abs_error:.2g}"
+    return (
+        f"bn_fold measured {e.speedup:.2f}× ({e.speedup_low:.2f}–{e.speedup_high:.2f}×), "
+        f"{e.baseline_ms:.3f} → {e.variant_ms:.3f} ms per call; largest output difference "
+        f"{error} ({match} within {e.tolerance:g} of the output's scale)"
+    )
 
 
 @rule(
@@ -223,25 +372,58 @@ def nonfinite(report: Report, th: dict[str, float]) -> list[Finding]:
     "Trainable parameters that get no gradient",
     reads=["memory"],
     doc="Parameters outside the loss's graph waste memory and make DDP fail or slow "
-    "(find_unused_parameters=True).",
+    "(find_unused_parameters=True). When the training pass could only run in eval mode "
+    "(a detection model raises without targets in train mode), eval mode cuts some "
+    "parameters off by design (detached proposals, train-only losses and heads): those "
+    "the eval forward read are not flagged, those it never read are reported at info "
+    "level, and the evidence says the figures come from eval mode.",
 )
 def unused(report: Report, th: dict[str, float]) -> list[Finding]:
     training = report.memory.training
-    names = training.params_without_grad if training else []
+    if training is None or not training.params_without_grad:
+        return []
+    eval_mode = training.mode == "eval"
+    # In eval mode a parameter the forward read but no gradient reached sits behind a
+    # detach or an index on purpose: only never-read parameters are worth a look.
+    names = training.params_not_read if eval_mode else training.params_without_grad
     if not names:
         return []
+    unread = set(training.params_not_read)
+    read = [n for n in names if n not in unread]
     return [
         Finding(
             rule="unused-parameters",
-            severity="warning",
-            title=f"{len(names)} trainable parameter(s) got no gradient in a training step",
-            evidence=evidence(parameters=", ".join(names[:8]) + (" …" if len(names) > 8 else "")),
-            recommendation="Remove the unused modules, freeze them (requires_grad_(False)), "
-            "or make sure the loss depends on them.",
-            snippet="model.unused_head.requires_grad_(False)",
+            severity="info" if eval_mode else "warning",
+            title=f"{len(names)} trainable parameter(s) got no gradient in a "
+            + ("training step" if not eval_mode else "step run in eval mode"),
+            evidence=evidence(
+                parameters=_names(names),
+                never_read_by_forward=_names([n for n in names if n in unread]) or None,
+                read_but_no_gradient=_names(read) or None,
+                training_mode="eval: the training figures come from an eval-mode pass ("
+                + training.mode_note
+                + "); parameters the eval forward read are not flagged"
+                if eval_mode
+                else None,
+            ),
+            recommendation=(
+                "The eval-mode forward never used these; in training they may be used by "
+                "train-only branches (losses, auxiliary heads). Check with a real training "
+                "step (give loss_fn and targets), then remove or freeze what stays unused."
+                if eval_mode
+                else "Remove the unused modules, freeze them (requires_grad_(False)), or "
+                "make sure the loss depends on them."
+            ),
+            snippet=f"model.{names[0].rsplit('.', 1)[0]}.requires_grad_(False)"
+            if "." in names[0]
+            else "",
             target=names[0].rsplit(".", 1)[0],
         )
     ]
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:8]) + (" …" if len(names) > 8 else "")
 
 
 @rule(
@@ -286,15 +468,18 @@ COMPUTE_HINTS = ("attention", "lstm", "gru", "rnn", "_scaled_dot_product")
     "at least this share of the profiled op time without a formula (a distance, a custom "
     "kernel, a new fused op) makes the total understate the work. Elementwise ops, "
     "reductions and copies are outside the convention and not flagged. Without a "
-    "profile, ops named like attention or RNNs are flagged.",
+    "profile, ops named like attention or RNNs are flagged. An op's share must clear the "
+    "threshold with the step's noise taken out (see hot-module).",
 )
 def uncounted(report: Report, th: dict[str, float]) -> list[Finding]:
     share = _op_time_shares(report)
     limit = th["flops.uncounted_time_share"]
+    n = noise(report.profile, th)
+    ops_us, all_us = _op_times(report)
     ops = [
         o
         for o in report.flops.uncounted_ops
-        if (share.get(o.op, 0.0) >= limit and _computes(o.op))
+        if (o.op in share and _computes(o.op) and n.share_above(ops_us[o.op], all_us, limit))
         or (o.op not in share and any(h in o.op for h in COMPUTE_HINTS))
     ]
     if not ops:
@@ -323,15 +508,18 @@ def _computes(op: str) -> bool:
     return op_category(op.replace(".", "::", 1)) in ("matmul/conv", "other")
 
 
+def _op_times(report: Report) -> tuple[dict[str, float], float]:
+    """Each op's total time and all ops' self time, per step, under the counter's names."""
+    ops = report.profile.ops_by_name if report.profile else []
+    return {o.name.replace("::", ".", 1): o.total_us for o in ops}, sum(o.self_us for o in ops)
+
+
 def _op_time_shares(report: Report) -> dict[str, float]:
     """Time inside each op (its total: the counter misses an uncounted op's inner ops too)
     as a share of all op self time, under the FLOP counter's names ('aten::addmm' in the
     profile is 'aten.addmm' there)."""
-    ops = report.profile.ops_by_name if report.profile else []
-    total = sum(o.self_us for o in ops)
-    if not total:
-        return {}
-    return {o.name.replace("::", ".", 1): o.total_us / total for o in ops}
+    times, total = _op_times(report)
+    return {op: us / total for op, us in times.items()} if total else {}
 
 
 @rule(

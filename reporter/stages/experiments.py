@@ -249,6 +249,29 @@ def _tf32(model, args, kwargs):  # noqa: ANN001, ANN202
     return _same(model, args, kwargs, context)
 
 
+def _bn_fold(model, args, kwargs):  # noqa: ANN001, ANN202
+    """Each BatchNorm folded into the convolution before it (reporter/conv_bn.py)."""
+    from reporter import conv_bn
+    from reporter.graph.record import record
+
+    model.eval()
+    pairs = conv_bn.foldable_pairs(record(model, args, kwargs), model)
+    return _same(conv_bn.fold(model, pairs), args, kwargs)
+
+
+def _needs_conv_bn(ctx: StageContext) -> str:
+    from reporter import conv_bn
+    from reporter.graph.record import record
+
+    model = ctx.subject.model
+    kinds = {type(m) for m in model.modules()}
+    if not (kinds & set(conv_bn.CONVS) and kinds & set(conv_bn.NORMS)):
+        return "the model has no convolution followed by batch norm"
+    if not conv_bn.foldable_pairs(record(model, ctx.subject.args, ctx.subject.kwargs), model):
+        return "no batch norm reads a convolution's output alone"
+    return ""
+
+
 @contextmanager
 def _stack(*managers: AbstractContextManager[Any]) -> Iterator[None]:
     """Enter several context managers as one."""
@@ -419,6 +442,17 @@ VARIANTS = [
         1e-4,
         _onnxruntime,
         _needs_onnxruntime,
+        deployment=True,
+    ),
+    Variant(
+        "bn_fold",
+        "batch norm folded into the preceding convolution",
+        "from torch.nn.utils.fusion import fuse_conv_bn_eval\n"
+        "model.eval()\nmodel.conv1 = fuse_conv_bn_eval(model.conv1, model.bn1)\n"
+        "model.bn1 = nn.Identity()",
+        1e-4,
+        _bn_fold,
+        _needs_conv_bn,
         deployment=True,
     ),
     Variant(

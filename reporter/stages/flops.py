@@ -84,6 +84,9 @@ def run(ctx: StageContext) -> FlopsSection:
             else None
         ),
         causal_ops=causal_ops,
+        backward_note=f"Backward FLOPs come from an eval-mode pass: {training.note}."
+        if training is not None and training.mode == "eval"
+        else "",
     )
 
 

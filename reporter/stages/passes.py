@@ -106,6 +106,7 @@ class LiveTensorTracker(TorchDispatchMode):
         self.last_op = ""  # the last op that computed something
         self.softmax_outputs: set[int] = set()  # storages written by (log_)softmax
         self.softmax_inputs: set[int] = set()  # storages read by (log_)softmax
+        self.read: set[int] = set()  # every storage an op read
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         out = func(*args, **(kwargs or {}))
@@ -114,6 +115,7 @@ class LiveTensorTracker(TorchDispatchMode):
         if name not in DATA_MOVEMENT:
             self.last_op = name
         inputs = {_storage_key(t) for t in _dense((args, kwargs))}
+        self.read |= inputs
         outputs = _dense(out)
         if name in SOFTMAX_OPS:
             self.softmax_inputs |= inputs
@@ -186,6 +188,8 @@ class TrainingPass:
     params_without_grad: list[str] = field(default_factory=list)
     loss_ops: list[str] = field(default_factory=list)
     softmax_twice: bool = False  # the loss (log-)softmaxes a (log-)softmax output of the model
+    mode: str = "train"  # "eval" when the pass raised in train mode and ran in eval
+    params_not_read: list[str] = field(default_factory=list)  # no op read them in the forward
 
 
 def inference_pass(ctx: StageContext) -> InferencePass:
@@ -348,6 +352,7 @@ def _run_training_pass(ctx: StageContext) -> TrainingPass:
     except Exception as exc:  # noqa: BLE001 - a model failing in eval too raises below
         why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     result = _training_pass(ctx)
+    result.mode = "eval"
     notes = [f"ran in eval mode: in train mode the pass raised {why}", result.note]
     result.note = "; ".join(n for n in notes if n)
     return result
@@ -430,6 +435,11 @@ def _training_pass(ctx: StageContext) -> TrainingPass:
         if result.ran_backward:
             result.params_without_grad = [
                 n for n, p in model.named_parameters() if p.requires_grad and p.grad is None
+            ]
+            result.params_not_read = [
+                n
+                for n, p in model.named_parameters()
+                if p.requires_grad and p.grad is None and _storage_key(p) not in tracker.read
             ]
     finally:
         for p in model.parameters():

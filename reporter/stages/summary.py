@@ -7,6 +7,9 @@ from typing import Any
 import torchinfo
 from torch import nn
 
+from reporter import conv_bn
+from reporter.graph.record import record
+from reporter.mode_dependence import mode_dependence
 from reporter.model_info import _specs, tensor_key
 from reporter.report import LayerRow, SummarySection, to_data
 from reporter.stages.context import StageContext
@@ -32,11 +35,17 @@ def run(ctx: StageContext) -> SummarySection:
         final_op=result.final_op,
         output_nonfinite=_nonfinite(result.output),
         forward_warnings=result.warnings,
-        train_mode_modules=_train_mode_modules(model) if ctx.subject.built_in_train_mode else [],
+        **_mode_fields(ctx),
+        conv_bn_pairs=_conv_bn_pairs(ctx, result.recording),
+        loss_fn_given=ctx.subject.loss_fn is not None,
         method=(
             "Rows, depths and output shapes from torchinfo.summary on the sample input "
             "(one forward in eval mode under no_grad); parameters per row are the module's "
-            "own and nested parameters, each tensor counted once."
+            "own and nested parameters, each tensor counted once. Modules that behave "
+            "differently in training: classes whose code reads .training, judged by torch's "
+            "semantics for its own classes and by running any other one on its input in both "
+            "modes. Conv→BatchNorm pairs: from a recorded forward, a batch norm reading a "
+            "convolution's output that nothing else reads."
         ),
     )
 
@@ -76,12 +85,35 @@ def _dims(module: nn.Module) -> list[int]:
     return []
 
 
-TRAIN_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
+def _mode_fields(ctx: StageContext) -> dict[str, Any]:
+    """Modules whose output changes in training mode, when the model was built in it
+    (reporter/mode_dependence.py says how they are found)."""
+    if not ctx.subject.built_in_train_mode:
+        return {}
+    found = mode_dependence(ctx.subject.model, ctx.subject.args, ctx.subject.kwargs)
+    return {
+        "train_mode_modules": found.differs,
+        "train_mode_types": found.types,
+        "train_mode_same": len(found.same),
+    }
 
 
-def _train_mode_modules(model: nn.Module) -> list[str]:
-    """Modules whose output depends on train/eval mode (the model was built in train mode)."""
-    return [n or "(model)" for n, m in model.named_modules() if isinstance(m, TRAIN_DEPENDENT)]
+def _conv_bn_pairs(ctx: StageContext, recording: Any) -> list[list[str]] | None:
+    """Conv -> BatchNorm pairs foldable at inference, from the graph recording of the
+    shared pass, else from a recording of its own when the model has both layer kinds;
+    None on the meta device (nothing runs) or when no recording could be made."""
+    model = ctx.subject.model
+    kinds = {type(m) for m in model.modules()}
+    if not (kinds & set(conv_bn.CONVS) and kinds & set(conv_bn.NORMS)):
+        return []
+    if ctx.subject.device.type == "meta":
+        return None
+    try:
+        if recording is None:
+            recording = record(model, ctx.subject.args, ctx.subject.kwargs)
+        return [list(p) for p in conv_bn.foldable_pairs(recording, model)]
+    except Exception:  # noqa: BLE001 - a missing count must not cost the summary
+        return None
 
 
 def _shape(size: Any) -> Any:
