@@ -131,6 +131,15 @@ def test_memory_bound_and_launch_bound() -> None:
     near = [("aten::sin", 300, 300 * 19.5)]
     assert "launch-bound" not in _rules(_profile(ops=near, categories=cats))
     assert "launch-bound" in _rules(_profile(ops=[("aten::sin", 300, 300 * 18.0)]))
+    # With the roofline stage's op-by-op figures, its rules judge these instead.
+    from reporter.report.roofline import MachinePeaks, RooflineModel, RooflineSection
+
+    report = _profile(ops=ops, categories={"elementwise": 700.0, "reductions": 100.0})
+    peaks = MachinePeaks("cpu", peak_flops=1e11, peak_bytes_per_s=1e10, call_floor_us=2.0)
+    report.roofline = RooflineSection(
+        machine=peaks, model=RooflineModel(0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0)
+    )
+    assert not {"memory-bound-ops", "launch-bound"} & set(_rules(report))
 
 
 def test_host_sync_only_for_device_syncs() -> None:

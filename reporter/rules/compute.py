@@ -126,9 +126,12 @@ def _profiled_parent(name: str, profiled: set[str]) -> str:
     thresholds={"compute.memory_bound_share": 0.4},
     doc="Elementwise ops and reductions move memory and do little arithmetic; when they "
     "take most of the time, fusing them (torch.compile) is the usual fix. The share must "
-    "clear the threshold with the step's noise taken out (see hot-module).",
+    "clear the threshold with the step's noise taken out (see hot-module). When the "
+    "roofline stage ran, fusion-candidate judges each op against the bandwidth instead.",
 )
 def memory_bound(report: Report, th: dict[str, float]) -> list[Finding]:
+    if report.roofline is not None:
+        return []  # the roofline judges each op against bandwidth (fusion-candidate)
     cats = report.profile.kernel_categories_us or report.profile.categories_us
     total = sum(cats.values())
     bound = cats.get("elementwise", 0.0) + cats.get("reductions", 0.0)
@@ -162,9 +165,12 @@ def memory_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     doc="When a step runs hundreds of ops that each take a few microseconds, Python and "
     "dispatch overhead dominate: batch more work per op. Noise only lengthens ops, so a "
     "mean below the threshold (by rules.min_margin) is one for sure; two profiled steps "
-    "at least.",
+    "at least. When the roofline stage ran, overhead-bound judges each op against one "
+    "call's measured cost instead.",
 )
 def launch_bound(report: Report, th: dict[str, float]) -> list[Finding]:
+    if report.roofline is not None:
+        return []  # the roofline judges each op against one call's cost (overhead-bound)
     ops = report.profile.ops_by_name
     calls = sum(o.calls for o in ops)
     self_us = sum(o.self_us for o in ops)
