@@ -189,7 +189,9 @@ def test_measured_peaks_agree_with_an_independent_measurement(regimes_section: A
     measured = section.machine.measured_flops["float32"].value
     # Within a factor: both are best-of timings on a machine other work may share.
     assert independent / 4 < measured < independent * 4
-    src = torch.ones(2**25)
+    from reporter.roofline.peaks import copy_bytes
+
+    src = torch.ones(copy_bytes(torch.device("cpu")) // 4)  # as large: past the caches
     dst = torch.empty_like(src)
     best = math.inf
     for _ in range(3):
@@ -264,3 +266,16 @@ def test_roofline_rules_fire_on_constructed_sections() -> None:
     fig = model_figures(calls[:30], PEAKS, latency_ms=3.0)
     report.roofline = RooflineSection(machine=PEAKS, model=fig, ops=group_ops(calls[:30], PEAKS))
     assert "overhead-bound" in {f.rule for f in run_rules(report)}
+
+
+def test_an_op_faster_than_the_memory_ceiling_is_bounded_by_its_own_time() -> None:
+    # 1 MB moved in 5 µs is 200 GB/s, twice the ceiling: the tensors were in a cache.
+    fast = call("aten::add", 0, 600_000, 400_000, 5.0)
+    (op,) = group_ops([fast], PEAKS)
+    assert roofline_us(0, 1_000_000, PEAKS) == pytest.approx(10.0)
+    assert op.bound_us == pytest.approx(5.0) and op.efficiency == 1.0
+    # Timed one by one the ops sum to 20 µs; the forward took 10 µs: scaled to it, the
+    # speed of light never passes the latency.
+    slow = call("aten::mm", 10**6, 1000, 1000, 15.0)
+    fig = model_figures([fast, slow], PEAKS, latency_ms=0.010)
+    assert fig.speed_of_light_ms <= 0.010

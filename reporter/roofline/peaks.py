@@ -26,7 +26,7 @@ from reporter.report.roofline import MachinePeaks, Peak
 REFRESH_ENV = "PERFREPORT_REFRESH_PEAKS"
 CACHE_ENV = "PERFREPORT_CACHE_DIR"
 MATMUL_SIZES = (1024, 2048)
-COPY_BYTES = 128 * 2**20  # well above any CPU's last-level cache
+COPY_BYTES = 128 * 2**20  # the least copied; twice the last-level cache when that is more
 MEASURE_SECONDS = 0.15  # per size and dtype
 
 # Published dense peaks (no sparsity), FLOP/s by dtype and bytes/s, from the vendors'
@@ -152,7 +152,8 @@ def measure(
     if bandwidth is None:
         bandwidth = Peak(
             copy_bandwidth(device),
-            f"best of copying {COPY_BYTES // 2**20} MiB (bytes read + written per second)",
+            f"best of copying {copy_bytes(device) // 2**20} MiB, more than the caches hold "
+            "(bytes read + written per second)",
         )
     floor = known.call_floor_us if known else call_floor_us(device)
     spec = spec_for(name) if device.type == "cuda" else None
@@ -215,13 +216,51 @@ def matmul_flops(device: torch.device, dtype: torch.dtype) -> float:
     return best
 
 
+def copy_bytes(device: torch.device) -> int:
+    """A copy far larger than the last-level cache (servers have 300 MB of L3), so it
+    streams from main memory; at most an eighth of the memory available."""
+    cache = 0
+    if device.type == "cuda":
+        cache = int(getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 0))
+    else:
+        for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+            cache = max(
+                cache, _size((index / "size").read_text()) if (index / "size").is_file() else 0
+            )
+    wanted = max(COPY_BYTES, 2 * cache)
+    available = _available_bytes(device)
+    return min(wanted, available // 8) if available else wanted
+
+
+def _size(text: str) -> int:
+    """sysfs sizes: '307200K', '2048K', '48K'."""
+    text = text.strip().upper()
+    for suffix, factor in (("K", 2**10), ("M", 2**20), ("G", 2**30)):
+        if text.endswith(suffix):
+            return int(text[:-1]) * factor
+    return int(text) if text.isdigit() else 0
+
+
+def _available_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def copy_bandwidth(device: torch.device) -> float:
-    """Bytes read plus bytes written per second by one large copy."""
-    n = COPY_BYTES // 4
+    """Bytes read plus bytes written per second by one copy larger than the caches."""
+    total = copy_bytes(device)
+    n = total // 4
     src = torch.ones(n, device=device)
     dst = torch.empty(n, device=device)
     seconds = _best_seconds(lambda: dst.copy_(src), _sync(device), MEASURE_SECONDS)
-    return 2 * COPY_BYTES / seconds
+    return 2 * n * 4 / seconds
 
 
 def call_floor_us(device: torch.device) -> float:
