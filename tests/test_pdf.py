@@ -229,10 +229,11 @@ def test_cli_render_exits_2_in_one_line_without_weasyprint(
 ) -> None:
     """A PDF explicitly asked for that cannot be written is bad usage (exit 2), after the
     other formats are written."""
+    source = deep_report_dir() / "report.json"  # written with WeasyPrint, before it goes
+    capsys.readouterr()  # that run's own output
     for name in [m for m in sys.modules if m == "weasyprint" or m.startswith("weasyprint.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "weasyprint", None)
-    source = deep_report_dir() / "report.json"
     code = main(["render", str(source), "-o", str(tmp_path), "--format", "html,md,pdf"])
     err = capsys.readouterr().err
     assert code == 2
