@@ -16,7 +16,8 @@ import pytest
 from reporter.report import ModelInfo, Report, report_to_json
 from reporter.trace import analyse_paths
 from reporter.trace import intervals as iv
-from reporter.trace.analyse import NoCase, Ranges
+from reporter.trace.analyzers.names import NoCase
+from reporter.trace.analyzers.syncs import Ranges
 from reporter.trace.events import HostEvent, link_parents
 from reporter.trace.load import gunzip_single_member
 from tests.conftest import TRACE_DATA
