@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,6 +88,19 @@ def test_markdown(source: Path, update: bool) -> None:
 def test_json(source: Path, update: bool) -> None:
     """report.json as `perfreport render --format json` writes it again."""
     check(GOLDEN / f"{source.stem}.json", report_to_json(load_report(source)), update)
+
+
+def test_render_command_writes_the_golden_files(cli: Callable[..., Any], tmp_path: Path) -> None:
+    """`perfreport render` writes the same bytes the renderers return (one input each kind)."""
+    for source in (GOLDEN / "reports" / "model-mlp.json", TRACE_INPUTS[0]):
+        out = tmp_path / source.stem
+        result = cli("render", source, "-o", out, "--format", "html,md,json", "-q")
+        assert result.code == 0, result.err
+        html = (out / "report.html").read_bytes().decode("utf-8")
+        assert normalise_html(html) == (GOLDEN / f"{source.stem}.html").read_text(encoding="utf-8")
+        for ext in ("md", "json"):
+            written = (out / f"report.{ext}").read_bytes()
+            assert written == (GOLDEN / f"{source.stem}.{ext}").read_bytes(), ext
 
 
 def test_html_nonce_is_the_only_change_between_renders() -> None:
