@@ -10,8 +10,6 @@ from reporter.trace.analyzers.window import Window
 from reporter.trace.events import CPU_OP, PYTHON_FUNCTION, HostEvent, TraceEvents
 
 TOP_OPS = 15
-
-
 MODULE_PREFIX = "nn.Module: "
 
 

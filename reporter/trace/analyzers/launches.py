@@ -14,11 +14,7 @@ from reporter.trace.analyzers.window import Window
 from reporter.trace.events import GpuEvent, HostEvent, TraceEvents
 
 TINY_KERNEL_US = 10.0  # kernels shorter than this are dominated by launch cost
-
-
 SLOW_CALL_US = 50.0  # runtime calls longer than this stall the launching thread
-
-
 _LAUNCH_CALL = re.compile(r"LaunchKernel|cuLaunch|LaunchCooperative|cudaGraphLaunch")
 
 

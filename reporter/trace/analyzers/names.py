@@ -32,32 +32,18 @@ class NoCase:
 # Kernel name families that run on Tensor Cores (cuBLAS/cuDNN/CUTLASS naming): tensorop,
 # xmma, hmma/imma, (w)gmma, and MMA instruction shapes such as s1688, h884, 16816.
 _TENSOR_CORE = NoCase(r"tensorop|xmma|hmma|imma|wgmma|gmma_|[hsi]884|[hsi]1688|16816|8816")
-
-
 # Reduced-precision GEMM/conv kernels that name only their data type (ampere_bf16_..).
 _TENSOR_CORE_TYPES = NoCase(r"tf32|bf16|fp16|f16|int8")
-
-
 # GEMM and convolution kernels: the work that Tensor Cores could run.
 _MATMUL_CONV = NoCase(r"gemm|conv|winograd|fft2d|scudnn|dgrad|wgrad|fprop|implicit_gemm")
-
-
 # Helper kernels around a convolution or GEMM that do no matrix math themselves.
 _NOT_MATMUL = NoCase(
     r"fbgemm|offsets|nchwtonhwc|nhwctonchw|generatewinogradtiles|reducesplitk|"
     r"reduce_wgrad|scalepacked|splitkreduce"
 )
-
-
 _NAMESPACE = re.compile(r"\b\w+::")
-
-
 _BRACKET = re.compile(r"[<>(]")
-
-
 _MEMCPY_NAME = re.compile(r"Memcpy\s+(\w+)\s*\((\w+)\s*->\s*(\w+)\)")
-
-
 # HTA's runtime calls that enqueue an op on a stream (TraceSymbolTable's launch query).
 QUEUE_LAUNCHES = frozenset(
     {

@@ -41,8 +41,6 @@ BLOCKING_CALLS = frozenset(
         "cuEventSynchronize",
     }
 )
-
-
 SYNC_CALLS = BLOCKING_CALLS | {
     "cudaMemcpy2D",
     "cudaMemcpyFromSymbol",
@@ -53,18 +51,12 @@ SYNC_CALLS = BLOCKING_CALLS | {
     "hipEventSynchronize",
     "hipMemcpy",
 }
-
-
 PAGEABLE_DTOH = "DtoH copy to pageable memory"
-
-
 # Ops that read a tensor's value on the host. On a GPU tensor they hold a synchronising
 # call (counted as one sync at the op); on a CPU tensor none, and they wait for nothing.
 VALUE_READ_OPS = frozenset(
     {"aten::item", "aten::_local_scalar_dense", "aten::nonzero", "aten::is_nonzero"}
 )
-
-
 # Python frames from libraries, not from the user's code.
 _LIBRARY_FRAME = re.compile(
     r"torch/|site-packages|dist-packages|<built-in|<frozen|^typing\.py|^enum\.py|"
