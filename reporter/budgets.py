@@ -27,6 +27,7 @@ from reporter.diff import METRIC_BY_KEY, Metric
 from reporter.errors import UsageError
 from reporter.render import format as fmt
 from reporter.report import BudgetResult, Report
+from reporter.report.enums import BudgetStatus
 
 # Names people write for each metric.
 ALIASES = {
@@ -170,9 +171,9 @@ def check_budget(report: Report, budget: Budget, baseline: Report | None) -> Bud
     metric = METRIC_BY_KEY[budget.metric]
     value = metric.read(report)
     base_value = metric.read(baseline) if baseline is not None else None
-    result = BudgetResult(budget.metric, budget.spec, "ok", "", value, None, base_value)
+    result = BudgetResult(budget.metric, budget.spec, BudgetStatus.OK, "", value, None, base_value)
     if value is None:
-        result.status = "unmeasured"
+        result.status = BudgetStatus.UNMEASURED
         result.message = (
             f"{budget.label}: unmeasured: {metric.label} was not measured in this run "
             "(a stage failed or was skipped), which counts as crossed"
@@ -180,7 +181,7 @@ def check_budget(report: Report, budget: Budget, baseline: Report | None) -> Bud
         return result
     if budget.relative is not None:
         if base_value is None:
-            result.status = "unmeasured"
+            result.status = BudgetStatus.UNMEASURED
             result.message = (
                 f"{budget.label}: unmeasured: the baseline has no {metric.label}, "
                 "which counts as crossed"
@@ -196,7 +197,7 @@ def check_budget(report: Report, budget: Budget, baseline: Report | None) -> Bud
     crossed = value < result.limit if metric.higher_is_better else value > result.limit
     word = "at least" if metric.higher_is_better else "at most"
     if crossed:
-        result.status = "crossed"
+        result.status = BudgetStatus.CROSSED
         result.message = (
             f"{metric.label} {show(metric, value)} crosses budget {budget.label} ({word} {against})"
         )
@@ -219,4 +220,4 @@ def show(metric: Metric, value: float | None) -> str:
 def crossed(results: list[BudgetResult]) -> list[BudgetResult]:
     """The budgets that fail the run: crossed, or unmeasured (a budget on a figure that a
     failed or skipped stage never measured must not pass silently)."""
-    return [r for r in results if r.status in ("crossed", "unmeasured")]
+    return [r for r in results if r.status in (BudgetStatus.CROSSED, BudgetStatus.UNMEASURED)]

@@ -22,6 +22,7 @@ from reporter.errors import UsageError
 from reporter.options import RunOptions
 from reporter.profiling.options import DEFAULT_TIMING_SECONDS
 from reporter.report import DEFAULT_STAGES, STAGE_NAMES, Report, StageStatus
+from reporter.report.enums import SEVERITIES, SEVERITY_RANK, BudgetStatus, Severity, Status
 
 # 0 report written; 1 a --fail-on finding or a budget crossed (or unmeasured); 2 bad usage
 # or input; 3 report written but a stage failed, hung or was killed. When several apply the
@@ -29,7 +30,6 @@ from reporter.report import DEFAULT_STAGES, STAGE_NAMES, Report, StageStatus
 # is incomplete, and any budget on a figure the failed stage owed already gives 1).
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_STAGE_FAILED = 0, 1, 2, 3
 SUBCOMMANDS = ("render", "trace", "diff")
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 console = Console(stderr=True, highlight=False)
 
@@ -308,7 +308,7 @@ def add_run_arguments(p: ArgumentParser) -> None:
     )
     p.add_argument(
         "--fail-on",
-        choices=("warning", "critical"),
+        choices=[s.value for s in SEVERITIES[1:]],
         help="exit 1 when a finding of this severity or worse is reported",
     )
     add_common_arguments(p)
@@ -529,10 +529,10 @@ class Progress:
             self.status.update(f"running [bold]{_plain(stage)}[/]")
             return
         assert status is not None
-        if status.status == "ok":
+        if status.status == Status.OK:
             took = f" {status.seconds:.2f} s" if status.seconds is not None else ""
             say(f"  [green]✓[/] {stage}{took}")
-        elif status.status == "failed":
+        elif status.status == Status.FAILED:
             console.print(
                 f"  [red]✗ {stage} failed:[/] {_plain(status.error or '')}", soft_wrap=True
             )
@@ -563,7 +563,7 @@ def finish(
         raise UsageError(missing)
     print_summary(report, written)
     for result in report.budgets:
-        if result.status != "ok":
+        if result.status != BudgetStatus.OK:
             console.print(
                 f"[red]budget {result.status}:[/] {_plain(result.message)}", soft_wrap=True
             )
@@ -592,7 +592,7 @@ def judge(report: Report, settings: Settings) -> None:
 
 def failed_stages(report: Report) -> list[str]:
     """Stages that failed, hung or were killed (a multi-process run counts as one)."""
-    failed = [name for name, st in report.stages.items() if st.status == "failed"]
+    failed = [name for name, st in report.stages.items() if st.status == Status.FAILED]
     distributed = getattr(report, "distributed", None)
     if distributed is not None and distributed.status != "ok":
         failed.append("distributed")
@@ -632,7 +632,7 @@ def print_summary(report: Report, written: list[Path]) -> None:
 
 
 def _colour(severity: str) -> str:
-    return {"critical": "red", "warning": "yellow"}.get(severity, "blue")
+    return {Severity.CRITICAL: "red", Severity.WARNING: "yellow"}.get(severity, "blue")
 
 
 def add_pdf_budget_arguments(p: argparse.ArgumentParser, budgets: bool = True) -> None:
@@ -726,7 +726,7 @@ def add_trace_arguments(p: ArgumentParser) -> None:
     p.add_argument("--pdf", action="store_true", help="also write report.pdf")
     p.add_argument(
         "--fail-on",
-        choices=("warning", "critical"),
+        choices=[s.value for s in SEVERITIES[1:]],
         help="exit 1 when a finding of this severity or worse is reported",
     )
     p.add_argument("--config", metavar="FILE", help="TOML file with [tool.perfreport.thresholds]")
@@ -757,7 +757,7 @@ def trace_command(argv: Sequence[str]) -> int:
         model=ModelInfo(class_name=f"Trace: {source.name}", source=str(source), device="trace"),
         kind="trace",
         created=datetime.now(UTC).isoformat(timespec="seconds"),
-        stages={"trace": StageStatus("ok")},
+        stages={"trace": StageStatus(Status.OK)},
         trace=section,
     )
     report.environment.perfreport_version = __version__

@@ -30,6 +30,7 @@ from reporter.report import (
     to_data,
 )
 from reporter.report.base import type_hints
+from reporter.report.enums import Status
 from reporter.report.profile import TimingSection
 
 ProgressFn = Callable[[str, str, StageStatus | None], None]  # (event, stage, status)
@@ -82,7 +83,7 @@ def report_of(
         if progress is not None:
             progress("end", stage, report.stages[stage])  # the terminal shows the ✗ line too
     for name in STAGE_NAMES:
-        report.stages.setdefault(name, StageStatus("skipped", reason="not selected"))
+        report.stages.setdefault(name, StageStatus(Status.SKIPPED, reason="not selected"))
     # The worker runs the timing stage first; the report lists stages in their usual order.
     report.stages = {n: report.stages[n] for n in STAGE_NAMES} | report.stages
     return report
@@ -188,7 +189,7 @@ def _apply(event: dict[str, Any], run: ChildRun, progress: ProgressFn) -> None:
         report.model = from_data(ModelInfo, event["model"])
         report.environment = from_data(Environment, event["environment"])
         report.notes.extend(event.get("notes") or [])
-        progress("end", "load", StageStatus("ok"))
+        progress("end", "load", StageStatus(Status.OK))
         run.running = None
     elif kind == "stage_end":
         name = event["stage"]
@@ -220,11 +221,11 @@ def _mark_unfinished(run: ChildRun, who: str = "the model process") -> str:
         tail = run.log_tail.strip().splitlines()[-1:] or [""]
         raise UsageError(f"{who} {why} while loading the model file {tail[0]}".strip())
     run.report.stages[stage] = StageStatus(
-        "failed", error=f"{who} {why} during this stage", detail=run.log_tail
+        Status.FAILED, error=f"{who} {why} during this stage", detail=run.log_tail
     )
     for name in STAGE_NAMES:
         run.report.stages.setdefault(
-            name, StageStatus("skipped", reason=f"not run: {who} {why} earlier")
+            name, StageStatus(Status.SKIPPED, reason=f"not run: {who} {why} earlier")
         )
     run.report.notes.append(f"{who[0].upper()}{who[1:]} {why} during the {stage} stage.")
     return stage

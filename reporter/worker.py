@@ -19,6 +19,7 @@ from typing import IO, Any
 from reporter.errors import UsageError
 from reporter.options import RunOptions
 from reporter.report import OPT_IN_STAGES, STAGE_NAMES, StageStatus, from_data, to_data
+from reporter.report.enums import Status
 
 EXECUTING_STAGES = {
     "profile",
@@ -96,7 +97,7 @@ def run_subject(subject: Any, options: RunOptions, events: Events) -> int:
         if name not in options.stages:
             flag = OPT_IN_STAGES.get(name)
             reason = f"opt-in: pass {flag}" if flag else "not selected (--only/--skip)"
-            status = StageStatus("skipped", reason=reason)
+            status = StageStatus(Status.SKIPPED, reason=reason)
             events.emit("stage_end", stage=name, status=status, section=None)
             continue
         events.emit("stage_start", stage=name)
@@ -111,14 +112,14 @@ def run_subject(subject: Any, options: RunOptions, events: Events) -> int:
             if subject.device.type == "meta" and name in EXECUTING_STAGES:
                 raise SkipStage("needs real execution; the model is on the meta device")
             section = run_stage(name, ctx)
-            status = StageStatus("ok")
+            status = StageStatus(Status.OK)
         except SkipStage as exc:
-            status = StageStatus("skipped", reason=str(exc))
+            status = StageStatus(Status.SKIPPED, reason=str(exc))
         except ForwardError as exc:
             events.emit("usage_error", message=str(exc), detail=traceback.format_exc())
             return 2
         except (Exception, SystemExit) as exc:
-            status = StageStatus("failed", error=_one_line(exc), detail=traceback.format_exc())
+            status = StageStatus(Status.FAILED, error=_one_line(exc), detail=traceback.format_exc())
             status.facts = _failure_facts(exc, subject.device)
         status.seconds = round(time.perf_counter() - start, 3)
         if section is not None:

@@ -48,3 +48,11 @@ def model_file(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return write
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden/ from the current renderers (or PERFREPORT_UPDATE_GOLDEN=1)",
+    )

@@ -351,7 +351,7 @@ def test_section_survives_json_round_trip() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_FILES))
 def test_msgspec_and_stdlib_paths_agree(name: str) -> None:
-    """The optional msgspec decoder (reporter/trace/fast.py) and json.loads give one result."""
+    """msgspec's decoding (reporter/trace/decode.py) and json.loads give one result."""
     fast = section(name)
     slow = analyse_paths([TRACES / name], fast=False)
     slow.analysis_seconds = fast.analysis_seconds

@@ -450,10 +450,8 @@ def test_trace_command_imports_no_torch(tmp_path: Path) -> None:
 def test_batched_decoding_gives_the_same_figures(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reporter.trace import fast
+    from reporter.trace import decode
 
-    if not fast.AVAILABLE:
-        pytest.skip("msgspec is not installed: there is no batched path")
     doc = load(TRACE_DATA / "v100_training_rank0.json.gz")
     # Half the GPU ops lose their correlation id, so their launches are found through
     # the ac2g flows (decoded again from the text on the batched path); one event is
@@ -466,8 +464,8 @@ def test_batched_decoding_gives_the_same_figures(
     whole = analyse_paths([path])
     assert whole.ranks[0].gpu is not None
     assert any("linked to their launch by ac2g flow" in n for n in whole.notes)
-    monkeypatch.setattr(fast, "LARGE_TRACE_BYTES", 0)
-    monkeypatch.setattr(fast, "BATCH", 997)
+    monkeypatch.setattr(decode, "LARGE_TRACE_BYTES", 0)
+    monkeypatch.setattr(decode, "BATCH", 997)
     batched = analyse_paths([path])
     assert figures(batched) == figures(whole)
     assert batched.notes == whole.notes

@@ -7,16 +7,13 @@ import gzip
 import json
 import random
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from reporter.report import ModelInfo, Report, report_to_json
-from reporter.trace import analyse_paths
 from reporter.trace import intervals as iv
-from reporter.trace.analyse import NoCase, Ranges
+from reporter.trace.analyzers.names import NoCase
+from reporter.trace.analyzers.syncs import Ranges
 from reporter.trace.events import HostEvent, link_parents
 from reporter.trace.load import gunzip_single_member
 from tests.conftest import TRACE_DATA
@@ -147,35 +144,3 @@ def test_gunzip_single_member_or_none() -> None:
     two = gzip.compress(text[:100]) + gzip.compress(text[100:])
     assert gunzip_single_member(two) is None  # several members: gzip.decompress's job
     assert gunzip_single_member(gzip.compress(text)[:-20]) is None  # truncated
-
-
-_NO_MSGSPEC = """
-import sys
-sys.modules["msgspec"] = None  # as if not installed
-sys.path.insert(0, sys.argv[1])
-from pathlib import Path
-from reporter.report import ModelInfo, Report, report_to_json
-from reporter.trace import analyse_paths
-import reporter.trace.events as events
-assert not hasattr(events.HostEvent, "__struct_fields__"), "records must be dataclasses"
-section = analyse_paths([Path(p) for p in sys.argv[2:]])
-section.analysis_seconds = 0.0
-print(report_to_json(Report(model=ModelInfo(class_name="t", source="t"), kind="trace",
-                            trace=section)))
-"""
-
-
-def test_same_figures_without_msgspec_installed() -> None:
-    """Without msgspec the records are dataclasses and the stdlib decoder runs: the report
-    is the same, byte for byte."""
-    paths = [str(TRACES / n) for n in ("a100_alexnet.json.gz", "cpu_mlp_training.json.gz")]
-    done = subprocess.run(
-        [sys.executable, "-c", _NO_MSGSPEC, str(REPO), *paths],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    section = analyse_paths([Path(p) for p in paths])
-    section.analysis_seconds = 0.0
-    report = Report(model=ModelInfo(class_name="t", source="t"), kind="trace", trace=section)
-    assert done.stdout.strip() == report_to_json(report).strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import shutil
@@ -137,9 +138,28 @@ def test_same_file_twice_counts_once(tmp_path: Path) -> None:
     assert section.files == [str(copy)]
 
 
-def test_works_without_msgspec(monkeypatch: pytest.MonkeyPatch) -> None:
-    import reporter.trace.fast as fast
+def test_one_decoder_on_every_route(tmp_path: Path) -> None:
+    """msgspec decodes a file whole; an event that is not an object sends it event by
+    event (that event skipped); NaN literals, which msgspec refuses, send it to json.loads
+    and msgspec.convert. Every route gives the same figures, and counts every event."""
+    from reporter.trace.decode import RawTrace, Trace, decode
 
-    monkeypatch.setattr(fast, "msgspec", None)
-    assert fast.read_events(b'{"traceEvents": []}', "x") is None
-    assert analyse_paths([SMALL]).ranks[0].step_count == 3
+    doc = json.loads(gzip.decompress(SMALL.read_bytes()))
+    events = doc["traceEvents"]
+    marker = {"ph": "i", "name": "marker", "pid": 1, "tid": 1, "ts": float("nan")}
+    docs = {
+        "whole": (doc, Trace),
+        "by_event": (dict(doc, traceEvents=[42, *events]), RawTrace),
+        "stdlib": (dict(doc, traceEvents=[*events, 42, marker]), type(None)),
+    }
+    figures = {}
+    for name, (d, route) in docs.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(d))
+        assert type(decode(path.read_bytes())) is route, name
+        rank = analyse_paths([path]).ranks[0]
+        assert rank.events == len(d["traceEvents"]), name
+        figures[name] = dataclasses.replace(rank, file="", events=0)
+    assert figures["whole"].step_count == 3
+    assert figures["by_event"] == figures["whole"]
+    assert figures["stdlib"] == figures["whole"]

@@ -30,6 +30,7 @@ from reporter.report import (
     to_data,
 )
 from reporter.report.distributed import DistributedSection, GradCheck, RankRun
+from reporter.report.enums import Status
 
 ProgressFn = Callable[[str, str, StageStatus | None], None]
 TRACE_GLOB = "*.pt.trace.json*"
@@ -115,7 +116,7 @@ def run_distributed(
         "end",
         "distributed",
         StageStatus(
-            "ok" if section.status == "ok" else "failed",
+            Status.OK if section.status == "ok" else Status.FAILED,
             error=section.failure or None,
             seconds=round(section.seconds, 3),
         ),
@@ -287,17 +288,17 @@ def build_report(
     report.distributed = section
     reason = "not run with --nproc-per-node: run without it for the static analysis"
     for name in STAGE_NAMES:
-        report.stages[name] = StageStatus("skipped", reason=reason)
+        report.stages[name] = StageStatus(Status.SKIPPED, reason=reason)
     started = time.perf_counter()
     if section.trace_files:
         try:
             report.trace = analyse_paths([Path(f) for f in section.trace_files])
-            report.stages["trace"] = StageStatus("ok")
+            report.stages["trace"] = StageStatus(Status.OK)
         except UsageError as exc:
-            report.stages["trace"] = StageStatus("failed", error=str(exc))
+            report.stages["trace"] = StageStatus(Status.FAILED, error=str(exc))
     else:
         report.stages["trace"] = StageStatus(
-            "failed", error="no rank wrote a trace (see the multi-process section)"
+            Status.FAILED, error="no rank wrote a trace (see the multi-process section)"
         )
     report.stages["trace"].seconds = round(time.perf_counter() - started, 3)
     if section.status != "ok":

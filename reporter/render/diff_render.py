@@ -11,6 +11,7 @@ from reporter.diff import MetricChange, ReportDiff, TimeChange
 from reporter.render import format as fmt
 from reporter.render.templates import environment, templates_dir
 from reporter.report import BudgetResult, to_data
+from reporter.report.enums import BudgetStatus
 
 DIFF_FORMATS = ("md", "html", "json")
 MAX_MD_CHARS = 60_000  # GitHub's comment limit is 65,536
@@ -126,7 +127,7 @@ def _context(diff: ReportDiff, budgets: list[BudgetResult]) -> dict[str, Any]:
         "times": time_rows(diff),
         "budgets": budgets,
         "worse": [m.label for m in diff.worse],
-        "crossed": [b for b in budgets if b.status == "crossed"],
+        "crossed": [b for b in budgets if b.status == BudgetStatus.CROSSED],
     }
 
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from reporter.render.templates import templates_dir
 from reporter.report import STAGE_NAMES, Report
+from reporter.report.enums import SEVERITIES, Status
 
-SEVERITY_ORDER = ("critical", "warning", "info")
+SEVERITY_ORDER = SEVERITIES[::-1]  # most severe first
 
 
 def view_model(report: Report, kind: str) -> dict[str, Any]:
@@ -22,7 +23,7 @@ def view_model(report: Report, kind: str) -> dict[str, Any]:
         "report": report,
         "sections": sections,
         "headline": headline(report),
-        "problems": {n: s for n, s in report.stages.items() if s.status == "failed"},
+        "problems": {n: s for n, s in report.stages.items() if s.status == Status.FAILED},
         "severity_counts": {
             s: sum(1 for f in report.findings if f.severity == s) for s in SEVERITY_ORDER
         },

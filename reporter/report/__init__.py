@@ -16,6 +16,7 @@ from reporter.errors import UsageError
 from reporter.report.base import from_data, to_data
 from reporter.report.deploy import DeploySection
 from reporter.report.distributed import DistributedSection
+from reporter.report.enums import Status
 from reporter.report.experiments import ExperimentsSection
 from reporter.report.graph import GraphSection
 from reporter.report.health import HealthSection
@@ -94,7 +95,7 @@ __all__ = [
 
 @dataclass
 class StageStatus:
-    status: str  # "ok", "failed" or "skipped"
+    status: str  # enums.Status: "ok", "failed" or "skipped"
     error: str | None = None  # one line, for "failed"
     reason: str | None = None  # for "skipped"
     seconds: float | None = None
@@ -167,7 +168,7 @@ class Environment:
 @dataclass
 class Finding:
     rule: str  # stable id, e.g. "dominant-layer"
-    severity: str  # "info", "warning" or "critical"
+    severity: str  # enums.Severity: "info", "warning" or "critical"
     title: str
     evidence: dict[str, Any] = field(default_factory=dict)
     recommendation: str = ""
@@ -185,7 +186,7 @@ class BudgetResult:
 
     metric: str  # e.g. "latency_ms", "params"
     spec: str  # as the user wrote it, e.g. "+5%" or "10M"
-    status: str  # "ok", "crossed" or "unmeasured"
+    status: str  # enums.BudgetStatus: "ok", "crossed" or "unmeasured"
     message: str
     value: float | None = None  # this run's figure
     limit: float | None = None  # the figure it was held to
@@ -219,7 +220,7 @@ class Report:
 
     def stage_ok(self, name: str) -> bool:
         status = self.stages.get(name)
-        return status is not None and status.status == "ok"
+        return status is not None and status.status == Status.OK
 
     def save(
         self, folder: str | os.PathLike[str], formats: Sequence[str] = ("html", "json", "md")

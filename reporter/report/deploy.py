@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class CheckResult:
-    status: str  # "ok", "failed" or "skipped"
+    status: str  # enums.Status: "ok", "failed" or "skipped"
     seconds: float = 0.0
     error: str = ""  # first line of the failure
     location: str = ""  # file:line in the model's code, when the error names one

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reporter.report import Finding, Report
+from reporter.report.enums import Status
 from reporter.rules.registry import evidence, rule
 
 
@@ -15,7 +16,7 @@ from reporter.rules.registry import evidence, rule
 )
 def export_fails(report: Report, th: dict[str, float]) -> list[Finding]:
     check = report.deploy.export
-    if check.status != "failed":
+    if check.status != Status.FAILED:
         return []
     return [
         Finding(
@@ -67,7 +68,7 @@ def graph_breaks(report: Report, th: dict[str, float]) -> list[Finding]:
 )
 def onnx_fails(report: Report, th: dict[str, float]) -> list[Finding]:
     check = report.deploy.onnx
-    if check.status != "failed":
+    if check.status != Status.FAILED:
         return []
     return [
         Finding(

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reporter.report import Finding, Report
+from reporter.report.enums import SEVERITIES, Severity
 
-SEVERITIES = ("info", "warning", "critical")
 RuleFunc = Callable[[Report, dict[str, float]], Iterable[Finding]]
 
 
@@ -82,7 +82,7 @@ def run_rules(report: Report, overrides: dict[str, float] | None = None) -> list
             findings.append(
                 Finding(
                     rule="rule-error",
-                    severity="info",
+                    severity=Severity.INFO,
                     title=f"rule {r.id} could not run: {type(exc).__name__}: {exc}",
                     evidence={"traceback": traceback.format_exc(limit=3)},
                 )

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from reporter.report.deploy import CheckResult, DeploySection, GraphBreak
+from reporter.report.enums import Status
 from reporter.stages.context import StageContext
 
 METHOD = (
@@ -60,12 +61,12 @@ def _timed(action: Callable[[], Any], source: str = "") -> CheckResult:
             action()
     except Exception as exc:
         return CheckResult(
-            "failed",
+            Status.FAILED,
             round(time.perf_counter() - start, 3),
             _first_line(f"{type(exc).__name__}: {exc}"),
             _location(exc, source),
         )
-    return CheckResult("ok", round(time.perf_counter() - start, 3))
+    return CheckResult(Status.OK, round(time.perf_counter() - start, 3))
 
 
 def _explain(subject: Any) -> tuple[Any, CheckResult]:
@@ -78,14 +79,14 @@ def _explain(subject: Any) -> tuple[Any, CheckResult]:
             explained = dynamo.explain(subject.model)(*subject.args, **subject.kwargs)
     except Exception as exc:
         return None, CheckResult(
-            "failed",
+            Status.FAILED,
             round(time.perf_counter() - start, 3),
             _first_line(f"{type(exc).__name__}: {exc}"),
             _location(exc),
         )
     finally:
         dynamo.reset()
-    return explained, CheckResult("ok", round(time.perf_counter() - start, 3))
+    return explained, CheckResult(Status.OK, round(time.perf_counter() - start, 3))
 
 
 def _onnx(subject: Any) -> CheckResult:
@@ -93,7 +94,7 @@ def _onnx(subject: Any) -> CheckResult:
         import onnx  # noqa: F401
     except ImportError:
         return CheckResult(
-            "skipped", reason="the onnx package is not installed (pip install onnx onnxscript)"
+            Status.SKIPPED, reason="the onnx package is not installed (pip install onnx onnxscript)"
         )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"

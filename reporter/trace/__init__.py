@@ -50,7 +50,7 @@ def analyse_paths(
 ) -> TraceSection:
     """Analyse trace files (one per rank) or folders of them into one TraceSection.
 
-    ``fast=False`` forces the stdlib JSON path even when msgspec is installed (tests).
+    ``fast=False`` parses with the stdlib json, not msgspec, then the same structs (tests).
     ``timings``, if given, gets (load seconds, analysis seconds) per file (benchmarks).
     ``jobs``: processes analysing files at once; None picks one per core (at most one
     per file) when the files hold enough to pay for starting them, else 1. Each process

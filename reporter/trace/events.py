@@ -1,7 +1,7 @@
 """Kineto trace events -> compact records: host events, GPU ops, steps, memory samples.
 
-One pass over the parsed JSON keeps only what the analysis reads (a few fields per event,
-not the args dicts), so the parsed JSON can be dropped right after. Then host events are
+One pass (``normalise``) over the decoded events (``decode.py``) keeps only what the
+analysis reads (a few fields per event, not the args), so they can be dropped right after. Then host events are
 nested per thread (``parent``) and GPU ops are linked to the runtime call that launched
 them: by correlation id, or by the ``ac2g`` flow events where an op has none.
 """
@@ -12,16 +12,14 @@ import math
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from itertools import chain
+from typing import Any
+
+import msgspec
 
 from reporter.trace.intervals import sort_ties
-
-try:
-    import msgspec
-except ImportError:  # records are then slots dataclasses (see record)
-    msgspec = None
 
 # Host-side ("CPU") categories kept for nesting and attribution.
 CPU_OP = "cpu_op"
@@ -97,31 +95,12 @@ STEP_PREFIX = "ProfilerStep#"
 NEST_SLACK_US = 0.5
 
 
-R = TypeVar("R")
+# Records are msgspec structs: built in C, 3x faster to construct than a slots dataclass
+# (a 200k-event trace makes 150k records: 0.05 s), and not tracked by the cyclic GC (they
+# hold only strings and numbers).
 
 
-def record(cls: type[R]) -> type[R]:
-    """A mutable record class with slots, made from an annotated class body.
-
-    With msgspec installed it is an equivalent msgspec.Struct: built in C, 3x faster to
-    construct than a slots dataclass (a 200k-event trace makes 150k records: 0.05 s), and
-    not tracked by the cyclic GC (records hold only strings and numbers). Without msgspec
-    it is a slots dataclass. Both construct, compare, print and set attributes alike.
-    """
-    if msgspec is None:
-        return dataclass(slots=True)(cls)
-    fields = [
-        (name, Any, cls.__dict__[name]) if name in cls.__dict__ else (name, Any)
-        for name in cls.__annotations__
-    ]
-    namespace = {"__doc__": cls.__doc__}
-    return msgspec.defstruct(  # type: ignore[no-any-return]
-        cls.__name__, fields, module=cls.__module__, namespace=namespace, gc=False
-    )
-
-
-@record
-class HostEvent:
+class HostEvent(msgspec.Struct, gc=False):
     cat: str
     name: str
     thread: int  # index into TraceEvents.threads
@@ -131,8 +110,7 @@ class HostEvent:
     parent: int = -1  # innermost host event of the same thread that encloses this one
 
 
-@record
-class GpuEvent:
+class GpuEvent(msgspec.Struct, gc=False):
     cat: str  # kernel, gpu_memcpy or gpu_memset
     name: str
     device: int
@@ -224,20 +202,55 @@ def is_collective(name: str, has_collective_args: bool) -> bool:
     return "nccl" in head or "rccl" in head
 
 
-def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEvents:
-    """Compact records from the raw event dicts and top-level metadata of one trace."""
-    out = TraceEvents(source=source, event_count=len(events))
-    base = out.time_base_us = time_base(events)
+def time_base(events: Iterator[Any]) -> tuple[float, list[Any]]:
+    """A whole microsecond near the first timestamp, subtracted from all of them, and the
+    events read to find it.
+
+    Kineto writes epoch-based timestamps (~1.7e15 µs) that a double holds only to 0.25 µs,
+    while durations carry nanoseconds: start + duration near 1e15 would round every end.
+    Relative to a nearby base the ends keep the durations' precision.
+    """
+    seen = []
+    for e in events:
+        seen.append(e)
+        ts = e.ts
+        if isinstance(ts, (int, float)) and math.isfinite(ts):
+            return float(math.floor(ts)), seen
+    return 0.0, seen
+
+
+def normalise(
+    events: Iterable[Any],
+    meta: dict[str, Any],
+    source: str,
+    count: int | None = None,
+    flow_source: Callable[[], Iterator[Any]] | None = None,
+    release: Callable[[], None] | None = None,
+) -> TraceEvents:
+    """Compact records from the decoded events (``decode.Event`` structs) and top-level
+    metadata of one trace: the one pass over every event.
+
+    ``events`` is a list, or an iterator (decoded batch by batch); ``count`` is the number
+    of events in the file (by default the list's length), skipped ones included. With ``flow_source`` the ac2g flows are not kept while reading: it decodes them again
+    if they are needed (see events.finish, which also calls ``release``).
+    """
+    if isinstance(events, list):
+        count = len(events) if count is None else count
+        base, _ = time_base(iter(events))
+    else:
+        base, first = time_base(events)
+        events = chain(first, events)
+    out = TraceEvents(source=source, event_count=count or 0)
+    out.time_base_us = base
     read_meta(out, meta)
     thread_ids: dict[tuple[Any, Any], int] = {}
     host = out.host
     gpu = out.gpu
     steps = out.steps
     other = out.other_categories
-    flow_events: list[dict[str, Any]] = []  # turned into Flows only if some op lacks an id
+    flow_events: list[Any] = []  # turned into Flows only if some op lacks an id
     collective_names: dict[str, bool] = {}
-    # This loop runs once per event (200k+): module constants as locals, plain dict reads,
-    # no helper calls on the common paths.
+    # Once per event (200k+): module constants as locals, no helper calls on common paths.
     host_categories = dict(HOST_CATEGORY)  # per trace: learn_category adds spellings
     gpu_categories = dict(GPU_CATEGORY)
     others = dict(OTHER_CATEGORY)
@@ -247,24 +260,21 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
     step_prefix = STEP_PREFIX
     by_cat = out.host_by_cat = {c: array("q") for c in HOST_CATEGORIES}
     for e in events:
-        try:
-            ph = e.get("ph")
-        except AttributeError:
-            continue  # not an object
+        ph = e.ph
         if ph == "X":
-            cat = e.get("cat", "")
+            cat = e.cat
             if type(cat) is not str:
                 cat = "" if cat is None else str(cat)
             try:
-                ts = e["ts"] - base  # a float; a string raises TypeError
-                end = ts + e.get("dur", 0)
-            except (KeyError, TypeError):
-                if e.get("ts") is not None:  # no timestamp at all: not a timed event
-                    bad_event(out, e.get("name"))
+                ts = e.ts - base
+                end = ts + e.dur
+            except TypeError:
+                if e.ts is not None:  # no timestamp at all: not a timed event
+                    bad_event(out, e.name)
                 continue
             # False for NaN in either, a negative duration, or an infinite timestamp.
             if not (ts <= end < MAX_RELATIVE_US and ts > -MAX_RELATIVE_US):
-                bad_event(out, e.get("name"))
+                bad_event(out, e.name)
                 continue
             host_cat = host_categories.get(cat)
             if host_cat is None and cat not in gpu_categories and cat not in others:
@@ -272,18 +282,17 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
                 host_cat = host_categories.get(cat)
             if host_cat is not None:
                 cat = host_cat
-                key = (e.get("pid"), e.get("tid"))
+                key = (e.pid, e.tid)
                 thread = thread_ids.get(key)
                 if thread is None:
                     thread = thread_ids[key] = len(thread_ids)
-                name = e.get("name", "")
+                name = e.name
                 if type(name) is not str:
                     name = str(name or "")
                 name = strings.setdefault(name, name)
                 if cat in call_categories:
                     by_cat[cat].append(len(host))
-                    args = e.get("args")
-                    corr = args.get("correlation", -1) if args else -1
+                    corr = e.args.correlation if e.args is not None else -1
                     host.append(
                         HostEvent(cat, name, thread, ts, end, corr if type(corr) is int else -1)
                     )
@@ -296,61 +305,45 @@ def normalise(events: list[Any], meta: dict[str, Any], source: str) -> TraceEven
                     host.append(HostEvent(cat, name, thread, ts, end))
             elif cat in gpu_categories:
                 cat = gpu_categories[cat]
-                args = e.get("args") or {}
-                name = e.get("name", "")
+                args = e.args
+                name = e.name
                 if type(name) is not str:
                     name = str(name or "")
                 name = strings.setdefault(name, name)
+                if args is None:
+                    device, stream, corr, nbytes, tagged = e.pid, e.tid, None, 0, False
+                else:
+                    device = args.device if args.device is not None else e.pid
+                    stream = args.stream if args.stream is not None else e.tid
+                    corr, nbytes, tagged = args.correlation, args.bytes, args.collective is not None
                 g = gpu_event(
-                    cat,
-                    name,
-                    args.get("device", e.get("pid")),
-                    args.get("stream", e.get("tid")),
-                    ts,
-                    end,
-                    args.get("correlation"),
-                    args.get("bytes"),
-                    "Collective name" in args,
-                    collective_names,
+                    cat, name, device, stream, ts, end, corr, nbytes, tagged, collective_names
                 )
-                if cat == KERNEL:
-                    g.sm = sm_fields(
-                        args.get("blocks per SM"),
-                        args.get("warps per SM"),
-                        args.get("est. achieved occupancy %"),
-                    )
+                if cat == KERNEL and args is not None:
+                    g.sm = sm_fields(args.blocks_per_sm, args.warps_per_sm, args.occupancy)
                 gpu.append(g)
             else:
                 kind = others[cat]
                 if kind == "cuda_sync":
-                    out.gpu_sync_events[str(e.get("name", ""))] += 1
+                    out.gpu_sync_events[str(e.name)] += 1
                 elif kind is None:
                     other[cat or "(no category)"] += 1
         elif ph == "s" or ph == "f":
-            if e.get("cat") == "ac2g":
+            if e.cat == "ac2g" and flow_source is None:
                 flow_events.append(e)
-        elif ph == "i" and e.get("name") == "[memory]":
-            args = e.get("args") or {}
-            sample = memory_sample(
-                e.get("ts"),
-                base,
-                args.get("Total Allocated"),
-                args.get("Total Reserved"),
-                args.get("Device Type"),
-                args.get("Device Id", 0),
-            )
+        elif ph == "i" and e.name == "[memory]" and e.args is not None:
+            a = e.args
+            sample = memory_sample(e.ts, base, a.allocated, a.reserved, a.device_type, a.device_id)
             if sample is not None:
                 out.memory.append(sample)
 
     def flows() -> list[Flow]:
-        found = []
-        for e in flow_events:
-            ts = e.get("ts")
-            if isinstance(ts, (int, float)):
-                found.append((e["ph"], e.get("pid"), e.get("tid"), ts - base, e.get("id")))
-        return found
+        found = flow_events if flow_source is None else flow_source()
+        return [
+            (e.ph, e.pid, e.tid, e.ts - base, e.id) for e in found if isinstance(e.ts, (int, float))
+        ]
 
-    finish(out, flows, thread_ids)
+    finish(out, flows, thread_ids, release)
     return out
 
 
@@ -422,20 +415,6 @@ def finish(
     out.host_order = link_parents(out.host)
 
 
-def time_base(events: list[Any]) -> float:
-    """A whole microsecond near the first timestamp, subtracted from all of them.
-
-    Kineto writes epoch-based timestamps (~1.7e15 µs) that a double holds only to 0.25 µs,
-    while durations carry nanoseconds: start + duration near 1e15 would round every end.
-    Relative to a nearby base the ends keep the durations' precision.
-    """
-    for e in events:
-        ts = e.get("ts") if isinstance(e, dict) else None
-        if isinstance(ts, (int, float)) and math.isfinite(ts):
-            return float(math.floor(ts))
-    return 0.0
-
-
 def gpu_event(
     cat: str,
     name: str,
@@ -448,7 +427,7 @@ def gpu_event(
     tagged_collective: bool,
     collective_names: dict[str, bool],
 ) -> GpuEvent:
-    """One GPU record from either decoder; kernel names are classified once per name."""
+    """One GPU record; kernel names are classified once per name."""
     collective = False
     if cat == KERNEL:
         if tagged_collective:

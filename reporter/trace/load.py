@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from reporter.errors import UsageError
-from reporter.trace.events import TraceEvents, normalise
-from reporter.trace.fast import decode, records
+from reporter.trace.decode import decode, from_objects, records
+from reporter.trace.events import TraceEvents
 from reporter.trace.gunzip import gunzip_bounded
 
 # torch.profiler's tensorboard_trace_handler writes "<host>_<pid>.<n>.pt.trace.json[.gz]";
@@ -177,8 +177,9 @@ def load_trace(path: Path) -> tuple[list[Any], dict[str, Any]]:
 
 
 def read_trace(path: Path, fast: bool = True) -> TraceEvents:
-    """One trace file as compact records: msgspec's typed decoding when installed (and
-    ``fast``), else json.loads and events.normalise (which also words every error).
+    """One trace file as compact records: decoded by msgspec, or where msgspec cannot
+    parse the text (or not ``fast``: tests compare both) parsed by json.loads, which also
+    words every error, and converted into the same structs.
 
     The JSON text (40 MB for 200k events) is dropped as soon as it is parsed, before the
     records are built: that lowers the peak memory by the records' size.
@@ -190,4 +191,7 @@ def read_trace(path: Path, fast: bool = True) -> TraceEvents:
         return records(doc, str(path))
     events, meta = trace_events(parse_json(raw, path), path)
     del raw
-    return normalise(events, meta, str(path))
+    count = len(events)
+    doc = from_objects(events, meta)
+    del events, meta
+    return records(doc, str(path), count)
