@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from reporter.report.roofline import MachinePeaks, RooflineModel, RooflineOp
+
 
 @dataclass
 class Breakdown:
@@ -263,6 +265,30 @@ class MemoryPeak:
 
 
 @dataclass
+class TraceRoofline:
+    """Ops with FLOPs (with_flops, record_shapes) against the device's published ceilings.
+
+    Each op is the outermost cpu_op with FLOPs; its time is that of the kernels launched
+    inside it (its own duration on a CPU-only trace); its bytes are its tensor inputs, a
+    lower bound (outputs are not in the trace). ``machine`` and ``model`` are None where no
+    published peak is known (a CPU, an unknown GPU or dtype): ``notes`` say why, and the
+    ops then carry FLOPs, bytes and achieved rates only (bound "")."""
+
+    device_name: str = ""
+    time_source: str = ""  # "GPU kernels launched inside each op" or "each op's duration"
+    machine: MachinePeaks | None = None  # ceilings from the data sheet; call_floor_us: launch
+    model: RooflineModel | None = None  # latency_ms None: figures over the ops' summed time
+    calls: int = 0  # op calls placed
+    flops: int = 0
+    time_us: float = 0.0  # their summed time
+    without_kernels: int = 0  # ops with FLOPs that launched no kernel (left out)
+    ops: list[RooflineOp] = field(default_factory=list)  # by time, most first
+    ops_total: int = 0  # op groups before truncation
+    notes: list[str] = field(default_factory=list)
+    method: str = ""
+
+
+@dataclass
 class RankFigures:
     rank: int
     file: str = ""
@@ -303,6 +329,8 @@ class RankFigures:
     bad_events: int = 0
     bad_event_names: list[NameTime] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Only for traces whose ops carry FLOPs (or matrix products with shapes).
+    roofline: TraceRoofline | None = None
 
 
 @dataclass

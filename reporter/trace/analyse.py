@@ -9,6 +9,7 @@ analyzer in ``reporter/trace/analyzers/`` is a module of small pure functions:
 - kernels: top kernels, Tensor Core use, SM efficiency and occupancy
 - launches: tiny kernels, launch delays, runtime calls
 - memcpy, queues (streams), communication, syncs, cpu_ops, dataloading, memory
+- roofline: ops with FLOPs against the device's published ceilings
 - names: what a kernel or copy name says (shared)
 """
 
@@ -46,6 +47,7 @@ from reporter.trace.analyzers.launches import launch_figures, launch_to_start, p
 from reporter.trace.analyzers.memcpy import memcpy_figures
 from reporter.trace.analyzers.memory import memory_peaks
 from reporter.trace.analyzers.queues import queue_lengths, stream_figures
+from reporter.trace.analyzers.roofline import trace_roofline
 from reporter.trace.analyzers.syncs import sync_figures
 from reporter.trace.analyzers.window import (
     Window,
@@ -153,6 +155,9 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
     fig.memory = memory_peaks(ev)
     fig.host_comm_us, fig.host_collectives = host_collectives(ev, window.start, window.end)
     fig.host_comm_share = fig.host_comm_us / window.length if window.length else None
+    if ev.op_shapes:
+        roofline = trace_roofline(ev, kernels, fig.device_name, window)
+        fig.roofline = roofline if roofline.calls or roofline.notes else None
     fig.bad_events = ev.bad_events
     fig.bad_event_names = [NameTime(n, c) for n, c in ev.bad_event_names.most_common(10)]
 

@@ -38,6 +38,10 @@ class Args(msgspec.Struct, gc=False):
     blocks_per_sm: Any = msgspec.field(default=None, name="blocks per SM")
     warps_per_sm: Any = msgspec.field(default=None, name="warps per SM")
     occupancy: Any = msgspec.field(default=None, name="est. achieved occupancy %")
+    # cpu_ops only: torch.profiler's with_flops and record_shapes (see events.OpShapes)
+    flops: Any = None
+    input_dims: Any = msgspec.field(default=None, name="Input Dims")
+    input_type: Any = msgspec.field(default=None, name="Input type")
 
 
 class Event(msgspec.Struct, gc=False):

@@ -127,6 +127,20 @@ class GpuEvent(msgspec.Struct, gc=False):
     sm: Any = None
 
 
+class OpShapes(msgspec.Struct, gc=False):
+    """What a cpu_op's args say of its work (with_flops, record_shapes): kept only for ops
+    that carry FLOPs or whose FLOPs follow from their shapes (FLOP_SHAPE_OPS)."""
+
+    flops: int | None  # args.flops; None when absent
+    dims: list[Any]  # "Input Dims": a list per input ([] for a scalar or non-tensor)
+    types: list[Any]  # "Input type": "float", "c10::Half", "Scalar", ...
+
+
+# Ops whose FLOPs the roofline can work out from their input shapes where the trace has
+# no "flops" arg (torch's own formulas: 2 FLOPs per multiply-add).
+FLOP_SHAPE_OPS = frozenset({"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"})
+
+
 @dataclass(slots=True)
 class Step:
     name: str
@@ -172,6 +186,7 @@ class TraceEvents:
     memory: list[MemorySample] = field(default_factory=list)
     gpu_sync_events: Counter[str] = field(default_factory=Counter)  # cuda_sync by kind
     devices: list[DeviceInfo] = field(default_factory=list)
+    op_shapes: dict[int, OpShapes] = field(default_factory=dict)  # host index -> shapes
     rank: int | None = None
     world_size: int | None = None
     backend: str = ""
@@ -301,6 +316,11 @@ def normalise(
                         steps.append(Step(name, _step_number(name), ts, end))
                         # PyTorch 1.8-1.9 wrote steps as ops: they are annotations.
                         cat = USER_ANNOTATION
+                    args = e.args
+                    if cat == CPU_OP and args is not None:
+                        shapes = op_shapes(name, args.flops, args.input_dims, args.input_type)
+                        if shapes is not None:
+                            out.op_shapes[len(host)] = shapes
                     by_cat[cat].append(len(host))
                     host.append(HostEvent(cat, name, thread, ts, end))
             elif cat in gpu_categories:
@@ -374,6 +394,20 @@ def learn_category(
         gpu[cat] = canonical
     else:
         others[cat] = key if key in IGNORED_CATEGORIES else None
+
+
+def op_shapes(name: str, flops: Any, dims: Any, types: Any) -> OpShapes | None:
+    """A cpu_op's FLOPs and input shapes, when it has FLOPs or they follow from its shapes."""
+    count = flops if type(flops) is int and flops >= 0 else None
+    if type(flops) is float and math.isfinite(flops) and flops >= 0:
+        count = int(flops)
+    if count is None and name not in FLOP_SHAPE_OPS:
+        return None
+    return OpShapes(
+        count,
+        dims if isinstance(dims, list) else [],
+        types if isinstance(types, list) else [],
+    )
 
 
 def bad_event(out: TraceEvents, name: Any) -> None:
