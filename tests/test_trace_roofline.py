@@ -74,7 +74,7 @@ def test_gpu_ops_are_placed_against_the_a100_data_sheet(tmp_path: Path) -> None:
     assert r.machine.peak_bytes_per_s == BANDWIDTH
     assert r.machine.call_floor_us == pytest.approx(5.0)  # median of launches 4, 6, 5, 5
     assert r.without_kernels == 1  # the add launched nothing
-    assert any("1 ops with FLOPs launched no kernel" in n for n in r.notes)
+    assert any("1 op call with FLOPs launched no kernel" in n for n in r.notes)
     assert r.calls == 4
     by_name = {o.name: o for o in r.ops}
     assert set(by_name) == {"aten::addmm", "aten::mul", "aten::mm"}

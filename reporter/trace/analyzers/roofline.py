@@ -213,7 +213,8 @@ def trace_roofline(
     out.time_source = "GPU kernels launched inside each op" if on_gpu else "each op's duration"
     if out.without_kernels:
         out.notes.append(
-            f"{out.without_kernels} ops with FLOPs launched no kernel in this trace: left out"
+            f"{out.without_kernels} op call{'s' if out.without_kernels != 1 else ''} with "
+            "FLOPs launched no kernel in this trace: left out"
         )
     if not calls:
         return out
