@@ -231,3 +231,24 @@ def test_real_trace_products_match_a_separate_pass() -> None:
     assert calls == 377  # every one launched its kernels inside the analysed window
     assert (r.calls, r.flops) == (calls, flops)
     assert r.time_us == pytest.approx(time_us)
+
+
+def test_launches_without_kernel_events_give_no_roofline(tmp_path: Path) -> None:
+    events = [e for e in gpu_events() if e["cat"] != "kernel"]
+    r = roofline_of(tmp_path, events, **A100)
+    assert r.calls == 0 and not r.ops and r.machine is None
+    assert any("no kernel events" in n for n in r.notes)
+
+
+def test_hostile_op_names_are_escaped(tmp_path: Path) -> None:
+    from reporter.cli import main
+
+    evil = "<img src=x onerror=alert(1)>|*"
+    events = [e | {"name": evil} if e["name"] == "aten::addmm" else e for e in gpu_events()]
+    out = tmp_path / "out"
+    assert main(["trace", str(write(tmp_path, events, **A100)), "-o", str(out), "-q"]) == 0
+    html = (out / "report.html").read_text(encoding="utf-8")
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "Roofline" in html and "Roofline" in md
+    assert evil not in html and "&lt;img src=x" in html
+    assert evil not in md

@@ -189,6 +189,13 @@ def trace_roofline(
     out = TraceRoofline(device_name=device)
     if not placed:
         return out
+    if not on_gpu and ev.calls():
+        # GPU work was launched but not recorded: an op's duration is only its launch.
+        out.notes.append(
+            "no roofline: the trace has CUDA runtime calls but no kernel events, so the ops' "
+            "GPU time is unknown"
+        )
+        return out
     host = ev.host
     calls: list[OpCall] = []
     dtype_flops: Counter[str] = Counter()
