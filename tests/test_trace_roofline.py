@@ -191,7 +191,8 @@ def test_real_traces_are_read(name: str) -> None:
 def _matrix_products_by_hand(path: Path) -> tuple[int, int, float]:
     """A separate pass over the raw JSON: the outermost mm/addmm/bmm/baddbmm ops, the
     kernels whose launch call lies inside them (by correlation id), FLOPs from shapes."""
-    events = [e for e in json.load(gzip.open(path))["traceEvents"] if e.get("ph") == "X"]
+    with gzip.open(path) as fh:
+        events = [e for e in json.load(fh)["traceEvents"] if e.get("ph") == "X"]
     names = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
     ops = [e for e in events if e.get("cat") == "cpu_op" and e["name"] in names]
 

@@ -288,8 +288,8 @@ def _unplaced(calls: Sequence[OpCall]) -> list[RooflineOp]:
 def _why_not(on_gpu: bool, device: str, dtype: str, type_name: str) -> str:
     if not on_gpu:
         return (
-            "no roofline: a CPU-only trace, and no published peak is known for a CPU (the "
-            "model run, perfreport MODEL, measures the CPU's own ceilings)"
+            "no roofline: a CPU-only trace, and no published peak is known for a CPU "
+            "(perfreport MODEL measures the CPU's own ceilings in its roofline section)"
         )
     if not device:
         return "no roofline: the trace has no deviceProperties, so the GPU is not known"
