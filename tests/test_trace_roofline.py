@@ -253,3 +253,11 @@ def test_hostile_op_names_are_escaped(tmp_path: Path) -> None:
     assert "Roofline" in html and "Roofline" in md
     assert evil not in html and "&lt;img src=x" in html
     assert evil not in md
+
+
+def test_flops_without_shapes_name_what_is_missing(tmp_path: Path) -> None:
+    events = [op("aten::addmm", 0, 90, flops=ADDMM_FLOPS), launch(10, 1), kernel("k", 20, 50, 1)]
+    r = roofline_of(tmp_path, events, **A100)
+    assert r.machine is None and r.calls == 1
+    assert r.ops[0].bytes == 0 and r.ops[0].intensity is None
+    assert any("no 'Input type'" in n for n in r.notes)

@@ -221,7 +221,7 @@ def trace_roofline(
     if out.without_kernels:
         out.notes.append(
             f"{out.without_kernels} op call{'s' if out.without_kernels != 1 else ''} with "
-            "FLOPs launched no kernel in this trace: left out"
+            "FLOPs launched no kernel in the analysed window: left out"
         )
     if not calls:
         return out
@@ -295,4 +295,9 @@ def _why_not(on_gpu: bool, device: str, dtype: str, type_name: str) -> str:
         return "no roofline: the trace has no deviceProperties, so the GPU is not known"
     if spec_for(device) is None:
         return f"no roofline: no published peak is known for {device}"
+    if not type_name:
+        return (
+            "no roofline: the ops carry no 'Input type' (recorded without record_shapes?), "
+            "so their dtype, and so the compute ceiling, is unknown"
+        )
     return f"no roofline: no published {dtype or type_name or 'dtype'} peak is known for {device}"
