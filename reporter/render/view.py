@@ -37,6 +37,7 @@ def view_model(report: Report, kind: str) -> dict[str, Any]:
         "roofline": _roofline(report),
         "memory_timeline": _memory_timeline(report),
         "deployment": _deployment(report),
+        "health_charts": _health_charts(report) if kind == "html" else None,
         "rule_docs": rule_docs(report),
     }
 
@@ -65,6 +66,13 @@ def _deployment(report: Report) -> list[dict[str, str]]:
     from reporter.render.deployment_view import deployment_rows
 
     return deployment_rows(report.experiments) if report.experiments is not None else []
+
+
+def _health_charts(report: Report) -> Any:
+    """The health section's SVG plots (drawn here, never stored in the Report)."""
+    from reporter.health.plots import section_charts
+
+    return section_charts(report.health) if report.health is not None else None
 
 
 def rule_docs(report: Report) -> dict[str, str]:
