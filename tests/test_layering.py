@@ -21,7 +21,7 @@ DATA_SIDE = sorted(
         ROOT / "budgets.py",
     ]
 )
-VIEWS = ("reporter.render", "reporter.health.plots")
+VIEWS = ("reporter.render",)
 
 
 def imported_modules(source: str) -> list[str]:

@@ -70,7 +70,7 @@ def _deployment(report: Report) -> list[dict[str, str]]:
 
 def _health_charts(report: Report) -> Any:
     """The health section's SVG plots (drawn here, never stored in the Report)."""
-    from reporter.health.plots import section_charts
+    from reporter.render.health_view import section_charts
 
     return section_charts(report.health) if report.health is not None else None
 
