@@ -22,6 +22,10 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
+from markupsafe import escape
+
+from reporter.units import count, ms, us
+
 PALETTE = (
     "#2f5d9b",  # blue
     "#e08a2e",  # orange
@@ -660,3 +664,107 @@ def histogram(
         f'text-anchor="end">{esc(sci(edges[-1]))}</text>'
     )
     return svg_document(width, height, title, body)
+
+
+# ------------------------------------------------ the profile and timing sections' charts
+# Their own look (system font, 11 px, #2e90fa) and Jinja's autoescape (markupsafe), kept so
+# the HTML these sections always wrote is unchanged byte for byte.
+_PLAIN_SVG = (
+    '<svg class="chart" role="img" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+    'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="11">\n'
+)
+LEAN_MAX_DOTS = 60  # lean (print) line charts draw no dots beyond this many points
+
+
+def _truncate(text: str, length: int) -> str:
+    """Jinja's truncate(length, killwords=True, end="…") with its default leeway of 5."""
+    return text if len(text) <= length + 5 else text[: length - 1] + "…"
+
+
+def _value_text(value: float, fmt: str) -> str:
+    return us(value) if fmt == "us" else ms(value) if fmt == "ms" else count(value)
+
+
+def hbar_chart(
+    rows: Sequence[tuple[str, float]], fmt: str, width: int = 560, label_w: int = 190
+) -> str:
+    """Horizontal bars (label, value), the longest over the plot width; fmt ("us", "ms" or
+    anything else for a count) formats the value written after each bar."""
+    bar_h, gap = 16, 5
+    vmax = max(value for _, value in rows) if rows else 0
+    plot_w = width - label_w - 80
+    out = [_PLAIN_SVG.format(w=width, h=len(rows) * (bar_h + gap) + gap)]
+    for i, (label, value) in enumerate(rows):
+        y = gap + i * (bar_h + gap)
+        w = plot_w * value / vmax if vmax > 0 else 0
+        out.append(
+            f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end" fill="#344054">'
+            f"{escape(_truncate(str(label), 30))}<title>{escape(label)}</title></text>\n"
+            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="#2e90fa" rx="2"/>\n'
+            f'<text x="{label_w + 4 + w:.1f}" y="{y + 12}" fill="#475467">'
+            f"{escape(_value_text(value, fmt))}</text>\n"
+        )
+    out.append("</svg>\n")
+    return "".join(out)
+
+
+def line_chart(
+    points: Sequence[tuple[object, float]],
+    x_label: str,
+    y_label: str,
+    y_fmt: str,
+    mark_x: object = None,
+    width: int = 560,
+    height: int = 240,
+    lean: bool = False,
+) -> str:
+    """A line over evenly spaced x positions (label, y), y from 0; y_fmt "count" or "ms" for
+    the axis. mark_x draws the knee at that label. lean (the PDF): no empty labels, and no
+    dots past LEAN_MAX_DOTS points, so 1,000 samples draw one polyline, not 2,000 elements."""
+    left, right, top, bottom = 84, 20, 14, 40
+    pw, ph = width - left - right, height - top - bottom
+    ymax = max(y for _, y in points) if points else 0
+    n = len(points)
+    step = pw / (n - 1) if n > 1 else 0
+    out = [
+        _PLAIN_SVG.format(w=width, h=height),
+        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#98a2b3"/>\n'
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#98a2b3"/>\n',
+    ]
+    for frac in (0, 0.5, 1):
+        yy = top + ph - ph * frac
+        tick = "%.3g" % (ymax * frac) if y_fmt == "count" else _value_text(ymax * frac, "ms")
+        out.append(
+            f'<line x1="{left - 4}" y1="{yy}" x2="{left + pw}" y2="{yy}" stroke="#eaecf0"/>\n'
+            f'<text x="{left - 6}" y="{yy + 4}" text-anchor="end" fill="#475467">'
+            f"{escape(tick)}</text>\n"
+        )
+    coords = []
+    for i, (x, y) in enumerate(points):
+        px = left + (step * i if n > 1 else pw / 2)
+        py = top + ph - (ph * y / ymax if ymax > 0 else 0)
+        coords.append(f"{px:.1f},{py:.1f}")
+        if not lean or x != "":
+            out.append(
+                f'<text x="{px:.1f}" y="{top + ph + 14}" text-anchor="middle" fill="#475467">'
+                f"{escape(x)}</text>"
+            )
+        if mark_x is not None and x == mark_x:
+            right_half = px > left + pw / 2
+            out.append(
+                f'<line x1="{px:.1f}" y1="{top}" x2="{px:.1f}" y2="{top + ph}" stroke="#f79009" '
+                f'stroke-dasharray="4 3"/><text x="{px - 4 if right_half else px + 4:.1f}" '
+                f'y="{top + 10}" text-anchor="{"end" if right_half else "start"}" '
+                'fill="#b54708">knee</text>'
+            )
+        if not lean or n <= LEAN_MAX_DOTS:
+            out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="#2e90fa"/>')
+    out.append(
+        f'<polyline points="{" ".join(coords)}" fill="none" stroke="#2e90fa" stroke-width="2"/>\n'
+        f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle" fill="#344054">'
+        f"{escape(x_label)}</text>\n"
+        f'<text x="12" y="{top + ph / 2}" text-anchor="middle" fill="#344054" '
+        f'transform="rotate(-90 12 {top + ph / 2})">{escape(y_label)}</text>\n'
+        "</svg>\n"
+    )
+    return "".join(out)

@@ -11,8 +11,9 @@ from reporter.report.enums import SEVERITIES, Status
 SEVERITY_ORDER = SEVERITIES[::-1]  # most severe first
 
 
-def view_model(report: Report, kind: str) -> dict[str, Any]:
-    """Variables for report.<kind>.j2: sections with a partial, headline figures, problems."""
+def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[str, Any]:
+    """Variables for report.<kind>.j2: sections with a partial, headline figures, problems.
+    for_print: the HTML that becomes the PDF (leaner charts)."""
     partials = templates_dir() / "sections"
     sections = [
         name
@@ -38,6 +39,8 @@ def view_model(report: Report, kind: str) -> dict[str, Any]:
         "memory_timeline": _memory_timeline(report),
         "deployment": _deployment(report),
         "health_charts": _health_charts(report) if kind == "html" else None,
+        "profile_charts": _profile_charts(report, for_print) if kind == "html" else None,
+        "timing_charts": _timing_charts(report, for_print) if kind == "html" else None,
         "rule_docs": rule_docs(report),
     }
 
@@ -73,6 +76,20 @@ def _health_charts(report: Report) -> Any:
     from reporter.render.health_view import section_charts
 
     return section_charts(report.health) if report.health is not None else None
+
+
+def _profile_charts(report: Report, for_print: bool) -> Any:
+    from reporter.render.profile_view import profile_view
+
+    profile = report.profile
+    return profile_view(profile, for_print=for_print) if profile is not None else None
+
+
+def _timing_charts(report: Report, for_print: bool) -> Any:
+    from reporter.render.timing_view import timing_view
+
+    timing = report.timing
+    return timing_view(timing, for_print=for_print) if timing is not None else None
 
 
 def rule_docs(report: Report) -> dict[str, str]:

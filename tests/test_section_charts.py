@@ -1,0 +1,85 @@
+"""The profile and timing charts: bar lengths and line points against the values drawn,
+escaped labels, the knee mark, and which samples are numbered."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from reporter.render.charts import hbar_chart, line_chart
+from reporter.render.timing_view import sample_labels
+
+
+def bar_widths(svg: str) -> list[float]:
+    return [float(w) for w in re.findall(r'<rect x="190" y="\d+" width="([\d.]+)"', svg)]
+
+
+def test_bars_are_proportional_to_the_values_and_labels_escaped() -> None:
+    svg = hbar_chart([("<mm>", 300.0), ("add & mul", 150.0), ("zero", 0.0)], "us")
+    # plot width 560 - 190 - 80 = 290 px for the largest value
+    assert bar_widths(svg) == [290.0, 145.0, 0.0]
+    assert "&lt;mm&gt;" in svg and "add &amp; mul" in svg and "<mm>" not in svg
+    assert "300.0 µs" in svg and "150.0 µs" in svg
+    assert svg.count("<rect") == 3
+    assert 'height="68"' in svg  # 3 rows of 16 + 5, and the last gap of 5
+
+
+def test_long_bar_labels_are_cut_but_kept_whole_in_the_title() -> None:
+    name = "encoder.layers.11.attention.output.dense"  # 40 characters
+    svg = hbar_chart([(name, 1.0)], "ms")
+    assert f">{name[:29]}…<title>{name}</title>" in svg
+    assert "1.000 ms" in svg
+
+
+def test_no_rows_draw_an_empty_frame() -> None:
+    assert hbar_chart([], "us").count("<rect") == 0
+
+
+def polyline(svg: str) -> list[tuple[float, float]]:
+    points = re.search(r'<polyline points="([^"]*)"', svg)
+    assert points is not None
+    return [tuple(map(float, p.split(","))) for p in points.group(1).split()]  # type: ignore[misc]
+
+
+def test_line_points_are_evenly_spaced_and_scaled_from_zero() -> None:
+    svg = line_chart([(1, 2.0), (2, 4.0), (3, 1.0)], "sample", "ms <per> call", "ms")
+    # plot: x from 84 over 456 px, y from 14 down 186 px, the largest value at the top
+    assert polyline(svg) == [(84.0, 107.0), (312.0, 14.0), (540.0, 153.5)]
+    assert svg.count("<circle") == 3 and "ms &lt;per&gt; call" in svg
+    assert ">4.000 ms</text>" in svg and ">2.000 ms</text>" in svg  # top and middle ticks
+
+
+def test_the_knee_is_marked_at_its_label() -> None:
+    svg = line_chart([(1, 10.0), (2, 30.0), (4, 40.0)], "batch", "samples/s", "count", mark_x=2)
+    assert 'x1="312.0" y1="14" x2="312.0"' in svg and ">knee</text>" in svg
+    assert ">40</text>" in svg and ">20</text>" in svg  # count ticks in %.3g
+    assert ">knee<" not in line_chart([(1, 1.0)], "b", "s", "count", mark_x=8)
+
+
+def test_lean_lines_drop_empty_labels_and_dots_past_sixty_points() -> None:
+    points = [(i if i % 10 == 0 else "", 1.0) for i in range(61)]
+    lean = line_chart(points, "sample", "ms", "ms", lean=True)
+    full = line_chart(points, "sample", "ms", "ms")
+    assert lean.count("<circle") == 0 and full.count("<circle") == 61
+    assert lean.count('text-anchor="middle" fill="#475467"') == 7  # 0, 10, ..., 60
+    assert len(polyline(lean)) == len(polyline(full)) == 61
+
+
+@pytest.mark.parametrize(
+    ("count", "for_print", "numbered"),
+    [
+        (25, False, [1, 10, 20, 25]),
+        (30, False, [1, 10, 20, 30]),
+        # print, 250 samples: a number every 30; 250 is 10 past 240, too close to label
+        (250, True, [1, 30, 60, 90, 120, 150, 180, 210, 240]),
+        (255, True, [1, 30, 60, 90, 120, 150, 180, 210, 240, 255]),
+        (5, True, [1, 5]),
+        (0, True, []),
+    ],
+)
+def test_sample_numbers(count: int, for_print: bool, numbered: list[int]) -> None:
+    labels = sample_labels(count, for_print=for_print)
+    assert len(labels) == count
+    assert [x for x in labels if x != ""] == numbered
+    assert all(x in ("", i) for i, x in enumerate(labels, start=1))
