@@ -83,3 +83,43 @@ def test_sample_numbers(count: int, for_print: bool, numbered: list[int]) -> Non
     assert len(labels) == count
     assert [x for x in labels if x != ""] == numbered
     assert all(x in ("", i) for i, x in enumerate(labels, start=1))
+
+
+def test_trace_charts_convert_microseconds_to_milliseconds() -> None:
+    from reporter.render.trace_view import trace_view
+    from reporter.report.trace import (
+        Breakdown,
+        GpuFigures,
+        IdleSplit,
+        OpRow,
+        OverallFigures,
+        RankFigures,
+        TraceSection,
+    )
+
+    breakdown = Breakdown(compute_us=3000.0, communication_us=500.0, idle_us=1500.0)
+    idle = IdleSplit(host_wait_us=1000.0, short_gap_us=500.0)
+    gpu = GpuFigures(breakdown=breakdown, idle=idle)
+    cpu_only = RankFigures(rank=1, cpu_ops=[OpRow(name="aten::<mm>", self_us=2500.0)])
+    one = trace_view(
+        TraceSection(
+            ranks=[RankFigures(rank=0, gpu=gpu)],
+            overall=OverallFigures(has_gpu=True, breakdown=breakdown),
+        )
+    )
+    # 5 ms window: compute 3 ms (60%), communication 0.5 ms, idle 1.5 ms; no memcpy/memset
+    assert "compute: 3.0 ms (60.0%)" in one.gpu_time_svg
+    assert "communication: 0.5 ms (10.0%)" in one.gpu_time_svg
+    assert "idle: 1.5 ms (30.0%)" in one.gpu_time_svg and "memcpy" not in one.gpu_time_svg
+    assert "rank 0: host wait: 1.0 ms (66.7%)" in one.idle_svg
+    assert one.cpu_ops_svgs == [""]  # a GPU rank: its kernels are charted instead
+    two = trace_view(TraceSection(ranks=[RankFigures(rank=0, gpu=gpu), cpu_only]))
+    assert two.gpu_time_svg == two.idle_svg == ""  # no GPU overall
+    assert two.cpu_ops_svgs[0] == "" and "aten::&lt;mm&gt;: 2.5 ms" in two.cpu_ops_svgs[1]
+    many = trace_view(
+        TraceSection(
+            ranks=[RankFigures(rank=0, gpu=gpu), cpu_only],
+            overall=OverallFigures(has_gpu=True),
+        )
+    )
+    assert "rank 0: compute: 3.0 ms" in many.gpu_time_svg and "rank 1" not in many.gpu_time_svg

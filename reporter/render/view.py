@@ -41,6 +41,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "health_charts": _health_charts(report) if kind == "html" else None,
         "profile_charts": _profile_charts(report, for_print) if kind == "html" else None,
         "timing_charts": _timing_charts(report, for_print) if kind == "html" else None,
+        "trace_charts": _trace_charts(report) if kind == "html" else None,
         "rule_docs": rule_docs(report),
     }
 
@@ -90,6 +91,12 @@ def _timing_charts(report: Report, for_print: bool) -> Any:
 
     timing = report.timing
     return timing_view(timing, for_print=for_print) if timing is not None else None
+
+
+def _trace_charts(report: Report) -> Any:
+    from reporter.render.trace_view import trace_view
+
+    return trace_view(report.trace) if report.trace is not None else None
 
 
 def rule_docs(report: Report) -> dict[str, str]:
