@@ -123,3 +123,20 @@ def test_trace_charts_convert_microseconds_to_milliseconds() -> None:
         )
     )
     assert "rank 0: compute: 3.0 ms" in many.gpu_time_svg and "rank 1" not in many.gpu_time_svg
+
+
+def test_distributed_chart_has_a_bar_per_rank_with_a_step_time() -> None:
+    from reporter.render.distributed_view import rank_time_svg
+    from reporter.report.distributed import DistributedSection, RankComm
+
+    section = DistributedSection(
+        world_size=2,
+        comm=[
+            RankComm(rank=0, communication_per_step_us=500.0, compute_per_step_us=2500.0),
+            RankComm(rank=1, communication_per_step_us=900.0),  # no step time
+        ],
+    )
+    svg = rank_time_svg(section)
+    assert "rank 0: compute: 2.5 ms (83.3%)" in svg and "rank 0: communication: 0.5 ms" in svg
+    assert "rank 1" not in svg
+    assert rank_time_svg(DistributedSection(world_size=1)) == ""

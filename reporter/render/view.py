@@ -42,6 +42,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "profile_charts": _profile_charts(report, for_print) if kind == "html" else None,
         "timing_charts": _timing_charts(report, for_print) if kind == "html" else None,
         "trace_charts": _trace_charts(report) if kind == "html" else None,
+        "distributed_chart": _distributed_chart(report) if kind == "html" else "",
         "rule_docs": rule_docs(report),
     }
 
@@ -97,6 +98,12 @@ def _trace_charts(report: Report) -> Any:
     from reporter.render.trace_view import trace_view
 
     return trace_view(report.trace) if report.trace is not None else None
+
+
+def _distributed_chart(report: Report) -> str:
+    from reporter.render.distributed_view import rank_time_svg
+
+    return rank_time_svg(report.distributed) if report.distributed is not None else ""
 
 
 def rule_docs(report: Report) -> dict[str, str]:
