@@ -140,3 +140,13 @@ def test_distributed_chart_has_a_bar_per_rank_with_a_step_time() -> None:
     assert "rank 0: compute: 2.5 ms (83.3%)" in svg and "rank 0: communication: 0.5 ms" in svg
     assert "rank 1" not in svg
     assert rank_time_svg(DistributedSection(world_size=1)) == ""
+
+
+def test_print_keeps_the_costliest_layer_rows() -> None:
+    from reporter.render.summary_view import print_rows_kept
+
+    costs = [(10, 1), (0, 5), (10, 1), (3, 0), (0, 7)]
+    # by FLOPs, then parameters, then the earlier row: rows 0 and 2 (10 FLOPs), then row 3
+    assert print_rows_kept(costs, rows=3) == [0, 2, 3]
+    assert print_rows_kept(costs, rows=4) == [0, 2, 3, 4]  # 0 FLOPs: 7 parameters first
+    assert print_rows_kept(costs, rows=5) == []  # all fit: keep every row

@@ -42,6 +42,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "profile_charts": _profile_charts(report, for_print) if kind == "html" else None,
         "timing_charts": _timing_charts(report, for_print) if kind == "html" else None,
         "trace_charts": _trace_charts(report) if kind == "html" else None,
+        "summary_rows": _summary_rows(report, for_print) if kind == "html" else None,
         "distributed_chart": _distributed_chart(report) if kind == "html" else "",
         "rule_docs": rule_docs(report),
     }
@@ -98,6 +99,12 @@ def _trace_charts(report: Report) -> Any:
     from reporter.render.trace_view import trace_view
 
     return trace_view(report.trace) if report.trace is not None else None
+
+
+def _summary_rows(report: Report, for_print: bool) -> Any:
+    from reporter.render.summary_view import summary_view
+
+    return summary_view(report, for_print=for_print)
 
 
 def _distributed_chart(report: Report) -> str:
