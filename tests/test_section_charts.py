@@ -150,3 +150,16 @@ def test_print_keeps_the_costliest_layer_rows() -> None:
     assert print_rows_kept(costs, rows=3) == [0, 2, 3]
     assert print_rows_kept(costs, rows=4) == [0, 2, 3, 4]  # 0 FLOPs: 7 parameters first
     assert print_rows_kept(costs, rows=5) == []  # all fit: keep every row
+
+
+def test_print_lists_the_least_accurate_classes_in_class_order() -> None:
+    from reporter.render.health_view import class_rows
+
+    per_class: list[float | None] = [0.9] * 25
+    per_class[3], per_class[7], per_class[20] = 0.1, None, 0.5
+    assert class_rows(per_class) == list(range(25))
+    shown = class_rows(per_class, for_print=True)
+    # PRINT_ROWS // 2 = 10: classes 3 and 20, then eight of the 0.9s (lowest index first);
+    # class 7 has no samples and sorts last
+    assert shown == [0, 1, 2, 3, 4, 5, 6, 8, 9, 20]
+    assert class_rows(per_class[:20], for_print=True) == list(range(20))

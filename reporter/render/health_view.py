@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reporter.render.charts import histogram, lines, log_bars
+from reporter.render.templates import PRINT_ROWS
 
 MAX_LOG_CHARTS = 8
 
@@ -70,3 +71,12 @@ def log_charts(curves: Sequence[Any]) -> list[str]:
         ]
         out.append(lines(series, title=f"Logged {kind}"))
     return out
+
+
+def class_rows(per_class: Sequence[float | None], *, for_print: bool = False) -> list[int]:
+    """The classes the accuracy table lists: all, or in print with many classes the
+    PRINT_ROWS // 2 least accurate (a class with no samples last), in class order."""
+    if not (for_print and len(per_class) > PRINT_ROWS):
+        return list(range(len(per_class)))
+    ranked = sorted([acc if acc is not None else 2.0, i] for i, acc in enumerate(per_class))
+    return sorted(i for _, i in ranked[: PRINT_ROWS // 2])

@@ -39,6 +39,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "memory_timeline": _memory_timeline(report),
         "deployment": _deployment(report),
         "health_charts": _health_charts(report) if kind == "html" else None,
+        "health_class_rows": _health_class_rows(report, for_print) if kind == "html" else None,
         "profile_charts": _profile_charts(report, for_print) if kind == "html" else None,
         "timing_charts": _timing_charts(report, for_print) if kind == "html" else None,
         "trace_charts": _trace_charts(report) if kind == "html" else None,
@@ -79,6 +80,13 @@ def _health_charts(report: Report) -> Any:
     from reporter.render.health_view import section_charts
 
     return section_charts(report.health) if report.health is not None else None
+
+
+def _health_class_rows(report: Report, for_print: bool) -> Any:
+    from reporter.render.health_view import class_rows
+
+    accuracy = report.health.accuracy if report.health is not None else None
+    return class_rows(accuracy.per_class, for_print=for_print) if accuracy is not None else None
 
 
 def _profile_charts(report: Report, for_print: bool) -> Any:
