@@ -38,14 +38,21 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "roofline": _roofline(report),
         "memory_timeline": _memory_timeline(report),
         "deployment": _deployment(report),
-        "health_charts": _health_charts(report) if kind == "html" else None,
-        "health_class_rows": _health_class_rows(report, for_print) if kind == "html" else None,
-        "profile_charts": _profile_charts(report, for_print) if kind == "html" else None,
-        "timing_charts": _timing_charts(report, for_print) if kind == "html" else None,
-        "trace_charts": _trace_charts(report) if kind == "html" else None,
-        "summary_rows": _summary_rows(report, for_print) if kind == "html" else None,
-        "distributed_chart": _distributed_chart(report) if kind == "html" else "",
         "rule_docs": rule_docs(report),
+        **(_html_views(report, for_print) if kind == "html" else {}),
+    }
+
+
+def _html_views(report: Report, for_print: bool) -> dict[str, Any]:
+    """What only the HTML sections show: charts drawn as SVG, table rows chosen for print."""
+    return {
+        "health_charts": _health_charts(report),
+        "health_class_rows": _health_class_rows(report, for_print),
+        "profile_charts": _profile_charts(report, for_print),
+        "timing_charts": _timing_charts(report, for_print),
+        "trace_charts": _trace_charts(report),
+        "summary_rows": _summary_rows(report, for_print),
+        "distributed_chart": _distributed_chart(report),
     }
 
 
