@@ -1,4 +1,4 @@
-"""The data side (the Report, the rules, the graph builder, budgets) imports no view.
+"""The data side (the Report, the rules, health, the graph builder, budgets) imports no view.
 
 Every import statement is read from the source's syntax tree, those inside functions too,
 so a lazy ``from reporter.render... import`` is caught as well as a top-level one.
@@ -16,6 +16,7 @@ DATA_SIDE = sorted(
     [
         *(ROOT / "report").glob("*.py"),
         *(ROOT / "rules").glob("*.py"),
+        *(ROOT / "health").glob("*.py"),
         ROOT / "graph" / "build.py",
         ROOT / "graph" / "recolour.py",
         ROOT / "budgets.py",
