@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reporter import units as fmt
 from reporter.config import perfreport_table
 from reporter.diff import METRIC_BY_KEY, Metric
 from reporter.errors import UsageError
-from reporter.render import format as fmt
 from reporter.report import BudgetResult, Report
 from reporter.report.enums import BudgetStatus
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reporter.health.plots import histogram, lines, log_bars
+from reporter.render.charts import histogram, lines, log_bars
 from reporter.report import ModelInfo, Report, StageStatus
 from reporter.report.health import (
     HealthSection,

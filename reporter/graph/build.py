@@ -12,8 +12,8 @@ from reporter.graph.dot import hottest, to_dot
 from reporter.graph.fold import ViewTree, choose_depth, fold, nodes_at_depth
 from reporter.graph.layout import Graph, layout
 from reporter.graph.record import Recording, record
-from reporter.render.format import count, flops, ms
 from reporter.report.graph import GraphCluster, GraphEdge, GraphFold, GraphNode, GraphSection
+from reporter.units import count, flops, ms
 
 DEFAULT_BUDGET = 60  # nodes a person reads on one screen
 MAX_NODES = 400  # hard bound for dot, even when --graph-depth asks for more

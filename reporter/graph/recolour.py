@@ -13,8 +13,8 @@ from typing import Any
 
 from reporter.graph.dot import hottest, inline_svg, render, to_dot
 from reporter.graph.layout import Cluster, Edge, Graph, Node
-from reporter.render.format import ms
 from reporter.report.graph import GraphSection
+from reporter.units import ms
 
 
 def module_times_ms(profile: Any) -> dict[str, float]:

@@ -8,6 +8,8 @@ user data: module, op and kernel names), so a template may insert the result wit
     bar_chart([("aten::mm", 120.0), ("aten::add", 30.5, "#b54708")], unit=" µs")
     stacked_bar([("compute", 70.0), ("idle", 30.0)], title="GPU time")
     stacked_bars([("rank 0", [("host wait", 5.0), ("other", 1.0)]), ...])
+    log_bars([("fc1", 1e-3), ("fc2", 2.5)], title="gradient norm")  # log10 axis
+    lines([("adam", [(0, 2.3), (1, 1.9)])], title="loss")
 
 Items are tuples ``(label, value)`` or ``(label, value, colour)``; a colour of None takes
 the next one of ``PALETTE``. Values that are negative, NaN or None count as 0.
@@ -19,6 +21,10 @@ import html
 import math
 import re
 from collections.abc import Callable, Sequence
+
+from markupsafe import escape
+
+from reporter.units import count, ms, us
 
 PALETTE = (
     "#2f5d9b",  # blue
@@ -476,3 +482,289 @@ def _steps(
             pts.append((px(t), py(values[j - 1])))
         pts.append((px(t), py(v)))
     return pts
+
+
+# ---------------------------------------------------------- log bars, lines, histograms
+# Gradient norms span orders of magnitude and loss curves need lines (the health section).
+MAX_BARS = 80
+
+Point = tuple[float, float | None]  # (x, y); y None or non-finite breaks a line
+
+
+def sci(value: float) -> str:
+    return f"{value:.2e}" if value and (abs(value) >= 1e4 or abs(value) < 1e-2) else f"{value:.3g}"
+
+
+def _finite(v: object) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def log_bars(items: Sequence[tuple[str, float | None]], *, title: str, width: int = 640) -> str:
+    """Horizontal bars on a log10 axis; a zero, missing or non-finite value draws no bar."""
+    rows = list(items)[:MAX_BARS]
+    if not rows:
+        return ""
+    labels = [label if len(label) <= 40 else label[:39] + "…" for label, _ in rows]
+    positive = [v for _, v in rows if _finite(v) and v > 0]
+    lo = math.floor(math.log10(min(positive))) if positive else 0
+    hi = math.ceil(math.log10(max(positive))) if positive else 1
+    hi = max(hi, lo + 1)
+    label_w = min(width * 0.4, 16 + CHAR_PX * max(len(s) for s in labels))
+    bar_w = width - label_w - 80
+    bar_h, gap, top = 14, 4, 34
+    height = top + len(rows) * (bar_h + gap) + 8
+    body = [f'<text x="0" y="14" font-weight="600">{esc(title)}</text>']
+    for decade in range(lo, hi + 1):  # one gridline per power of ten
+        x = label_w + bar_w * (decade - lo) / (hi - lo)
+        body.append(
+            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 4}" stroke="#dfe3ea"/>'
+            f'<text x="{x:.1f}" y="{top - 8}" text-anchor="middle" fill="#5b6475" '
+            f'font-size="10">1e{decade}</text>'
+        )
+    for i, ((label, value), shown) in enumerate(zip(rows, labels, strict=True)):
+        y = top + i * (bar_h + gap)
+        text_y = y + bar_h * 0.8
+        ok = _finite(value) and value > 0
+        w = bar_w * (math.log10(value) - lo) / (hi - lo) if ok else 0.0
+        text = sci(value) if _finite(value) else "NaN/inf" if value is not None else "–"
+        body.append(
+            f"<g><title>{esc(label)}: {esc(text)}</title>"
+            f'<text x="{label_w - 6:.1f}" y="{text_y:.1f}" text-anchor="end">{esc(shown)}</text>'
+            f'<rect x="{label_w:.1f}" y="{y}" width="{max(w, 0.5):.1f}" height="{bar_h}" '
+            f'fill="{PALETTE[0] if ok else PALETTE[3]}" rx="2"/>'
+            f'<text x="{label_w + w + 4:.1f}" y="{text_y:.1f}">{esc(text)}</text></g>'
+        )
+    return svg_document(width, height, title, body)
+
+
+def lines(
+    series: Sequence[tuple[str, Sequence[Point]]],
+    *,
+    title: str,
+    x_label: str = "step",
+    log_y: bool = False,
+    width: int = 640,
+    height: int = 260,
+) -> str:
+    """One polyline per series; a None/non-finite point breaks the line (red mark on the axis)."""
+    series = [(name, list(pts)) for name, pts in series if pts]
+    if not series:
+        return ""
+
+    def ty(v: float) -> float:
+        return math.log10(v) if log_y else v
+
+    good = [(x, ty(y)) for _, pts in series for x, y in pts if _finite(y) and (not log_y or y > 0)]
+    if not good:
+        return ""
+    xs, ys = [p[0] for p in good], [p[1] for p in good]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    if x1 == x0:
+        x1 = x0 + 1
+    if y1 == y0:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    left, right, top, bottom = 64, 16, 26, 40
+    legend_h = 16 * len(series)
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def px(x: float) -> float:
+        return left + plot_w * (x - x0) / (x1 - x0)
+
+    def py(v: float) -> float:
+        return top + plot_h * (1 - (v - y0) / (y1 - y0))
+
+    body = [
+        f'<text x="0" y="14" font-weight="600">{esc(title)}</text>',
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+        'stroke="#dfe3ea"/>',
+    ]
+    # enough significant digits that five ticks over a narrow range read differently
+    digits = 3 + max(0, math.ceil(math.log10(max(abs(y0), abs(y1)) / (y1 - y0) + 1e-12)))
+    for k in range(5):  # y ticks
+        v = y0 + (y1 - y0) * k / 4
+        shown = sci(10**v) if log_y else f"{v:.{min(digits, 8)}g}"
+        body.append(
+            f'<text x="{left - 4}" y="{py(v) + 4:.1f}" text-anchor="end" font-size="10" '
+            f'fill="#5b6475">{esc(shown)}</text>'
+            f'<line x1="{left}" y1="{py(v):.1f}" x2="{left + plot_w}" y2="{py(v):.1f}" '
+            'stroke="#f0f2f5"/>'
+        )
+    for k in range(5):  # x ticks
+        x = x0 + (x1 - x0) * k / 4
+        body.append(
+            f'<text x="{px(x):.1f}" y="{top + plot_h + 14}" text-anchor="middle" '
+            f'font-size="10" fill="#5b6475">{esc(f"{x:.4g}")}</text>'
+        )
+    body.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 30}" text-anchor="middle" '
+        f'fill="#5b6475">{esc(x_label)}{" · log scale" if log_y else ""}</text>'
+    )
+    for i, (name, pts) in enumerate(series):
+        stroke = PALETTE[i % len(PALETTE)]
+        for run in _segments(pts, log_y):
+            coords = " ".join(f"{px(x):.1f},{py(ty(y)):.1f}" for x, y in run)
+            if len(run) == 1:
+                x, y = run[0]
+                body.append(
+                    f'<circle cx="{px(x):.1f}" cy="{py(ty(y)):.1f}" r="2" fill="{stroke}"/>'
+                )
+            else:
+                body.append(
+                    f'<polyline points="{coords}" fill="none" stroke="{stroke}" '
+                    'stroke-width="1.6"/>'
+                )
+        for x, y in pts:
+            if not _finite(y):
+                body.append(
+                    f'<text x="{px(x):.1f}" y="{top + plot_h - 2}" text-anchor="middle" '
+                    f'fill="{PALETTE[3]}" font-size="11"><title>{esc(name)}: NaN/inf at '
+                    f"{esc(x)}</title>×</text>"
+                )
+    legend = [
+        f'<rect x="{left + 8}" y="{height + 4 + 16 * i}" width="10" height="10" '
+        f'fill="{PALETTE[i % len(PALETTE)]}"/>'
+        f'<text x="{left + 24}" y="{height + 13 + 16 * i}">{esc(name)}</text>'
+        for i, (name, _) in enumerate(series)
+    ]
+    return svg_document(width, height + legend_h + 4, title, body + legend)
+
+
+def _segments(pts: list[Point], log_y: bool) -> list[list[tuple[float, float]]]:
+    runs: list[list[tuple[float, float]]] = [[]]
+    for x, y in pts:
+        if _finite(y) and (not log_y or y > 0):
+            runs[-1].append((x, y))
+        elif runs[-1]:
+            runs.append([])
+    return [r for r in runs if r]
+
+
+def histogram(
+    edges: Sequence[float], counts: Sequence[int], *, title: str, width: int = 300
+) -> str:
+    """Vertical bars, one per bin; the x axis shows the first and last edge."""
+    if not counts or len(edges) != len(counts) + 1:
+        return ""
+    height, top, bottom = 150, 22, 22
+    plot_h = height - top - bottom
+    bar_w = width / len(counts)
+    largest = max(counts) or 1
+    body = [f'<text x="0" y="14" font-weight="600" font-size="11">{esc(title)}</text>']
+    for i, c in enumerate(counts):
+        h = plot_h * c / largest
+        body.append(
+            f'<rect x="{i * bar_w:.1f}" y="{top + plot_h - h:.1f}" width="{max(bar_w - 1, 0.5):.1f}" '
+            f'height="{h:.1f}" fill="{PALETTE[0]}"><title>{esc(sci(edges[i]))} to '
+            f"{esc(sci(edges[i + 1]))}: {c}</title></rect>"
+        )
+    body.append(
+        f'<text x="0" y="{height - 6}" font-size="10" fill="#5b6475">{esc(sci(edges[0]))}</text>'
+        f'<text x="{width}" y="{height - 6}" font-size="10" fill="#5b6475" '
+        f'text-anchor="end">{esc(sci(edges[-1]))}</text>'
+    )
+    return svg_document(width, height, title, body)
+
+
+# ------------------------------------------------ the profile and timing sections' charts
+# Their own look (system font, 11 px, #2e90fa) and Jinja's autoescape (markupsafe), kept so
+# the HTML these sections always wrote is unchanged byte for byte.
+_PLAIN_SVG = (
+    '<svg class="chart" role="img" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+    'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="11">\n'
+)
+LEAN_MAX_DOTS = 60  # lean (print) line charts draw no dots beyond this many points
+
+
+def _truncate(text: str, length: int) -> str:
+    """Jinja's truncate(length, killwords=True, end="…") with its default leeway of 5."""
+    return text if len(text) <= length + 5 else text[: length - 1] + "…"
+
+
+def _value_text(value: float, fmt: str) -> str:
+    return us(value) if fmt == "us" else ms(value) if fmt == "ms" else count(value)
+
+
+def hbar_chart(
+    rows: Sequence[tuple[str, float]], fmt: str, width: int = 560, label_w: int = 190
+) -> str:
+    """Horizontal bars (label, value), the longest over the plot width; fmt ("us", "ms" or
+    anything else for a count) formats the value written after each bar."""
+    bar_h, gap = 16, 5
+    vmax = max(value for _, value in rows) if rows else 0
+    plot_w = width - label_w - 80
+    out = [_PLAIN_SVG.format(w=width, h=len(rows) * (bar_h + gap) + gap)]
+    for i, (label, value) in enumerate(rows):
+        y = gap + i * (bar_h + gap)
+        w = plot_w * value / vmax if vmax > 0 else 0
+        out.append(
+            f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end" fill="#344054">'
+            f"{escape(_truncate(str(label), 30))}<title>{escape(label)}</title></text>\n"
+            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="#2e90fa" rx="2"/>\n'
+            f'<text x="{label_w + 4 + w:.1f}" y="{y + 12}" fill="#475467">'
+            f"{escape(_value_text(value, fmt))}</text>\n"
+        )
+    out.append("</svg>\n")
+    return "".join(out)
+
+
+def line_chart(
+    points: Sequence[tuple[object, float]],
+    x_label: str,
+    y_label: str,
+    y_fmt: str,
+    mark_x: object = None,
+    width: int = 560,
+    height: int = 240,
+    lean: bool = False,
+) -> str:
+    """A line over evenly spaced x positions (label, y), y from 0; y_fmt "count" or "ms" for
+    the axis. mark_x draws the knee at that label. lean (the PDF): no empty labels, and no
+    dots past LEAN_MAX_DOTS points, so 1,000 samples draw one polyline, not 2,000 elements."""
+    left, right, top, bottom = 84, 20, 14, 40
+    pw, ph = width - left - right, height - top - bottom
+    ymax = max(y for _, y in points) if points else 0
+    n = len(points)
+    step = pw / (n - 1) if n > 1 else 0
+    out = [
+        _PLAIN_SVG.format(w=width, h=height),
+        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#98a2b3"/>\n'
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#98a2b3"/>\n',
+    ]
+    for frac in (0, 0.5, 1):
+        yy = top + ph - ph * frac
+        tick = "%.3g" % (ymax * frac) if y_fmt == "count" else _value_text(ymax * frac, "ms")
+        out.append(
+            f'<line x1="{left - 4}" y1="{yy}" x2="{left + pw}" y2="{yy}" stroke="#eaecf0"/>\n'
+            f'<text x="{left - 6}" y="{yy + 4}" text-anchor="end" fill="#475467">'
+            f"{escape(tick)}</text>\n"
+        )
+    coords = []
+    for i, (x, y) in enumerate(points):
+        px = left + (step * i if n > 1 else pw / 2)
+        py = top + ph - (ph * y / ymax if ymax > 0 else 0)
+        coords.append(f"{px:.1f},{py:.1f}")
+        if not lean or x != "":
+            out.append(
+                f'<text x="{px:.1f}" y="{top + ph + 14}" text-anchor="middle" fill="#475467">'
+                f"{escape(x)}</text>"
+            )
+        if mark_x is not None and x == mark_x:
+            right_half = px > left + pw / 2
+            out.append(
+                f'<line x1="{px:.1f}" y1="{top}" x2="{px:.1f}" y2="{top + ph}" stroke="#f79009" '
+                f'stroke-dasharray="4 3"/><text x="{px - 4 if right_half else px + 4:.1f}" '
+                f'y="{top + 10}" text-anchor="{"end" if right_half else "start"}" '
+                'fill="#b54708">knee</text>'
+            )
+        if not lean or n <= LEAN_MAX_DOTS:
+            out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="#2e90fa"/>')
+    out.append(
+        f'<polyline points="{" ".join(coords)}" fill="none" stroke="#2e90fa" stroke-width="2"/>\n'
+        f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle" fill="#344054">'
+        f"{escape(x_label)}</text>\n"
+        f'<text x="12" y="{top + ph / 2}" text-anchor="middle" fill="#344054" '
+        f'transform="rotate(-90 12 {top + ph / 2})">{escape(y_label)}</text>\n'
+        "</svg>\n"
+    )
+    return "".join(out)

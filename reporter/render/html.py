@@ -16,7 +16,7 @@ def render_html(report: Report, *, for_print: bool = False) -> str:
         environment("html")
         .get_template("report.html.j2")
         .render(
-            **view_model(report, "html"),
+            **view_model(report, "html", for_print=for_print),
             css=css,
             for_print=for_print,
             nonce=secrets.token_urlsafe(16),

@@ -11,8 +11,9 @@ from reporter.report.enums import SEVERITIES, Status
 SEVERITY_ORDER = SEVERITIES[::-1]  # most severe first
 
 
-def view_model(report: Report, kind: str) -> dict[str, Any]:
-    """Variables for report.<kind>.j2: sections with a partial, headline figures, problems."""
+def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[str, Any]:
+    """Variables for report.<kind>.j2: sections with a partial, headline figures, problems.
+    for_print: the HTML that becomes the PDF (leaner charts)."""
     partials = templates_dir() / "sections"
     sections = [
         name
@@ -38,6 +39,20 @@ def view_model(report: Report, kind: str) -> dict[str, Any]:
         "memory_timeline": _memory_timeline(report),
         "deployment": _deployment(report),
         "rule_docs": rule_docs(report),
+        **(_html_views(report, for_print) if kind == "html" else {}),
+    }
+
+
+def _html_views(report: Report, for_print: bool) -> dict[str, Any]:
+    """What only the HTML sections show: charts drawn as SVG, table rows chosen for print."""
+    return {
+        "health_charts": _health_charts(report),
+        "health_class_rows": _health_class_rows(report, for_print),
+        "profile_charts": _profile_charts(report, for_print),
+        "timing_charts": _timing_charts(report, for_print),
+        "trace_charts": _trace_charts(report),
+        "summary_rows": _summary_rows(report, for_print),
+        "distributed_chart": _distributed_chart(report),
     }
 
 
@@ -65,6 +80,52 @@ def _deployment(report: Report) -> list[dict[str, str]]:
     from reporter.render.deployment_view import deployment_rows
 
     return deployment_rows(report.experiments) if report.experiments is not None else []
+
+
+def _health_charts(report: Report) -> Any:
+    """The health section's SVG plots (drawn here, never stored in the Report)."""
+    from reporter.render.health_view import section_charts
+
+    return section_charts(report.health) if report.health is not None else None
+
+
+def _health_class_rows(report: Report, for_print: bool) -> Any:
+    from reporter.render.health_view import class_rows
+
+    accuracy = report.health.accuracy if report.health is not None else None
+    return class_rows(accuracy.per_class, for_print=for_print) if accuracy is not None else None
+
+
+def _profile_charts(report: Report, for_print: bool) -> Any:
+    from reporter.render.profile_view import profile_view
+
+    profile = report.profile
+    return profile_view(profile, for_print=for_print) if profile is not None else None
+
+
+def _timing_charts(report: Report, for_print: bool) -> Any:
+    from reporter.render.timing_view import timing_view
+
+    timing = report.timing
+    return timing_view(timing, for_print=for_print) if timing is not None else None
+
+
+def _trace_charts(report: Report) -> Any:
+    from reporter.render.trace_view import trace_view
+
+    return trace_view(report.trace) if report.trace is not None else None
+
+
+def _summary_rows(report: Report, for_print: bool) -> Any:
+    from reporter.render.summary_view import summary_view
+
+    return summary_view(report, for_print=for_print)
+
+
+def _distributed_chart(report: Report) -> str:
+    from reporter.render.distributed_view import rank_time_svg
+
+    return rank_time_svg(report.distributed) if report.distributed is not None else ""
 
 
 def rule_docs(report: Report) -> dict[str, str]:

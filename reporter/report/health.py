@@ -7,7 +7,6 @@ and readers treat ``None`` as "not finite".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 
 @dataclass
@@ -133,9 +132,3 @@ class HealthSection:
     accuracy: EvalAccuracy | None = None
     method: str = ""
     notes: list[str] = field(default_factory=list)
-
-    def charts(self) -> dict[str, Any]:
-        """The section's SVG plots, for the templates (a view helper; not serialised)."""
-        from reporter.health.plots import section_charts
-
-        return section_charts(self)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 from reporter.profiling.stats import quantile
-from reporter.render.format import percent
 from reporter.report import Finding, Report
 from reporter.report.profile import ModuleTime
 from reporter.rules.margin import MARGIN_THRESHOLD, noise
 from reporter.rules.registry import evidence, rule
 from reporter.rules.sync_advice import DATA_DEPENDENT, SCALAR_READS, TRUTH_TESTS, sync_advice
+from reporter.units import percent
 
 # Runtime calls that block the host until the device catches up: a device sync happened.
 DEVICE_SYNCS = frozenset(

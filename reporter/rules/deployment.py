@@ -3,10 +3,10 @@ tolerances, and the fastest one inside them recommended."""
 
 from __future__ import annotations
 
-from reporter.render.format import nbytes, percent
 from reporter.report import Finding, Report
 from reporter.report.experiments import Experiment
 from reporter.rules.registry import evidence, rule
+from reporter.units import nbytes, percent
 
 FASTER = "faster, within tolerance"
 NOT_FASTER = "within tolerance, not measurably faster"

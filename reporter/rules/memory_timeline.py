@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reporter.render.format import nbytes, percent
 from reporter.report import Finding, Report
 from reporter.rules.registry import evidence, rule
+from reporter.units import nbytes, percent
 
 
 def _timeline(report: Report):  # noqa: ANN202

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reporter.render.format import percent
 from reporter.report import Finding, Report
 from reporter.rules.registry import evidence, rule
+from reporter.units import percent
 
 
 def _on_gpu(report: Report) -> bool:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from reporter.profiling.categories import op_category
-from reporter.render.format import count, nbytes, percent
 from reporter.report import Finding, OpCount, Report
 from reporter.rules.layer_feed import dominant_advice, layer_feed
 from reporter.rules.margin import noise
 from reporter.rules.registry import evidence, rule
+from reporter.units import count, nbytes, percent
 
 SOFTMAX_OPS = frozenset({"aten._softmax", "aten._log_softmax", "aten.softmax", "aten.log_softmax"})
 

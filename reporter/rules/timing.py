@@ -6,10 +6,10 @@ import math
 
 from reporter.profiling import contention
 from reporter.profiling.allocator import env_lines
-from reporter.render.format import percent
 from reporter.report import Finding, Report
 from reporter.report.timing_counters import AllocatorExperiment, AllocatorVariant
 from reporter.rules.registry import evidence, rule
+from reporter.units import percent
 
 
 @rule(
