@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -51,16 +49,21 @@ def record_step(
     optimizer = torch.optim.AdamW(params, lr=1e-8)
     args, kwargs = subject.args, subject.kwargs
 
-    def step(phases: bool) -> None:
-        with _phase("forward", phases):
+    def step() -> None:
+        with record_function(PHASE_PREFIX + "forward"):
             loss = loss_of(model(*args, **kwargs))
-        with _phase("backward", phases):
+        with record_function(PHASE_PREFIX + "backward"):
             loss.backward()
-        with _phase("optimizer", phases):
+        with record_function(PHASE_PREFIX + "optimizer"):
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
-    step(phases=False)  # the optimizer's state exists from the first step on
+    # The optimizer's state exists from the first step on: create it with one optimizer
+    # step on zero gradients (of the copy), without a forward and backward.
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
     activities = [ProfilerActivity.CPU]
     if subject.device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
@@ -70,7 +73,7 @@ def record_step(
             activities=activities, record_shapes=True, profile_memory=True, with_stack=True
         ) as prof,
     ):
-        step(phases=True)
+        step()
     return MemoryProfile(prof.profiler.kineto_results), optimizer, _storage_names(model, optimizer)
 
 
@@ -90,15 +93,6 @@ def _storage_names(model: torch.nn.Module, optimizer: Any) -> dict[int, tuple[st
             if isinstance(value, torch.Tensor):
                 add(value, f"{key} of {name}")
     return names
-
-
-@contextmanager
-def _phase(name: str, on: bool) -> Iterator[None]:
-    if not on:
-        yield
-        return
-    with record_function(PHASE_PREFIX + name):
-        yield
 
 
 def build_timeline(
@@ -367,8 +361,8 @@ def checks(
 
 
 METHOD = (
-    "One training step of a deep copy (train mode, AdamW, after one unrecorded step so its "
-    "state exists) under torch.profiler with profile_memory, record_shapes and with_stack; "
+    "One training step of a deep copy (train mode, AdamW, its state created beforehand by "
+    "one optimizer step on zero gradients, as in any step after the first) under torch.profiler with profile_memory, record_shapes and with_stack; "
     "torch's memory profiler gives each allocation's category and lifetime, profiler ranges "
     "mark the phases and each module's forward. Bytes on the model's device; the chart "
     "keeps, of each of {n} time bins, its highest point, so the peak is always drawn."
