@@ -265,3 +265,20 @@ def test_one_of_several_equal_blocks_counts_as_its_twins() -> None:
         ],
     )
     assert _rules(report)["hot-module"].target == "1"
+
+
+def test_noisy_timing_is_a_finding_only_clear_of_the_limits() -> None:
+    from reporter.profiling.stats import noise_reason
+    from reporter.report.profile import LatencyStats, TimingSection
+
+    def rules_for(cv: float, extra: str = "") -> set[str]:
+        stats = LatencyStats(median=10.0, p90=11.0, p99=12.0, min=9.0, max=13.0, cv=cv)
+        reason = "; ".join(r for r in (noise_reason(stats), extra) if r)
+        timing = TimingSection(latency_ms=stats, throughput=100.0, batch_size=1)
+        timing.noisy, timing.noise_reason = bool(reason), reason
+        return set(_rules(Report(model=ModelInfo("M", "m.py"), timing=timing)))
+
+    assert "noisy-timing" not in rules_for(0.05)  # quiet
+    assert "noisy-timing" not in rules_for(0.11)  # just past 10%: flips between runs
+    assert "noisy-timing" in rules_for(0.20)  # clearly noisy
+    assert "noisy-timing" in rules_for(0.11, "CPUs oversubscribed")  # another cause
