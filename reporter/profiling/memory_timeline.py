@@ -116,10 +116,13 @@ def build_timeline(
     act_peak, act_index = 0, -1
     max_by = dict.fromkeys(CATEGORIES, 0)
     at_phase_end: dict[str, dict[str, int]] = {}
+    forward_end_index = -1  # the last event of the forward: every saved activation alive
     for i, (t, action, (key, version), nbytes) in enumerate(timeline):
         for name, _, end in phases:
             if name not in at_phase_end and t > end:
                 at_phase_end[name] = {c: v for c, v in totals.items() if v}
+        if phases and phases[0][0] == "forward" and t <= phases[0][2]:
+            forward_end_index = i
         _apply(memory, totals, live, action, key, version, nbytes)
         time_us = max(t - start_ns, 0) / 1000 if t >= 0 else 0.0
         values = [totals[c] for c in CATEGORIES]
@@ -137,7 +140,10 @@ def build_timeline(
     peak_time = points[peak_index][0] if peak_index >= 0 else 0.0
     largest = sorted(at_peak.items(), key=lambda kv: -kv[1][0])
     by_module = _activations_by_module(at_peak, origins)
-    at_act_peak = _activations_by_module(_live_at(memory, timeline, act_index), origins)
+    # Activations by module where forward ends (what checkpointing a module would free);
+    # at the activation peak itself backward's own tensors, made outside any module, weigh in.
+    held_index = forward_end_index if forward_end_index >= 0 else act_index
+    at_act_peak = _activations_by_module(_live_at(memory, timeline, held_index), origins)
     at_peak_by_category = Counter()
     for nbytes, category in at_peak.values():
         at_peak_by_category[category] += nbytes

@@ -53,7 +53,7 @@ class MemoryTimeline:
     # The moment activations (+ autograd detail) are highest, usually the end of forward:
     activation_peak_bytes: int = 0
     activation_peak_time_us: float = 0.0
-    activations_by_module: dict[str, int] = field(default_factory=dict)
+    activations_by_module: dict[str, int] = field(default_factory=dict)  # at forward's end
     largest_at_peak: list[LiveTensor] = field(default_factory=list)
     max_by_category: dict[str, int] = field(default_factory=dict)
     at_phase_end: dict[str, dict[str, int]] = field(default_factory=dict)  # phase -> bytes

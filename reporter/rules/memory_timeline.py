@@ -19,8 +19,8 @@ def _timeline(report: Report):  # noqa: ANN202
     doc="Activations (and autograd's saved detail) take at least this share of the peak of "
     "the recorded training step. Activation checkpointing of the modules holding the most "
     "recomputes them in backward instead of keeping them; the finding names those modules "
-    "and the bytes they hold at the activation peak (what checkpointing them could save, "
-    "less the inputs each keeps). A smaller batch shrinks them too.",
+    "and the bytes they hold as forward ends (what checkpointing them could save, less the "
+    "inputs each keeps). A smaller batch shrinks them too.",
 )
 def activations_dominate(report: Report, th: dict[str, float]) -> list[Finding]:
     t = _timeline(report)
