@@ -20,20 +20,8 @@ from reporter.errors import UsageError
 from reporter.options import RunOptions
 from reporter.report import OPT_IN_STAGES, STAGE_NAMES, StageStatus, from_data, to_data
 from reporter.report.enums import Status
+from reporter.report.stages import run_order
 
-EXECUTING_STAGES = {
-    "profile",
-    "timing",
-    "roofline",
-    "trace",
-    "health",
-    "deploy",
-    "experiments",
-}  # need real tensors
-# The timing stage runs first, before anything else allocates and frees: earlier stages'
-# large frees raise glibc malloc's mmap/trim thresholds, and the MNIST CNN then timed
-# 2.5 ms instead of the 3.9 ms a fresh process measures (docs/design.md).
-FIRST_STAGES = ("timing",)
 FAULT_ENV = "PERFREPORT_INJECT_FAULT"  # "stage" or "stage:crash|hang|exit|kill": for tests
 
 
@@ -109,8 +97,6 @@ def run_subject(subject: Any, options: RunOptions, events: Events) -> int:
         section = None
         try:
             _inject_fault(name)
-            if subject.device.type == "meta" and name in EXECUTING_STAGES:
-                raise SkipStage("needs real execution; the model is on the meta device")
             section = run_stage(name, ctx)
             status = StageStatus(Status.OK)
         except SkipStage as exc:
@@ -127,11 +113,6 @@ def run_subject(subject: Any, options: RunOptions, events: Events) -> int:
         events.emit("stage_end", stage=name, status=status, section=section)
     events.emit("done")
     return 0
-
-
-def run_order(names: tuple[str, ...] | list[str]) -> list[str]:
-    """The stages in the order they run: FIRST_STAGES, then the rest as listed."""
-    return [n for n in FIRST_STAGES if n in names] + [n for n in names if n not in FIRST_STAGES]
 
 
 def _failure_facts(exc: BaseException, device: Any) -> dict[str, Any]:

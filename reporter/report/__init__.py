@@ -22,6 +22,7 @@ from reporter.report.graph import GraphSection
 from reporter.report.health import HealthSection
 from reporter.report.profile import ProfileSection, TimingSection
 from reporter.report.roofline import RooflineSection
+from reporter.report.stages import DEFAULT_STAGES, OPT_IN_STAGES, STAGE_NAMES
 from reporter.report.static import (
     FitRow,
     FlopsSection,
@@ -35,26 +36,6 @@ from reporter.report.static import (
 from reporter.report.trace import TraceSection
 
 SCHEMA_VERSION = 1
-
-# Every stage in the order the pipeline runs them; also the names of Report fields.
-STAGE_NAMES = (
-    "summary",
-    "flops",
-    "memory",
-    "graph",
-    "profile",
-    "timing",
-    "roofline",
-    "trace",
-    "health",
-    "deploy",
-    "experiments",
-)
-# Stages left out of a default run, with the flag that adds them. torch.export and dynamo
-# each trace the whole model: seconds to minutes on a large one, and they answer a
-# deployment question rather than a performance one.
-OPT_IN_STAGES = {"deploy": "--deploy"}
-DEFAULT_STAGES = tuple(s for s in STAGE_NAMES if s not in OPT_IN_STAGES)
 
 __all__ = [
     "DEFAULT_STAGES",

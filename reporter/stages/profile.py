@@ -38,7 +38,7 @@ from reporter.profiling.scopes import (
 )
 from reporter.profiling.stats import quantile
 from reporter.report.profile import KernelTime, ModuleTime, OpTime, ProfileSection
-from reporter.stages.context import SkipStage, StageContext
+from reporter.stages.context import StageContext
 from reporter.stages.passes import training_loss
 
 TOP_OPS = 25
@@ -49,8 +49,6 @@ WORKER_NAME = "perfreport"
 def run(ctx: StageContext) -> ProfileSection:
     subject = ctx.subject
     device = subject.device
-    if device.type == "meta":
-        raise SkipStage("nothing executes on the meta device: profile on cpu or cuda")
     wait, warmup, active = profile_steps(ctx.options.stage_option("profile", "steps"))
     with_stack = bool(ctx.options.stage_option("profile", "with_stack", False))
     train = bool(ctx.options.train)

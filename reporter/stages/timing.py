@@ -23,14 +23,12 @@ from reporter.profiling.stats import latency_stats
 from reporter.profiling.sweep import SweepLimits, batch_size, run_sweep
 from reporter.report.profile import BatchSweep, TimingSection
 from reporter.report.timing_counters import TimingCounters
-from reporter.stages.context import SkipStage, StageContext
+from reporter.stages.context import StageContext
 
 
 def run(ctx: StageContext) -> TimingSection:
     subject = ctx.subject
     device = subject.device
-    if device.type == "meta":
-        raise SkipStage("nothing executes on the meta device: time on cpu or cuda")
     seconds = positive(
         ctx.options.stage_option("timing", "seconds", DEFAULT_TIMING_SECONDS), "--timing-seconds"
     )
