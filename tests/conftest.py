@@ -1,4 +1,4 @@
-"""Shared fixtures: run the CLI for real, build subjects in-process, find shared/ data."""
+"""Fixtures: run the CLI for real, build subjects in-process, find the test data."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_models"
 # Real Kineto traces (HTA test data, MIT; see LICENSE-HTA-traces there), in the repository.
 TRACE_DATA = REPO / "tests" / "data" / "traces"
-SHARED_TRACES = TRACE_DATA  # the former location's name, kept for older tests
 
 
 @dataclass

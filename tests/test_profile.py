@@ -25,7 +25,7 @@ from reporter.profiling.categories import CATEGORIES, kernel_category, op_catego
 from reporter.profiling.options import profile_steps
 from reporter.profiling.scopes import SCOPE_PREFIX, kernel_totals, parse_scope, scope_name
 from reporter.stages import StageContext, run_stage
-from tests.conftest import SHARED_TRACES
+from tests.conftest import TRACE_DATA
 from tests.helpers import subject_for
 
 MODEL = """
@@ -319,9 +319,7 @@ def test_op_categories() -> None:
 
 
 def test_kernel_totals_on_a_real_gpu_trace() -> None:
-    path = SHARED_TRACES / "a100_alexnet.json.gz"
-    if not path.is_file():
-        pytest.skip(f"{path} is not here")
+    path = TRACE_DATA / "a100_alexnet.json.gz"
     with gzip.open(path, "rt") as f:
         events = json.load(f)["traceEvents"]
     totals = kernel_totals(events)
