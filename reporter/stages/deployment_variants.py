@@ -9,11 +9,9 @@ backend cannot run is skipped with its reason, never approximated by another.
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import io
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,40 +159,29 @@ def int4_coverage(model: nn.Module) -> str:
     return f"left in float: {', '.join(left[:5])}" + (" …" if len(left) > 5 else "") if left else ""
 
 
-def output_agreement(
-    reference: Any, result: Any, tensors_in: Callable[[Any], list[torch.Tensor]]
-) -> dict[str, float | None]:
-    """Largest relative difference, and the share of rows whose top-1 class agrees for a
-    classifier-shaped first output ([N, C] with C ≥ 2)."""
+def top1_agreement(reference: Any, result: Any) -> float | None:
+    """The share of rows whose top-1 class agrees, for a classifier-shaped first floating
+    output ([N, C] with C >= 2); None for any other output."""
+    from reporter.tensors import tensors_in
+
     ref = [t for t in tensors_in(reference) if t.is_floating_point()]
     out = [t for t in tensors_in(result) if t.is_floating_point()]
-    if (
-        not ref
-        or len(ref) != len(out)
-        or any(r.shape != o.shape for r, o in zip(ref, out, strict=True))
-    ):
-        return {"max_rel_error": None, "top1_agreement": None}
-    error = max(float((r.float() - o.float()).abs().max()) for r, o in zip(ref, out, strict=True))
-    scale = max(float(r.float().abs().max()) for r in ref)
-    first_r, first_o = ref[0], out[0]
-    top1 = None
-    if first_r.dim() == 2 and first_r.shape[1] >= 2:
-        top1 = float((first_r.argmax(dim=1) == first_o.argmax(dim=1)).float().mean())
-    return {"max_rel_error": error / scale if scale > 0 else None, "top1_agreement": top1}
+    if not ref or not out or ref[0].shape != out[0].shape:
+        return None
+    if ref[0].dim() != 2 or ref[0].shape[1] < 2:
+        return None
+    return float((ref[0].argmax(dim=1) == out[0].argmax(dim=1)).float().mean())
 
 
-def accuracy_delta(subject: Any, variant: Any, args_dtype: torch.dtype | None) -> float | None:
-    """Top-1 accuracy of the variant minus the model's on the file's eval_batches()."""
+def eval_top1(subject: Any, model: Any, dtype: torch.dtype | None = None) -> float | None:
+    """Top-1 accuracy on the file's eval_batches() (their floating inputs cast to
+    ``dtype``); None without batches or for a model that is no classifier."""
     if subject.eval_batches is None:
         return None
     from reporter.health.accuracy import evaluate
 
-    def top1(model: Any, dtype: torch.dtype | None) -> float | None:
-        batches = ((_float_inputs(x, dtype) if dtype else x, y) for x, y in subject.eval_batches())
-        return evaluate(_as_module(model), batches, subject.device).top1
-
-    base, after = top1(subject.model, None), top1(variant, args_dtype)
-    return None if base is None or after is None else after - base
+    batches = ((_float_inputs(x, dtype) if dtype else x, y) for x, y in subject.eval_batches())
+    return evaluate(_as_module(model), batches, subject.device).top1
 
 
 def _as_module(model: Any) -> nn.Module:
@@ -206,7 +193,3 @@ def _as_module(model: Any) -> nn.Module:
             return model(*args, **kwargs)
 
     return Wrapped()
-
-
-def copy_model(model: nn.Module) -> nn.Module:
-    return copy.deepcopy(model)

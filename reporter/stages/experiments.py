@@ -22,7 +22,7 @@ from reporter.profiling.sweep import batch_size, with_batch
 from reporter.report.experiments import Experiment, ExperimentsSection
 from reporter.stages import deployment_variants as dv
 from reporter.stages.context import SkipStage, StageContext
-from reporter.stages.deployment_variants import accuracy_delta, output_agreement, state_bytes
+from reporter.stages.deployment_variants import state_bytes
 from reporter.tensors import tensors_in
 
 METHOD = (
@@ -102,7 +102,6 @@ def _run_variant(ctx: StageContext, variant: Variant, seconds: float) -> Experim
     b = [x / scale[0] for x in before]
     a = [x / scale[1] for x in after]
     error, magnitude = _max_error(reference, result, per_sample)
-    agreement = output_agreement(reference, result, tensors_in) if variant.deployment else {}
     sized = variant.deployment or variant.name == "int8_dynamic"
     experiment = Experiment(
         name=variant.name,
@@ -126,15 +125,32 @@ def _run_variant(ctx: StageContext, variant: Variant, seconds: float) -> Experim
         if per_sample[0] != per_sample[1]
         else "",
         deployment=variant.deployment,
-        max_rel_error=agreement.get("max_rel_error"),
-        top1_agreement=agreement.get("top1_agreement"),
     )
     if variant.deployment:
-        dtype = torch.bfloat16 if variant.name == "bf16_cast" else None
-        experiment.accuracy_delta = accuracy_delta(subject, variant_model, dtype)
+        _judge_outputs(ctx, experiment, reference, result, variant_model, magnitude)
     if variant.name == "int4_weight_only":
         experiment.reason = dv.int4_coverage(model)  # the layers int4 groups do not fit
     return experiment
+
+
+def _judge_outputs(
+    ctx: StageContext,
+    experiment: Experiment,
+    reference: Any,
+    result: Any,
+    variant_model: Any,
+    magnitude: float,
+) -> None:
+    """A deployment variant's error relative to the output's scale, its top-1 agreement,
+    and its accuracy change on eval_batches() (the model's own accuracy evaluated once)."""
+    if experiment.max_abs_error is not None and magnitude > 0:
+        experiment.max_rel_error = experiment.max_abs_error / magnitude
+    experiment.top1_agreement = dv.top1_agreement(reference, result)
+    base = ctx.shared("eval_top1", lambda: dv.eval_top1(ctx.subject, ctx.subject.model))
+    if base is not None:
+        dtype = torch.bfloat16 if experiment.name == "bf16_cast" else None
+        after = dv.eval_top1(ctx.subject, variant_model, dtype)
+        experiment.accuracy_delta = None if after is None else after - base
 
 
 def _caller(

@@ -43,7 +43,7 @@ def run(ctx: StageContext) -> RooflineSection:
             subject.call()  # warm-up: first-call allocation and kernel selection
         runs = _timed_runs(model, subject.call, device)
     calls = median_calls(runs)
-    peaks = machine_peaks(device, _float_dtypes(calls, model))
+    peaks = machine_peaks(device, _float_dtypes(model))
     notes = raise_to_observed(peaks, calls)
     timing = ctx.sections.get("timing")
     latency = timing.latency_ms.median if timing is not None else None
@@ -116,7 +116,7 @@ def median_calls(runs: list[list[OpCall]]) -> list[OpCall]:
     ]
 
 
-def _float_dtypes(calls: list[OpCall], model: torch.nn.Module) -> list[torch.dtype]:
+def _float_dtypes(model: torch.nn.Module) -> list[torch.dtype]:
     """The model's floating dtypes, most common parameter dtype first."""
     counts = Counter(p.dtype for p in model.parameters() if p.is_floating_point())
     dtypes = [d for d, _ in counts.most_common()] or [torch.float32]

@@ -94,42 +94,6 @@ def read_bytes(path: Path) -> bytes | bytearray:
     return raw
 
 
-def gunzip_single_member(raw: bytes) -> bytearray | None:
-    """The gzip file's content in one preallocated buffer, or None (the caller then uses
-    gzip.decompress, which also words every error).
-
-    gzip.decompress grows its output in blocks and then copies them into the result: for
-    a 240 MB trace (1 M events) that is 240 MB more peak memory. The size is in the
-    file's last four bytes (ISIZE, mod 2**32): the output is decompressed piece by piece
-    straight into a buffer of that size. That is the last member's size, so a file with a
-    second gzip member (data left after the first one ends) goes the general way. zlib
-    checks the member's CRC and size itself.
-    """
-    size = int.from_bytes(raw[-4:], "little")
-    out = bytearray(size)
-    view = memoryview(out)
-    stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    pos = 0
-    data: bytes = raw
-    try:
-        while not stream.eof:
-            piece = stream.decompress(data, 1 << 24)  # at most 16 MB at a time
-            if pos + len(piece) > size:
-                return None  # larger than ISIZE says (over 4 GB, or several members)
-            view[pos : pos + len(piece)] = piece
-            pos += len(piece)
-            data = stream.unconsumed_tail
-            if not piece and not data:
-                break  # truncated: no more input, no end of stream
-    except zlib.error:
-        return None
-    finally:
-        view.release()
-    if not stream.eof or stream.unused_data or pos != size:
-        return None
-    return out
-
-
 def parse_json(raw: bytes, path: Path) -> Any:
     """json.loads with the cyclic GC paused: it would otherwise rescan the growing heap of
     event dicts many times (halves the time on a 200k-event trace)."""
