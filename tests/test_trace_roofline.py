@@ -251,6 +251,7 @@ def test_hostile_op_names_are_escaped(tmp_path: Path) -> None:
     html = (out / "report.html").read_text(encoding="utf-8")
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "Roofline" in html and "Roofline" in md
+    assert "compute ceiling" in html and "<circle" in html  # the chart, drawn by the view
     assert evil not in html and "&lt;img src=x" in html
     assert evil not in md
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from reporter.render import charts
 from reporter.render import format as f
-from reporter.report.roofline import RooflineOp, RooflineSection
+from reporter.report.roofline import MachinePeaks, RooflineOp, RooflineSection
 
 TOP_ROWS = 25
 
@@ -32,22 +32,28 @@ def byte_rate(x: float | None) -> str:
     return "–" if x is None else f"{x / 1e9:,.1f} GB/s"
 
 
-def roofline_view(section: RooflineSection) -> RooflineView:
-    m = section.machine
-    total_us = sum(o.time_us for o in section.ops) or 1.0
-    points = [
-        (
-            f"{o.name} {o.shapes}",
-            o.intensity or 0.0,
-            o.achieved_flops,
-            o.time_us / total_us,
-            o.bound,
-        )
-        for o in section.ops
+def roofline_points(ops: list[RooflineOp], total_us: float) -> list[tuple]:
+    """(label, FLOPs per byte, FLOP/s, share of the time, regime) of each op, for the chart."""
+    total = total_us or 1.0
+    return [
+        (f"{o.name} {o.shapes}", o.intensity or 0.0, o.achieved_flops, o.time_us / total, o.bound)
+        for o in ops
     ]
-    chart = charts.roofline_chart(
-        points, peak_flops=m.peak_flops, peak_bytes_per_s=m.peak_bytes_per_s
+
+
+def roofline_svg(ops: list[RooflineOp], machine: MachinePeaks, total_us: float) -> str:
+    """The roofline chart of these ops under the machine's ceilings (model run or trace)."""
+    return charts.roofline_chart(
+        roofline_points(ops, total_us),
+        peak_flops=machine.peak_flops,
+        peak_bytes_per_s=machine.peak_bytes_per_s,
     )
+
+
+def roofline_view(section: RooflineSection) -> RooflineView:
+    total_us = sum(o.time_us for o in section.ops) or 1.0
+    points = roofline_points(section.ops, total_us)
+    chart = roofline_svg(section.ops, section.machine, total_us)
     plotted = sum(1 for _, x, y, _, _ in points if x > 0 and y > 0)
     return RooflineView(
         chart_svg=chart,

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import jinja2
 
-from reporter.render import charts
 from reporter.render.format import FILTERS
 from reporter.sanitize import one_line
 
@@ -61,5 +60,4 @@ def environment(kind: str) -> jinja2.Environment:
     env.filters.update(FILTERS)
     env.globals["PRINT_ROWS"] = PRINT_ROWS
     env.globals["for_print"] = False  # render_html(for_print=True) overrides it
-    env.globals["charts"] = charts
     return env

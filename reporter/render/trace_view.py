@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reporter.render import charts
+from reporter.render.roofline_view import roofline_svg
 from reporter.report.trace import Breakdown, IdleSplit, RankFigures, TraceSection
 
 CPU_OP_BARS = 10  # ops charted per rank, by self time (the table lists them all)
@@ -16,6 +17,7 @@ class TraceView:
     gpu_time_svg: str = ""  # GPU time by kind: one bar, or one per rank
     idle_svg: str = ""  # why the GPU was idle, per rank
     cpu_ops_svgs: list[str] = field(default_factory=list)  # per rank, as in section.ranks
+    roofline_svgs: list[str] = field(default_factory=list)  # per rank, "" without ceilings
 
 
 def _ms(us: float) -> float:
@@ -49,8 +51,19 @@ def cpu_ops_svg(rank: RankFigures) -> str:
     return charts.bar_chart(items, unit=" ms", title="Self time of the top ops")
 
 
+def roofline_svg_of(rank: RankFigures) -> str:
+    """A rank's ops on the published ceilings of its GPU ("" when it has none)."""
+    rl = rank.roofline
+    if rl is None or rl.machine is None or rl.model is None:
+        return ""
+    return roofline_svg(rl.ops, rl.machine, rl.time_us)
+
+
 def trace_view(section: TraceSection) -> TraceView:
-    view = TraceView(cpu_ops_svgs=[cpu_ops_svg(r) for r in section.ranks])
+    view = TraceView(
+        cpu_ops_svgs=[cpu_ops_svg(r) for r in section.ranks],
+        roofline_svgs=[roofline_svg_of(r) for r in section.ranks],
+    )
     overall = section.overall
     if not overall.has_gpu:
         return view
