@@ -279,3 +279,32 @@ def test_an_op_faster_than_the_memory_ceiling_is_bounded_by_its_own_time() -> No
     slow = call("aten::mm", 10**6, 1000, 1000, 15.0)
     fig = model_figures([fast, slow], PEAKS, latency_ms=0.010)
     assert fig.speed_of_light_ms <= 0.010
+
+
+def test_mfu_is_training_flops_over_the_profiled_step_and_the_peak(
+    tmp_path: Path, monkeypatch_module: Any
+) -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from reporter.options import RunOptions
+
+    root = Path(__file__).resolve().parent.parent
+    subject = subject_for(root / "sample_models" / "mlp.py", tmp_path)
+    names = ["flops", "profile", "roofline"]
+    opts = RunOptions(model_file=subject.source, out_dir=str(tmp_path), stages=names, train=True)
+    ctx = StageContext(subject=subject, options=opts)
+    for name in names:  # as the worker runs them: each sees the sections before it
+        ctx.sections[name] = run_stage(name, ctx)
+    sections = ctx.sections
+    # The same training step counted here: forward, loss, backward of a copy in train mode.
+    import copy
+
+    model = copy.deepcopy(subject.model).train()
+    with FlopCounterMode(display=False) as counter:
+        out = model(*subject.args, **subject.kwargs)
+        subject.loss_fn(out, subject.inputs).backward()
+    step_s = sections["profile"].step_us_median / 1e6
+    peak = sections["roofline"].machine.peak_flops
+    assert sections["roofline"].model.mfu == pytest.approx(
+        counter.get_total_flops() / step_s / peak
+    )
