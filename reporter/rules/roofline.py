@@ -8,7 +8,7 @@ from reporter.units import percent
 
 
 def _on_gpu(report: Report) -> bool:
-    return report.roofline.machine.device_name != "" and report.model.device.startswith("cuda")
+    return report.model.device.startswith("cuda")
 
 
 @rule(
