@@ -7,6 +7,11 @@ from reporter.render import format as f
 from reporter.report.experiments import ExperimentsSection
 
 
+def shown_columns(rows: list[dict[str, str]]) -> dict[str, bool]:
+    """Top-1 and accuracy columns only when some variant has the figure."""
+    return {key: any(r.get(key, "–") != "–" for r in rows) for key in ("top1", "accuracy")}
+
+
 def deployment_rows(section: ExperimentsSection) -> list[dict[str, str]]:
     rows = []
     for e in section.experiments:
@@ -23,10 +28,17 @@ def deployment_rows(section: ExperimentsSection) -> list[dict[str, str]]:
             rows.append(row)
             continue
         interval = median_interval(e.variant_samples_ms)
+        spread = f"{f.ms(interval[0])}–{f.ms(interval[1])}" if interval else ""
         row.update(
-            latency=f.ms(e.variant_ms)
-            + (f" ({f.ms(interval[0])}–{f.ms(interval[1])})" if interval else ""),
+            # Markdown shows each figure with its range on one line; HTML stacks them.
+            latency=f.ms(e.variant_ms) + (f" ({spread})" if spread else ""),
+            latency_median=f.ms(e.variant_ms),
+            latency_interval=spread,
             speedup=f"{e.speedup:.2f}× ({e.speedup_low:.2f}–{e.speedup_high:.2f})",
+            speedup_median=f"{e.speedup:.2f}×",
+            speedup_range=f"{e.speedup_low:.2f}–{e.speedup_high:.2f}",
+            error_rel="–" if e.max_rel_error is None else f"{e.max_rel_error:.2g}",
+            error_abs="" if e.max_abs_error is None else f"abs {e.max_abs_error:.2g}",
             size=f"{f.nbytes(e.size_before_bytes)} → {f.nbytes(e.size_after_bytes)}"
             if e.size_after_bytes
             else "–",

@@ -38,6 +38,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "roofline": _roofline(report),
         "memory_timeline": _memory_timeline(report),
         "deployment": _deployment(report),
+        "deployment_columns": _deployment_columns(report),
         "rule_docs": rule_docs(report),
         **(_html_views(report, for_print) if kind == "html" else {}),
     }
@@ -126,6 +127,12 @@ def _distributed_chart(report: Report) -> str:
     from reporter.render.distributed_view import rank_time_svg
 
     return rank_time_svg(report.distributed) if report.distributed is not None else ""
+
+
+def _deployment_columns(report: Report) -> dict[str, bool]:
+    from reporter.render.deployment_view import shown_columns
+
+    return shown_columns(_deployment(report))
 
 
 def rule_docs(report: Report) -> dict[str, str]:
