@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,92 @@ def test_the_chart_marks_phases_and_the_peak() -> None:
     )
     assert svg.count("<polygon") == 2 and "peak 5" in svg and "forward" in svg
     assert "<b>" not in svg and "&lt;b&gt;" in svg
+
+
+def _torch_categories(prof: Any, record: Any) -> Counter:
+    """Bytes allocated in the step by (torch's category, perfreport's category): torch's
+    memory profiler (its data-flow analysis, with the Python tracer) on the same events."""
+    from torch._C._profiler import _EventType
+    from torch.profiler._memory_profiler import MemoryProfile, TensorKey
+
+    from reporter.profiling.memory_timeline import categorise, phases_of
+
+    torch_profile = MemoryProfile(prof.profiler.kineto_results)
+    ours = {
+        (a.ptr, a.start_ns): a.category
+        for a in categorise(record, torch.device("cpu"), phases_of(record.events))
+    }
+    pairs: Counter = Counter()
+    for e in record.events:
+        if e.typed[0] != _EventType.Allocation or e.typed[1].alloc_size <= 0:
+            continue
+        key = TensorKey.from_allocation(e.typed[1])
+        theirs = torch_profile._categories.get(key, 0) if key is not None else None
+        name = theirs.name.lower() if theirs is not None else "unknown"
+        pairs[(name, ours[(e.typed[1].ptr, e.start_time_ns)])] += e.typed[1].alloc_size
+    return pairs
+
+
+@pytest.mark.parametrize("sample", ["mlp.py", "mnist_cnn.py", "gpt_decoder.py"])
+def test_categories_agree_with_torchs_memory_profiler(sample: str, tmp_path: Path) -> None:
+    """Where torch's own analysis names a category, perfreport names the same one for
+    (almost) every byte; what torch leaves unknown is the optimizer's intermediates."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from reporter.profiling.memory_timeline import step_record
+    from reporter.profiling.scopes import module_scopes
+    from reporter.profiling.train_step import train_step
+
+    subject = subject_for(ROOT / "sample_models" / sample, tmp_path)
+    step = train_step(subject)
+    step.run()
+    with (
+        module_scopes(step.model),
+        profile(
+            activities=[ProfilerActivity.CPU],
+            profile_memory=True,
+            record_shapes=True,
+            with_stack=True,
+        ) as prof,
+    ):
+        step.run()
+    record = step_record(prof, step.model, step.optimizer, (subject.args, subject.kwargs), "one")
+    pairs = _torch_categories(prof, record)
+    named = {k: v for k, v in pairs.items() if k[0] != "unknown"}
+    agree = sum(v for (theirs, ours), v in named.items() if theirs == ours)
+    assert agree >= 0.99 * sum(named.values()), named
+    # Gradients exactly: every byte torch calls a gradient is one here, and no other.
+    assert sum(v for (t, o), v in pairs.items() if "gradient" in (t, o) and t != o) == 0
+    assert pairs[("gradient", "gradient")] > 0 and pairs[("activation", "activation")] > 0
+    # torch's unknowns: AdamW's per-step intermediates, freed by the step's end.
+    unknown = sum(v for (t, _), v in pairs.items() if t == "unknown")
+    assert pairs[("unknown", "temporary")] >= 0.9 * unknown
+
+
+def test_the_timeline_reads_the_profile_stages_last_training_step(tmp_path: Path) -> None:
+    """With the profile stage in the run, the timeline is its last recorded step: no step
+    of its own, and the same exact figures."""
+    from reporter.options import RunOptions
+    from reporter.profiling.memory_timeline import TRAINING_STEP
+
+    subject = subject_for(ROOT / "sample_models" / "gpt_decoder.py", tmp_path)
+    opts = RunOptions(
+        model_file=subject.source,
+        out_dir=str(tmp_path),
+        stages=["profile", "memory"],
+        train=True,
+    )
+    ctx = StageContext(subject=subject, options=opts)
+    run_stage("profile", ctx)
+    assert TRAINING_STEP in ctx.cache
+    section = run_stage("memory", ctx)
+    assert TRAINING_STEP not in ctx.cache  # read once, then let go
+    t = section.timeline
+    assert t.method.startswith("The profile stage's last training step")
+    params, trainable, tensors = _hand_counts(subject.model)
+    assert t.max_by_category["parameter"] == params
+    assert t.at_phase_end["backward"]["gradient"] == trainable
+    assert t.max_by_category["optimizer_state"] == 2 * trainable + 4 * tensors
+    assert [p.name for p in t.phases] == ["forward", "backward", "optimizer"]
+    estimate = section.training.peak_forward_bytes
+    assert abs(t.max_by_category["activation"] - estimate) <= 0.25 * estimate

@@ -36,6 +36,22 @@ def test_the_derived_sets_follow_the_table() -> None:
     assert sorted(run_order(list(STAGE_NAMES))) == sorted(STAGE_NAMES)
 
 
+def test_a_stage_runs_right_after_the_one_it_follows() -> None:
+    """memory follows profile (its timeline reads the profile's last training step);
+    the others keep the listed order."""
+    order = run_order(list(STAGE_NAMES))
+    assert order.index("memory") == order.index("profile") + 1
+    rest = [n for n in STAGE_NAMES if n not in ("timing", "memory")]
+    assert [n for n in order if n in rest] == rest
+    assert run_order(["memory", "graph"]) == ["memory", "graph"]
+    assert run_order(["summary", "memory", "profile", "timing"]) == [
+        "timing",
+        "summary",
+        "profile",
+        "memory",
+    ]
+
+
 @pytest.mark.parametrize("name", sorted(EXECUTING_STAGES))
 def test_a_stage_that_needs_real_tensors_is_skipped_on_meta_in_one_place(name: str) -> None:
     ctx = SimpleNamespace(subject=SimpleNamespace(device=torch.device("meta")))

@@ -82,11 +82,14 @@ def run(ctx: StageContext) -> MemorySection:
 
 
 def _timeline(ctx: StageContext, param_bytes: int, activations: int) -> MemoryTimeline | None:
-    """--train: one training step's memory over time; a failure leaves the estimate whole."""
-    from reporter.profiling.memory_timeline import timeline_for
+    """--train: one training step's memory over time, from the profile stage's last step
+    when it ran (the memory stage runs after it), else from a step recorded here; a failure
+    leaves the estimate whole."""
+    from reporter.profiling.memory_timeline import TRAINING_STEP, record_step, timeline_for
 
     try:
-        return timeline_for(ctx.subject, param_bytes, activations)
+        record = ctx.cache.pop(TRAINING_STEP, None) or record_step(ctx.subject)
+        return timeline_for(record, ctx.subject, param_bytes, activations)
     except Exception as exc:  # the timeline is extra: the estimate above stands without it
         ctx.subject.notes.append(f"memory timeline not recorded: {type(exc).__name__}: {exc}")
         return None

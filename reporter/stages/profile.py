@@ -8,7 +8,6 @@ steps. Latency is not taken from here (the profiler adds overhead): see the timi
 
 from __future__ import annotations
 
-import copy
 import gzip
 import json
 import tempfile
@@ -20,7 +19,6 @@ from typing import Any
 
 import torch
 from torch.autograd import DeviceType
-from torch.autograd.profiler import record_function
 from torch.autograd.profiler_util import FunctionEventAvg
 from torch.profiler import ProfilerActivity, profile, schedule
 
@@ -37,9 +35,9 @@ from reporter.profiling.scopes import (
     step_durations,
 )
 from reporter.profiling.stats import quantile
+from reporter.profiling.train_step import train_step
 from reporter.report.profile import KernelTime, ModuleTime, OpTime, ProfileSection
 from reporter.stages.context import StageContext
-from reporter.stages.passes import training_loss
 
 TOP_OPS = 25
 TOP_KERNELS = 25
@@ -90,6 +88,13 @@ def run(ctx: StageContext) -> ProfileSection:
                 torch.cuda.synchronize(device)
             prof.step()
     recorded_s = time.perf_counter() - started
+    if optimizer is not None and "memory" in ctx.options.stages:
+        # The memory timeline reads the last recorded step rather than record its own.
+        from reporter.profiling.memory_timeline import TRAINING_STEP, step_record
+
+        ctx.cache[TRAINING_STEP] = step_record(
+            prof, model, optimizer, (subject.args, subject.kwargs), "The profile stage's last"
+        )
 
     if not written:
         raise RuntimeError(f"torch.profiler wrote no trace file under {trace_dir}")
@@ -183,27 +188,10 @@ def _step_function(
 ) -> tuple[Callable[[], None], torch.nn.Module, torch.optim.Optimizer | None]:
     subject = ctx.subject
     if train:
-        model = copy.deepcopy(subject.model).train()
-        params = [p for p in model.parameters() if p.requires_grad]
-        probe = model(*subject.args, **subject.kwargs)
-        loss = training_loss(subject, probe) if params else None
-        if loss is not None and loss.requires_grad:
-            del probe, loss
-            optimizer = torch.optim.AdamW(params, lr=1e-4)
-
-            def train_step() -> None:
-                optimizer.zero_grad(set_to_none=True)
-                with record_function("perfreport.forward"):
-                    output = model(*subject.args, **subject.kwargs)
-                    loss = training_loss(subject, output)
-                with record_function("perfreport.backward"):
-                    loss.backward()
-                with record_function("perfreport.optimizer_step"):
-                    optimizer.step()
-
-            return train_step, model, optimizer
+        step = train_step(subject)
+        if step is not None:
+            return step.run, step.model, step.optimizer
         notes.append("--train: no trainable output to back-propagate; profiled inference")
-        del model, probe
 
     model = subject.model.eval()
 
