@@ -1,8 +1,9 @@
 """Python API for notebooks and scripts: ``reporter.analyze(model, *example_inputs, **options)``.
 
-Options are the CLI's long flags with underscores (``skip=["profile", "timing"]``,
-``device="cpu"``, ``train=True``, ``timeout=60``); they go through the CLI's own parser, so
-each is checked exactly as on the command line and a bad one raises ``UsageError``.
+Options are the CLI's long flags with underscores, as in ``[tool.perfreport]``
+(``skip=["profile", "timing"]``, ``device="cpu"``, ``train=True``, ``timeout=60``; see
+reporter/option_schema.py); they go through the CLI's own parser, so each is checked
+exactly as on the command line and a bad one raises ``UsageError``.
 
 A model *file* runs in a child process, as with the CLI. A live ``nn.Module`` cannot: it
 may hold hooks, lambdas or classes defined in a notebook cell, which pickle cannot send to
@@ -30,6 +31,7 @@ import torch
 from torch import nn
 
 from reporter.errors import UsageError
+from reporter.option_schema import default
 from reporter.report import Report
 
 LIVE_SOURCE = "<nn.Module passed to reporter.analyze>"
@@ -70,7 +72,7 @@ def analyze(
         raise UsageError(
             f"analyze() takes an nn.Module or a model file path, not {type(model).__name__}"
         )
-    if run_options.stage_option("graph", "colour", "auto") in ("auto", "time"):
+    if run_options.stage_option("graph", "colour", default("graph_colour")) in ("auto", "time"):
         from reporter.graph.recolour import recolour_files
 
         recolour_files(report, Path(run_options.out_dir))

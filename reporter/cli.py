@@ -19,7 +19,7 @@ from rich.console import Console
 
 from reporter import __version__
 from reporter.errors import UsageError
-from reporter.option_schema import DIFF, RENDER, RUN, TRACE, add_options, options_of
+from reporter.option_schema import DIFF, RENDER, RUN, TRACE, add_options, default, options_of
 from reporter.options import RunOptions
 from reporter.report import DEFAULT_STAGES, STAGE_NAMES, Report, StageStatus
 from reporter.report.enums import SEVERITY_RANK, BudgetStatus, Severity, Status
@@ -357,7 +357,7 @@ def run_command(argv: Sequence[str]) -> int:
             else:
                 report = run_model(work, progress.update)
         report = staging.relocated(report)  # paths as they will be after the swap
-        if options.stage_option("graph", "colour", "auto") in ("auto", "time"):
+        if options.stage_option("graph", "colour", default("graph_colour")) in ("auto", "time"):
             from reporter.graph.recolour import recolour_files
 
             recolour_files(report, staging.path)

@@ -44,7 +44,9 @@ def perfreport_table(config: str | None, search_from: Path) -> tuple[dict[str, A
         path = Path(config)
         data = read_toml(path)
         tool = data.get("tool")
-        return _table(tool.get("perfreport", data) if isinstance(tool, dict) else data, path), path
+        if isinstance(tool, dict) and "perfreport" in tool:
+            return _table(tool["perfreport"], path), path
+        return {k: v for k, v in data.items() if k != "tool"}, path  # `tool`: other tools'
     path = find_pyproject(search_from)
     if path is None:
         return {}, None
@@ -74,7 +76,7 @@ def options_from(table: dict[str, Any], path: Path | None, command: str) -> dict
         if option is None or not option.config_commands:
             close = difflib.get_close_matches(key, [*settable(), *TABLES], n=1)
             hint = f": did you mean {close[0]!r}?" if close else ": see perfreport run --help"
-            raise UsageError(f"{path}: unknown key {key!r} in [tool.perfreport]{hint}")
+            raise UsageError(f"{path}: unknown key {key!r}{hint}")
         checked = from_config(option, value, path)
         if command in option.config_commands:
             values[option.target] = checked

@@ -154,9 +154,11 @@ def test_a_config_key_does_what_its_flag_does(option: Option, model: Path, tmp_p
 
 def test_a_config_file_holds_the_keys_at_its_top_level(model: Path, tmp_path: Path) -> None:
     config = tmp_path / "perf.toml"
-    config.write_text("timing_seconds = 2.0\ntrain = true\n")
-    options, args = parse_run_options([str(model), "--config", str(config)])
+    config.write_text("timing_seconds = 2.0\ntrain = true\n\n[tool.black]\nline-length = 99\n")
+    options, _ = parse_run_options([str(model), "--config", str(config)])
     assert options.train and options.stage_options["timing"]["seconds"] == 2.0
+    config.write_text("[tool.perfreport]\ntrain = true\n")
+    assert parse_run_options([str(model), "--config", str(config)])[0].train
 
 
 def test_a_relative_path_is_relative_to_the_config_file(model: Path, tmp_path: Path) -> None:
