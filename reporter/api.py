@@ -1,8 +1,9 @@
 """Python API for notebooks and scripts: ``reporter.analyze(model, *example_inputs, **options)``.
 
-Options are the CLI's long flags with underscores (``skip=["profile", "timing"]``,
-``device="cpu"``, ``train=True``, ``timeout=60``); they go through the CLI's own parser, so
-each is checked exactly as on the command line and a bad one raises ``UsageError``.
+Options are the CLI's long flags with underscores, as in ``[tool.perfreport]``
+(``skip=["profile", "timing"]``, ``device="cpu"``, ``train=True``, ``timeout=60``; see
+reporter/option_schema.py); they go through the CLI's own parser, so each is checked
+exactly as on the command line and a bad one raises ``UsageError``.
 
 A model *file* runs in a child process, as with the CLI. A live ``nn.Module`` cannot: it
 may hold hooks, lambdas or classes defined in a notebook cell, which pickle cannot send to
@@ -22,7 +23,7 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ import torch
 from torch import nn
 
 from reporter.errors import UsageError
+from reporter.option_schema import default
 from reporter.report import Report
 
 LIVE_SOURCE = "<nn.Module passed to reporter.analyze>"
@@ -70,7 +72,7 @@ def analyze(
         raise UsageError(
             f"analyze() takes an nn.Module or a model file path, not {type(model).__name__}"
         )
-    if run_options.stage_option("graph", "colour", "auto") in ("auto", "time"):
+    if run_options.stage_option("graph", "colour", default("graph_colour")) in ("auto", "time"):
         from reporter.graph.recolour import recolour_files
 
         recolour_files(report, Path(run_options.out_dir))
@@ -91,34 +93,43 @@ def _run_file(run_options: Any, args: Any) -> Report:
 
 def options_to_argv(options: dict[str, Any]) -> list[str]:
     """``skip=["profile"], train=True, timeout=60`` -> ``--skip profile --train --timeout 60``."""
-    from reporter.cli import run_parser
+    from reporter.option_schema import RUN, find
 
-    actions = {a.dest: a for a in run_parser()._actions}
-    flags = {s: a for a in run_parser()._actions for s in a.option_strings}
     argv: list[str] = []
     for name, value in options.items():
         if name in NOT_IN_API:
             raise UsageError(
                 f"{name}=: not an analyze() option (use report.save(dir, formats=...))"
             )
-        flag = "--" + name.replace("_", "-")
-        action = flags.get(flag) or actions.get(name)  # model_name= for --model too
-        if action is None or not action.option_strings:
+        option = find(name)  # model_name= for --model too
+        if option is None or RUN not in option.commands:
             raise UsageError(
                 f"analyze(): unknown option {name}= (options are the CLI's long flags)"
             )
-        flag = max(action.option_strings, key=len)
-        if action.nargs == 0:  # a switch: True turns it on, False leaves it off
+        flag = option.flags[-1]
+        if option.switches:  # ddp=True, or wrapper="fsdp"
+            flag, value = _switch(option.switches, name, value)
+        if option.kind is bool or option.switches:  # a switch: True turns it on
             if not isinstance(value, bool):
                 raise UsageError(f"{name}={value!r}: give True or False")
             argv += [flag] if value else []
-        elif action.__class__.__name__ == "_AppendAction":
+        elif option.repeat:
             values = value if _is_list_of_values(value) else [value]
             for item in values:
                 argv += [flag, _text(item)]
         else:
             argv += [flag, _text(value)]
     return argv
+
+
+def _switch(switches: Mapping[str, str], name: str, value: Any) -> tuple[str, Any]:
+    """The flag of one of exclusive switches, and whether it is on."""
+    if f"--{name}" in switches:
+        return f"--{name}", value
+    for flag, named in switches.items():
+        if value == named:
+            return flag, True
+    raise UsageError(f"{name}={value!r}: give one of {', '.join(switches.values())}")
 
 
 def _is_list_of_values(value: Any) -> bool:

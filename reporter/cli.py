@@ -19,10 +19,10 @@ from rich.console import Console
 
 from reporter import __version__
 from reporter.errors import UsageError
+from reporter.option_schema import DIFF, RENDER, RUN, TRACE, add_options, default, options_of
 from reporter.options import RunOptions
-from reporter.profiling.options import DEFAULT_TIMING_SECONDS
 from reporter.report import DEFAULT_STAGES, STAGE_NAMES, Report, StageStatus
-from reporter.report.enums import SEVERITIES, SEVERITY_RANK, BudgetStatus, Severity, Status
+from reporter.report.enums import SEVERITY_RANK, BudgetStatus, Severity, Status
 
 # 0 report written; 1 a --fail-on finding or a budget crossed (or unmeasured); 2 bad usage
 # or input; 3 report written but a stage failed, hung or was killed. When several apply the
@@ -166,162 +166,34 @@ def run_parser() -> ArgumentParser:
 
 def add_run_arguments(p: ArgumentParser) -> None:
     p.add_argument("model_file", help="Python file defining the model (see README: conventions)")
-    p.add_argument("-o", "--out", help="output folder (default ./perfreport-<file stem>/)")
-    p.add_argument(
-        "--model", dest="model_name", help="name of the model, factory or class in the file"
-    )
-    p.add_argument(
-        "--input-shape",
-        action="append",
-        default=[],
-        metavar="N,C,H,W",
-        help="shape of a random input tensor; repeat for several inputs",
-    )
-    p.add_argument(
-        "--dtype",
-        help="dtype of the model and the --input-shape tensors (float32, bf16, ...); an "
-        "integer dtype (int64) sets the --input-shape tensors only (token ids)",
-    )
-    p.add_argument(
-        "--input",
-        dest="input_file",
-        metavar="FILE.pt",
-        help="inputs saved with torch.save (loaded with weights_only=True)",
-    )
-    p.add_argument(
-        "--checkpoint", metavar="FILE", help="state_dict to load into the model (weights_only=True)"
-    )
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or meta")
-    p.add_argument(
-        "--no-auto-meta",
-        action="store_true",
-        help="never fall back to the meta device when the weights would not fit",
-    )
-    p.add_argument("--depth", type=int, default=3, help="depth of the per-layer table (default 3)")
-    stages = ",".join(STAGE_NAMES)
-    p.add_argument("--only", help=f"run only these stages (comma-separated: {stages})")
-    p.add_argument("--skip", help="skip these stages (comma-separated)")
-    p.add_argument(
-        "--format", default="html,json,md", help="outputs: html,json,md,pdf (default html,json,md)"
-    )
-    p.add_argument("--pdf", action="store_true", help="also write report.pdf")
-    add_pdf_budget_arguments(p)
-    p.add_argument(
-        "--deploy",
-        action="store_true",
-        help="also check torch.export, torch.compile graph breaks and ONNX export (opt-in)",
-    )
-    p.add_argument(
-        "--experiments",
-        action="store_true",
-        help="apply each automatic fix and time it before and after",
-    )
-    p.add_argument(
-        "--experiment-seconds",
-        type=float,
-        default=1.0,
-        help="measuring time per side of each experiment (default 1)",
-    )
-    p.add_argument(
-        "--experiment-compile",
-        action="store_true",
-        help="include torch.compile among the experiments (slow on a CPU)",
-    )
-    p.add_argument(
-        "--train",
-        action="store_true",
-        help="profile training steps (forward, backward, AdamW) and run the training-health probe",
-    )
-    p.add_argument(
-        "--seed",
-        type=seed_value,
-        default=0,
-        help="seed for weights and random inputs: a whole number from 0 to 2**64-1 (default 0)",
-    )
-    # profile and timing stages
-    p.add_argument(
-        "--profile-steps",
-        metavar="WAIT,WARMUP,ACTIVE",
-        help="torch.profiler schedule: steps skipped, warmed up, recorded (default 0,1,2)",
-    )
-    p.add_argument(
-        "--with-stack", action="store_true", help="record Python stacks in the trace (slower)"
-    )
-    p.add_argument(
-        "--timing-seconds",
-        type=float,
-        default=DEFAULT_TIMING_SECONDS,
-        help=f"seconds of latency measurement after warm-up (default {DEFAULT_TIMING_SECONDS:g})",
-    )
-    p.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="torch.set_num_threads(N) in the model process (default: torch's choice)",
-    )
-    p.add_argument(
-        "--batch-sweep",
-        action="store_true",
-        help="time batch 1, 2, 4, ... up to --sweep-max-batch or a memory/time limit",
-    )
-    p.add_argument(
-        "--sweep-max-batch",
-        type=int,
-        default=1024,
-        help="largest batch of --batch-sweep (default 1024)",
-    )
-    p.add_argument(
-        "--sweep-seconds", type=float, default=10.0, help="time limit of --batch-sweep (default 10)"
-    )
-    # health stage
-    from reporter.health.options import add_health_arguments
-
-    add_health_arguments(p)
-    from reporter.distributed.run import add_distributed_arguments
-
-    add_distributed_arguments(p)
-    # graph stage
-    p.add_argument(
-        "--graph-depth",
-        type=int,
-        metavar="N",
-        help="module depth of the graph (default: the deepest that fits about 60 nodes)",
-    )
-    p.add_argument(
-        "--graph-format",
-        choices=("svg", "png", "pdf"),
-        default="svg",
-        help="also write graph.png or graph.pdf (graph.svg and graph.dot are always written)",
-    )
-    p.add_argument(
-        "--graph-colour",
-        choices=("auto", "flops", "time"),
-        default="auto",
-        help="colour graph nodes by FLOPs (params when FLOPs were not counted) or by measured "
-        "time; auto: time when the profile stage ran (default)",
-    )
-    p.add_argument(
-        "--timeout",
-        type=float,
-        default=1800.0,
-        help="seconds the model process may run before it is stopped (default 1800)",
-    )
-    p.add_argument(
-        "--fail-on",
-        choices=[s.value for s in SEVERITIES[1:]],
-        help="exit 1 when a finding of this severity or worse is reported",
-    )
-    add_common_arguments(p)
+    add_options(p, RUN)
 
 
-def add_common_arguments(p: ArgumentParser) -> None:
-    p.add_argument(
-        "-q",
-        "--quiet",
-        action="store_true",
-        help="print only errors, failed stages and crossed budgets (no progress or summary)",
+def parse_command(
+    command: str, argv: Sequence[str], search_from: Callable[[argparse.Namespace], Path]
+) -> argparse.Namespace:
+    """`command`'s args: the command line, then `[tool.perfreport]` (or --config FILE) for
+    what it leaves out, then the schema's defaults. `search_from(args)`: where the
+    nearest pyproject.toml is looked for."""
+    from reporter.config import options_from, perfreport_table
+
+    parser = subcommand_parser(command)
+    args = parser.parse_args(argv)
+    table, path = perfreport_table(args.config, search_from(args))
+    preset = options_from(table, path, command)
+    # A pre-filled value is what argparse keeps unless the flag is given; a list would
+    # be added to instead, so a repeatable option takes the file's list only when the
+    # command line gives none.
+    lists = {o.target for o in options_of(command) if o.repeat} & preset.keys()
+    args = parser.parse_args(
+        argv, argparse.Namespace(**{k: v for k, v in preset.items() if k not in lists})
     )
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    for dest in lists:
+        if not getattr(args, dest):
+            setattr(args, dest, preset[dest])
+    if args.quiet:  # `quiet = true` in the file; the flag was seen by main()
+        set_quiet(True)
+    return args
 
 
 def parse_run_options(
@@ -329,7 +201,9 @@ def parse_run_options(
 ) -> tuple[RunOptions, argparse.Namespace]:
     """Checked options; `live`: the model is an nn.Module given to the Python API, and
     argv's model file only names it."""
-    args = run_parser().parse_args(argv)
+    args = parse_command(
+        RUN, argv, lambda a: Path.cwd() if live else Path(a.model_file).expanduser().parent
+    )
     model_file = Path(args.model_file) if live else Path(args.model_file).expanduser().resolve()
     out = Path(args.out) if args.out else Path.cwd() / f"perfreport-{model_file.stem}"
     options = RunOptions(
@@ -401,21 +275,9 @@ def preflight(options: RunOptions, *, live: bool = False) -> None:
     check.check_input_file(options.checkpoint, "--checkpoint")
 
 
-MAX_SEED = 2**64 - 1  # torch.manual_seed takes an unsigned 64-bit seed
 # No tensor of more elements can be allocated (and int64 sizes overflow beyond it); memory
 # the machine lacks is checked in the model process, where torch knows the dtype's size.
 MAX_INPUT_ELEMENTS = 2**48
-
-
-def seed_value(text: str) -> int:
-    """--seed: a whole number torch.manual_seed accepts ('1e23' and 2**70 are refused)."""
-    try:
-        seed = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= seed <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"{text}: give a whole number from 0 to 2**64-1")
-    return seed
 
 
 def parse_shape(text: str) -> list[int]:
@@ -495,7 +357,7 @@ def run_command(argv: Sequence[str]) -> int:
             else:
                 report = run_model(work, progress.update)
         report = staging.relocated(report)  # paths as they will be after the swap
-        if options.stage_option("graph", "colour", "auto") in ("auto", "time"):
+        if options.stage_option("graph", "colour", default("graph_colour")) in ("auto", "time"):
             from reporter.graph.recolour import recolour_files
 
             recolour_files(report, staging.path)
@@ -635,29 +497,6 @@ def _colour(severity: str) -> str:
     return {Severity.CRITICAL: "red", Severity.WARNING: "yellow"}.get(severity, "blue")
 
 
-def add_pdf_budget_arguments(p: argparse.ArgumentParser, budgets: bool = True) -> None:
-    p.add_argument(
-        "--paper", choices=("a4", "letter"), default="a4", help="PDF paper size (default a4)"
-    )
-    if not budgets:
-        return
-    p.add_argument(
-        "--budget",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="limit to hold the run to, e.g. latency_ms=25, params=10M, latency=+5%% "
-        "(relative to --baseline); repeatable; a crossed budget exits 1",
-    )
-    p.add_argument("--baseline", metavar="BASE.json", help="report that relative budgets use")
-    p.add_argument(
-        "--config",
-        metavar="FILE",
-        help="TOML file with [tool.perfreport.budgets] and [tool.perfreport.thresholds] "
-        "(default: the nearest pyproject.toml)",
-    )
-
-
 def settings_from_args(args: argparse.Namespace, search_from: Path) -> Settings:
     """Budgets, baseline and thresholds, read before the model runs so mistakes cost nothing."""
     from reporter.budgets import collect_budgets, require_baseline
@@ -687,13 +526,7 @@ class Settings:
 # ---------------------------------------------------------------- perfreport render
 def add_render_arguments(p: ArgumentParser) -> None:
     p.add_argument("report_json", metavar="REPORT.json", help="a report.json perfreport wrote")
-    p.add_argument("-o", "--out", help="output folder (default: the report's folder)")
-    p.add_argument(
-        "--format", default="html,md", help="outputs: html,json,md,pdf (default html,md)"
-    )
-    p.add_argument("--pdf", action="store_true", help="also write report.pdf")
-    add_pdf_budget_arguments(p, budgets=False)
-    add_common_arguments(p)
+    add_options(p, RENDER)
 
 
 def render_command(argv: Sequence[str]) -> int:
@@ -701,7 +534,7 @@ def render_command(argv: Sequence[str]) -> int:
     from reporter.output import prepare_out_dir
     from reporter.report import load_report
 
-    args = subcommand_parser("render").parse_args(argv)
+    args = parse_command(RENDER, argv, lambda _: Path.cwd())
     report = load_report(args.report_json)
     out_dir = prepare_out_dir(
         Path(args.out) if args.out else Path(args.report_json).resolve().parent
@@ -719,18 +552,7 @@ def render_command(argv: Sequence[str]) -> int:
 # ---------------------------------------------------------------- perfreport trace
 def add_trace_arguments(p: ArgumentParser) -> None:
     p.add_argument("path", help="a trace file (.json or .json.gz) or a folder of them")
-    p.add_argument("-o", "--out", help="output folder (default ./perfreport-trace-<name>/)")
-    p.add_argument(
-        "--format", default="html,json,md", help="outputs: html,json,md,pdf (default html,json,md)"
-    )
-    p.add_argument("--pdf", action="store_true", help="also write report.pdf")
-    p.add_argument(
-        "--fail-on",
-        choices=[s.value for s in SEVERITIES[1:]],
-        help="exit 1 when a finding of this severity or worse is reported",
-    )
-    p.add_argument("--config", metavar="FILE", help="TOML file with [tool.perfreport.thresholds]")
-    add_common_arguments(p)
+    add_options(p, TRACE)
 
 
 def trace_command(argv: Sequence[str]) -> int:
@@ -743,7 +565,7 @@ def trace_command(argv: Sequence[str]) -> int:
     from reporter.report import ModelInfo
     from reporter.trace import analyse_paths, find_trace_files
 
-    args = subcommand_parser("trace").parse_args(argv)
+    args = parse_command(TRACE, argv, lambda _: Path.cwd())
     source = Path(args.path)
     files = find_trace_files(source)
     settings = Settings(thresholds=thresholds_from_args(args.config, Path.cwd()))
@@ -776,36 +598,7 @@ def diff_parser() -> ArgumentParser:
 def add_diff_arguments(p: ArgumentParser) -> None:
     p.add_argument("base", metavar="BASE.json", help="the report to compare against")
     p.add_argument("head", metavar="HEAD.json", help="the report under review")
-    p.add_argument("-o", "--out", help="folder for diff.md, diff.html, diff.json")
-    p.add_argument("--format", default="md,html,json", help="with -o: md,html,json (default all)")
-    p.add_argument(
-        "--budget", action="append", default=[], metavar="NAME=VALUE", help="check HEAD against it"
-    )
-    p.add_argument("--config", metavar="FILE", help="TOML file with [tool.perfreport.budgets]")
-    p.add_argument(
-        "--fail-on-regression",
-        action="store_true",
-        help="exit 1 when a figure got worse: a count that grew, or a timing whose interval "
-        "for the change lies wholly beyond --threshold",
-    )
-    p.add_argument(
-        "--threshold",
-        default="5%",
-        help="smallest timing change that counts as worse or better (default 5%%)",
-    )
-    p.add_argument(
-        "--confidence",
-        default="95%",
-        help="confidence of the timing intervals (default 95%%: two runs of the same code "
-        "are called worse at most 2.5%% of the time per figure)",
-    )
-    p.add_argument(
-        "--module-threshold",
-        type=float,
-        default=0.10,
-        help="list modules whose FLOPs or parameters moved by this fraction (default 0.10)",
-    )
-    add_common_arguments(p)
+    add_options(p, DIFF)
 
 
 def diff_command(argv: Sequence[str]) -> int:
@@ -815,7 +608,7 @@ def diff_command(argv: Sequence[str]) -> int:
     from reporter.render.diff_render import DIFF_FORMATS, DIFF_RENDERERS, render_diff_text
     from reporter.report import load_report
 
-    args = diff_parser().parse_args(argv)
+    args = parse_command(DIFF, argv, lambda _: Path.cwd())
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     unknown = [f for f in formats if f not in DIFF_FORMATS]
     if unknown:

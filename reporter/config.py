@@ -1,16 +1,20 @@
 """Settings from TOML: `[tool.perfreport]` in the nearest pyproject.toml, or --config FILE.
 
-A --config file may hold the same tables at its top level (`[budgets]`, `[thresholds]`)
-or under `[tool.perfreport]`.
+Its keys are the options' (reporter/option_schema.py: a flag's name in snake_case,
+`timing_seconds = 2.0`, `train = true`), beside the `[budgets]` and `[thresholds]` tables.
+A --config file may hold the same keys and tables at its top level or under
+`[tool.perfreport]`.
 """
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from reporter.errors import UsageError
+from reporter.option_schema import BY_KEY, TABLES, from_config
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -40,7 +44,9 @@ def perfreport_table(config: str | None, search_from: Path) -> tuple[dict[str, A
         path = Path(config)
         data = read_toml(path)
         tool = data.get("tool")
-        return _table(tool.get("perfreport", data) if isinstance(tool, dict) else data, path), path
+        if isinstance(tool, dict) and "perfreport" in tool:
+            return _table(tool["perfreport"], path), path
+        return {k: v for k, v in data.items() if k != "tool"}, path  # `tool`: other tools'
     path = find_pyproject(search_from)
     if path is None:
         return {}, None
@@ -57,6 +63,29 @@ def _table(value: Any, path: Path) -> dict[str, Any]:
             f"{path}: tool.perfreport must be a table ([tool.perfreport]), not {str(value)[:40]!r}"
         )
     return value
+
+
+def options_from(table: dict[str, Any], path: Path | None, command: str) -> dict[str, Any]:
+    """The values the file sets for `command`'s options, by the parsed args' name. Every
+    key is checked, whichever command reads it, so a mistake shows on the first run."""
+    values = {}
+    for key, value in table.items():
+        if key in TABLES:
+            continue
+        option = BY_KEY.get(key)
+        if option is None or not option.config_commands:
+            close = difflib.get_close_matches(key, [*settable(), *TABLES], n=1)
+            hint = f": did you mean {close[0]!r}?" if close else ": see perfreport run --help"
+            raise UsageError(f"{path}: unknown key {key!r}{hint}")
+        checked = from_config(option, value, path)
+        if command in option.config_commands:
+            values[option.target] = checked
+    return values
+
+
+def settable() -> list[str]:
+    """The keys a config file may set."""
+    return [key for key, option in BY_KEY.items() if option.config_commands]
 
 
 def thresholds_from(

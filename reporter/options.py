@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reporter.option_schema import default
 from reporter.report import DEFAULT_STAGES
 
 
@@ -17,14 +18,16 @@ class RunOptions:
     dtype: str | None = None  # --dtype: of the inputs from --input-shape, and of the model
     input_file: str | None = None  # --input FILE.pt
     checkpoint: str | None = None  # --checkpoint FILE (state_dict)
-    device: str = "cpu"  # "cpu", "cuda", "cuda:1", "meta"
-    auto_meta: bool = True  # use meta when the weights would not fit in memory
-    depth: int = 3  # torchinfo table depth
+    device: str = default("device")  # "cpu", "cuda", "cuda:1", "meta"
+    auto_meta: bool = not default(
+        "no_auto_meta"
+    )  # use meta when the weights would not fit in memory
+    depth: int = default("depth")  # torchinfo table depth
     stages: list[str] = field(default_factory=lambda: list(DEFAULT_STAGES))
     train: bool = False  # profile a training step, not only inference
-    seed: int = 0
+    seed: int = default("seed")
     debug: bool = False
-    timeout: float = 1800.0  # seconds for the whole model process
+    timeout: float = default("timeout")  # seconds for the whole model process
     threads: int | None = None  # --threads: torch.set_num_threads in the model process
     command_line: str = ""
     # Stage-specific settings, by stage name (e.g. {"profile": {"active": 5}}).

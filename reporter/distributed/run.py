@@ -36,28 +36,6 @@ ProgressFn = Callable[[str, str, StageStatus | None], None]
 TRACE_GLOB = "*.pt.trace.json*"
 
 
-def add_distributed_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("several processes (torchrun)")
-    g.add_argument(
-        "--nproc-per-node",
-        type=int,
-        metavar="N",
-        help="profile N training processes on this node with torchrun (DDP by default; gloo on "
-        "CPU, nccl on CUDA) and report per-rank step time, communication and stragglers",
-    )
-    g.add_argument("--nnodes", type=int, default=1, help="nodes taking part (default 1)")
-    g.add_argument(
-        "--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous of a multi-node run (c10d)"
-    )
-    wrap = g.add_mutually_exclusive_group()
-    wrap.add_argument(
-        "--ddp", dest="wrapper", action="store_const", const="ddp", help="wrap in DDP (default)"
-    )
-    wrap.add_argument(
-        "--fsdp", dest="wrapper", action="store_const", const="fsdp", help="wrap in FSDP"
-    )
-
-
 def spec_from_args(args: argparse.Namespace, timeout: float) -> LaunchSpec | None:
     """The launch asked for on the command line, or None for an ordinary run."""
     wants = args.nproc_per_node is not None or args.rdzv_endpoint or args.nnodes != 1

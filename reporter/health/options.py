@@ -1,4 +1,4 @@
-"""The health stage's command-line flags (kept here so cli.py only wires them in)."""
+"""Checks of the health stage's command-line flags (defined in reporter/option_schema.py)."""
 
 from __future__ import annotations
 
@@ -7,37 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from reporter.errors import UsageError
-
-
-def add_health_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--train-steps",
-        type=int,
-        metavar="N",
-        help="run the health probe for exactly N training steps on a copy of the model (off "
-        "by default; --train runs it for up to 20 steps within 3 s)",
-    )
-    p.add_argument(
-        "--optimizer",
-        choices=("sgd", "adam", "adamw"),
-        default="adam",
-        help="optimizer of the health probe (default adam)",
-    )
-    p.add_argument(
-        "--lr",
-        type=float,
-        help="learning rate of the health probe (default: sgd 0.01, adam/adamw 0.001)",
-    )
-    p.add_argument(
-        "--compare-optimizers",
-        action="store_true",
-        help="also run the same steps with SGD, SGD+momentum, Adam and AdamW and compare",
-    )
-    p.add_argument(
-        "--logdir",
-        metavar="DIR",
-        help="TensorBoard run folder: put its scalar curves in the report",
-    )
 
 
 def health_options(args: argparse.Namespace) -> dict[str, Any]:

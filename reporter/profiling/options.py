@@ -10,10 +10,6 @@ from reporter.errors import UsageError
 # wait, warmup, active: the warm-up step (recorded, then dropped) absorbs first-call costs;
 # two active steps show whether steps agree. Three forwards in all keep big models quick.
 DEFAULT_STEPS = (0, 1, 2)
-# Seconds of latency measurement: five times Timer.blocked_autorange's default 0.2 s;
-# benchmarks/profile.py compares the median with Timer's at this budget. Warm-up gets up
-# to half of it again.
-DEFAULT_TIMING_SECONDS = 1.0
 
 
 def profile_steps(value: Any) -> tuple[int, int, int]:

@@ -9,12 +9,13 @@ from typing import Any
 
 import torch
 
+from reporter.option_schema import default
 from reporter.profiling.measure import measure
 from reporter.profiling.stats import knee, quantile
 from reporter.report.profile import BatchSweep, SweepPoint
 
-DEFAULT_MAX_BATCH = 1024
-DEFAULT_SECONDS = 10.0  # the whole sweep
+DEFAULT_MAX_BATCH = default("sweep_max_batch")
+DEFAULT_SECONDS = default("sweep_seconds")  # the whole sweep
 POINT_SECONDS = 0.3  # measuring time per batch size
 CPU_MEMORY_SHARE = 0.25  # of physical RAM
 CUDA_MEMORY_SHARE = 0.8  # of the device's memory

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from reporter.option_schema import default
 from reporter.profiling.measure import measure
 from reporter.profiling.stats import quantile
 from reporter.profiling.sweep import batch_size, with_batch
@@ -49,7 +50,9 @@ class Variant:
 def run(ctx: StageContext) -> ExperimentsSection:
     if not ctx.options.stage_option("experiments", "enabled", False):
         raise SkipStage("pass --experiments to time each fix before and after")
-    seconds = float(ctx.options.stage_option("experiments", "seconds", 1.0))
+    seconds = float(
+        ctx.options.stage_option("experiments", "seconds", default("experiment_seconds"))
+    )
     only = ctx.options.stage_option("experiments", "only") or []
     results = []
     for number, variant in enumerate(VARIANTS, 1):

@@ -16,18 +16,19 @@ from reporter.errors import UsageError
 from reporter.graph.build import DEFAULT_BUDGET, build_graph
 from reporter.graph.dot import DotMissing, dot_path, inline_svg, render
 from reporter.graph.recolour import module_times_ms
+from reporter.option_schema import BY_KEY, default
 from reporter.output import write_atomic
 from reporter.report.graph import GraphSection
 from reporter.stages.context import SkipStage, StageContext
 
-FORMATS = ("svg", "png", "pdf")
+FORMATS = BY_KEY["graph_format"].choices or ()
 METRICS = ("parameters", "FLOPs", "time")
 
 
 def options(ctx: StageContext) -> dict[str, Any]:
     get = ctx.options.stage_option
     depth = get("graph", "depth", None)
-    fmt = str(get("graph", "format", "svg")).lower()
+    fmt = str(get("graph", "format", default("graph_format"))).lower()
     if fmt not in FORMATS:
         raise UsageError(f"--graph-format {fmt}: use one of {', '.join(FORMATS)}")
     if depth is not None and int(depth) < 1:

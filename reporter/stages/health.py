@@ -20,12 +20,12 @@ from typing import Any
 from reporter.errors import UsageError
 from reporter.health.training import DEFAULT_LR, resolve_loss
 from reporter.loader import MEMORY_HEADROOM, available_memory
+from reporter.option_schema import default
 from reporter.report.health import HealthSection
 from reporter.stages.context import SkipStage, StageContext
 from reporter.stages.memory import OPTIMIZER_COPIES
 
 DEFAULT_STEPS = 20
-DEFAULT_OPTIMIZER = "adam"
 # The default probe (no --train-steps) stops after this many seconds, so a large model
 # does not make every report slow; an explicit --train-steps N always runs N steps.
 DEFAULT_BUDGET_S = 3.0
@@ -59,7 +59,7 @@ def options(ctx: StageContext) -> dict[str, Any]:
         "steps": steps,
         "opted_out": asked is not None and steps == 0,
         "budget": None if asked is not None else DEFAULT_BUDGET_S,
-        "optimizer": get("health", "optimizer", DEFAULT_OPTIMIZER),
+        "optimizer": get("health", "optimizer", default("optimizer")),
         "lr": get("health", "lr", None),
         "compare": compare,
         "logdir": get("health", "logdir", None),

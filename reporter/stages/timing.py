@@ -14,11 +14,12 @@ from typing import Any
 
 import torch
 
+from reporter.option_schema import default
 from reporter.profiling.allocator import current_malloc
 from reporter.profiling.contention import timing_noise
 from reporter.profiling.counters import counters_between, usable_cpus
 from reporter.profiling.measure import Measurement, measure
-from reporter.profiling.options import DEFAULT_TIMING_SECONDS, positive
+from reporter.profiling.options import positive
 from reporter.profiling.stats import latency_stats
 from reporter.profiling.sweep import SweepLimits, batch_size, run_sweep
 from reporter.report.profile import BatchSweep, TimingSection
@@ -30,7 +31,7 @@ def run(ctx: StageContext) -> TimingSection:
     subject = ctx.subject
     device = subject.device
     seconds = positive(
-        ctx.options.stage_option("timing", "seconds", DEFAULT_TIMING_SECONDS), "--timing-seconds"
+        ctx.options.stage_option("timing", "seconds", default("timing_seconds")), "--timing-seconds"
     )
     model = subject.model.eval()
     ctx.progress(f"measuring latency (about {seconds:g} s after warm-up)")
