@@ -8,20 +8,10 @@ from typing import Any
 from reporter.profiling.stats import quantile
 from reporter.report import Finding, Report
 from reporter.report.profile import ModuleTime
+from reporter.rules import launch, sync
 from reporter.rules.margin import MARGIN_THRESHOLD, noise
 from reporter.rules.registry import evidence, rule
-from reporter.rules.sync_advice import DATA_DEPENDENT, SCALAR_READS, TRUTH_TESTS, sync_advice
 from reporter.units import percent
-
-# Runtime calls that block the host until the device catches up: a device sync happened.
-DEVICE_SYNCS = frozenset(
-    {"cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize", "cudaMemcpy"}
-)
-# Framework ops that explain why (read with the runtime calls above).
-SYNC_CAUSES = DATA_DEPENDENT | SCALAR_READS | TRUTH_TESTS | {"aten::index"}
-# stages/profile.py synchronises once after each step so that the step's range covers its
-# GPU work: that call is perfreport's, not the model's.
-OWN_SYNCS_PER_STEP = 1
 
 
 @rule(
@@ -170,30 +160,7 @@ def memory_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     "call's measured cost instead.",
 )
 def launch_bound(report: Report, th: dict[str, float]) -> list[Finding]:
-    if report.roofline is not None:
-        return []  # the roofline judges each op against one call's cost (overhead-bound)
-    ops = report.profile.ops_by_name
-    calls = sum(o.calls for o in ops)
-    self_us = sum(o.self_us for o in ops)
-    if calls < th["compute.tiny_op_calls"] or not calls:
-        return []
-    mean = self_us / calls
-    if not noise(report.profile, th).below(mean, th["compute.tiny_op_us"]):
-        return []
-    gpu = report.profile.device.startswith("cuda")
-    return [
-        Finding(
-            rule="launch-bound",
-            severity="warning",
-            title=f"{calls:,} ops per step averaging {mean:.1f} µs each: overhead-bound",
-            evidence=evidence(ops_per_step=f"{calls:,}", mean_op_time=f"{mean:.1f} µs"),
-            recommendation="Use a larger batch, torch.compile"
-            + (", or CUDA graphs (torch.compile(mode='reduce-overhead'))." if gpu else "."),
-            snippet="model = torch.compile(model, mode='reduce-overhead')"
-            if gpu
-            else "model = torch.compile(model)",
-        )
-    ]
+    return launch.profile_findings(report, th)
 
 
 @rule(
@@ -210,49 +177,7 @@ def launch_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     "torch.cuda.synchronize() after each step is not counted.",
 )
 def host_sync(report: Report, th: dict[str, float]) -> list[Finding]:
-    profile = report.profile
-    if not profile.device.startswith("cuda"):
-        return []  # a CPU tensor's .item() waits for nothing
-    runtime = {
-        o.name: o.calls - (OWN_SYNCS_PER_STEP if o.name == "cudaDeviceSynchronize" else 0)
-        for o in profile.ops_by_name
-        if o.name in DEVICE_SYNCS
-    }
-    runtime = {name: n for name, n in runtime.items() if n > 0}
-    if not runtime:
-        return []  # aten::item on a CPU tensor: no device sync happened
-    ops = [o for o in profile.ops_by_name if o.name in SYNC_CAUSES]
-    if not any(o.name in DATA_DEPENDENT for o in ops):
-        ops = [o for o in ops if o.name != "aten::index"]  # plain indexing does not sync
-    dtoh = any("DtoH" in k.name for k in profile.kernels)
-    advice = sync_advice(
-        [(o.name, o.calls) for o in ops] + list(runtime.items()),
-        hf_without_mask=_hf_without_mask(report),
-        dtoh_copies=dtoh,
-    )
-    lines = [f"{o.name}: {o.calls} call(s) per step, {o.self_us:.1f} µs" for o in ops]
-    lines += [f"{name}: {n} call(s) per step" for name, n in runtime.items()]
-    return [
-        Finding(
-            rule="host-sync",
-            severity="warning",
-            title=f"The step waits for the device: {advice.cause}",
-            evidence={
-                "cause": advice.cause,
-                **{f"op {i + 1}": line for i, line in enumerate(lines)},
-                **({"copies": "device-to-host memcpy in the step"} if dtoh else {}),
-            },
-            recommendation=advice.recommendation,
-            snippet=advice.snippet,
-        )
-    ]
-
-
-def _hf_without_mask(report: Report) -> bool:
-    """Inputs with input_ids and no attention_mask: a Hugging Face model then checks for
-    padding on every forward (one value read back from the device)."""
-    names = {spec.name.split(".")[-1] for spec in report.model.inputs}
-    return "input_ids" in names and "attention_mask" not in names
+    return sync.profile_findings(report, th)
 
 
 @rule(

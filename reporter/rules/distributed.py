@@ -10,13 +10,10 @@ from collections.abc import Iterator
 
 from reporter.report import Finding, Report
 from reporter.rules.registry import evidence, rule
+from reporter.rules.trace_evidence import ms
 from reporter.trace.ranks import find_stragglers
 
 _VERB = {"timeout": "timed out", "failed": "failed"}
-
-
-def _ms(us: float | None) -> float | None:
-    return None if us is None else round(us / 1000, 3)
 
 
 @rule(
@@ -47,10 +44,10 @@ def rank_straggler(report: Report, t: dict[str, float]) -> Iterator[Finding]:
             ),
             evidence=evidence(
                 rank=s.rank,
-                compute_per_step_ms=_ms(s.value_us),
-                others_median_ms=_ms(s.others_median_us),
+                compute_per_step_ms=ms(s.value_us),
+                others_median_ms=ms(s.others_median_us),
                 threshold=f"{100 * limit:.0f}%",
-                communication_per_step_ms={f"rank {r}": _ms(v) for r, v in sorted(comm.items())},
+                communication_per_step_ms={f"rank {r}": ms(v) for r, v in sorted(comm.items())},
             ),
             recommendation=(
                 "Find why this rank does more work per step: uneven data shards or sequence "

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from reporter.report import Finding, Report
 from reporter.rules.registry import evidence, rule
+from reporter.rules.trace_evidence import rank_key, rank_suffix
 
 
 @rule(
@@ -26,9 +27,9 @@ def bad_events(report: Report, t: dict[str, float]) -> Iterator[Finding]:
             rule="trace-bad-events",
             severity="warning",
             title=f"{r.bad_events} trace events left out: unusable timestamps or durations"
-            + (f" (rank {r.rank})" if len(ranks) > 1 else ""),
+            + rank_suffix(ranks, r),
             evidence=evidence(
-                rank=r.rank if len(ranks) > 1 else None,
+                rank=rank_key(ranks, r),
                 events=r.bad_events,
                 of_events=r.events,
                 names=[f"{n.name} ×{n.count}" for n in r.bad_event_names],
