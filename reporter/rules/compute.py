@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from reporter.profiling.stats import quantile
@@ -33,7 +34,7 @@ from reporter.units import percent
     "module repeated three or more times (same type and parameter count, blocks.*.attn) "
     "counts at most the median time of its repeats.",
 )
-def hot_module(report: Report, th: dict[str, float]) -> list[Finding]:
+def hot_module(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     limit = th["compute.hot_module_share"]
     n = noise(report.profile, th)
     modules = report.profile.modules
@@ -120,7 +121,7 @@ def _profiled_parent(name: str, profiled: set[str]) -> str:
     "clear the threshold with the step's noise taken out (see hot-module). When the "
     "roofline stage ran, fusion-candidate judges each op against the bandwidth instead.",
 )
-def memory_bound(report: Report, th: dict[str, float]) -> list[Finding]:
+def memory_bound(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     if report.roofline is not None:
         return []  # the roofline judges each op against bandwidth (fusion-candidate)
     cats = report.profile.kernel_categories_us or report.profile.categories_us
@@ -159,7 +160,7 @@ def memory_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     "at least. When the roofline stage ran, overhead-bound judges each op against one "
     "call's measured cost instead.",
 )
-def launch_bound(report: Report, th: dict[str, float]) -> list[Finding]:
+def launch_bound(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     return launch.profile_findings(report, th)
 
 
@@ -176,7 +177,7 @@ def launch_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     "for nothing, so CPU profiles are not flagged. The profile stage's own "
     "torch.cuda.synchronize() after each step is not counted.",
 )
-def host_sync(report: Report, th: dict[str, float]) -> list[Finding]:
+def host_sync(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     return sync.profile_findings(report, th)
 
 
@@ -188,7 +189,7 @@ def host_sync(report: Report, th: dict[str, float]) -> list[Finding]:
     doc="From --batch-sweep: when a larger batch gives clearly more samples per second, the "
     "chosen batch leaves the hardware idle.",
 )
-def still_rising(report: Report, th: dict[str, float]) -> list[Finding]:
+def still_rising(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     sweep = report.timing.sweep
     if sweep is None or not sweep.points:
         return []
@@ -232,7 +233,7 @@ def still_rising(report: Report, th: dict[str, float]) -> list[Finding]:
     "model agree; other causes (too few samples, oversubscribed CPUs) always are.",
     thresholds={"timing.noise_margin": 0.25},
 )
-def noisy(report: Report, th: dict[str, float]) -> list[Finding]:
+def noisy(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     timing = report.timing
     if not timing.noisy or _spread_near_limits(timing, th["timing.noise_margin"]):
         return []
@@ -272,7 +273,7 @@ def _spread_near_limits(timing: Any, margin: float) -> bool:
     doc="Tensor Cores run bf16/fp16 (and TF32) many times faster than full fp32. The "
     "matmul share must clear the threshold with the step's noise taken out (see hot-module).",
 )
-def fp32_on_gpu(report: Report, th: dict[str, float]) -> list[Finding]:
+def fp32_on_gpu(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     if not report.profile.device.startswith("cuda"):
         return []
     params = report.model.parameters
@@ -311,7 +312,7 @@ def fp32_on_gpu(report: Report, th: dict[str, float]) -> list[Finding]:
     reads=["timing", "summary"],
     doc="With fixed input shapes, cudnn.benchmark picks the fastest convolution algorithm.",
 )
-def cudnn_off(report: Report, th: dict[str, float]) -> list[Finding]:
+def cudnn_off(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     if not report.model.device.startswith("cuda"):
         return []
     if not any(r.type.startswith("Conv") for r in report.summary.layers):

@@ -7,7 +7,7 @@ names the numbers, kernels and ops behind a finding in its evidence.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 
 from reporter.report import Finding, Report
 from reporter.report.trace import KernelRow, RankFigures, TraceSection
@@ -43,12 +43,12 @@ def _per_rank(
     "the union of kernel intervals). The idle split says why: the CPU not launching work "
     "(host wait), launch latency between tiny kernels, or waits on other streams.",
 )
-def low_utilisation(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def low_utilisation(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     trace = report.trace
     o = trace.overall
     if not o.has_gpu or o.utilisation is None or o.window_us <= 0:
         return
-    limit = t["gpu.min_utilisation"]
+    limit = th["gpu.min_utilisation"]
     if o.utilisation >= limit:
         return
     b, idle = o.breakdown, o.idle
@@ -98,15 +98,15 @@ def low_utilisation(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     doc="Most of the GPU's idle time falls in gaps where the next kernel had not been "
     "launched yet: the CPU side (Python, data loading, op dispatch) is the bottleneck.",
 )
-def idle_host_wait(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def idle_host_wait(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     o = report.trace.overall
     if not o.has_gpu or o.idle is None or o.breakdown is None or o.window_us <= 0:
         return
     idle = o.breakdown.idle_us
-    if idle <= 0 or idle / o.window_us < t["gpu.min_idle_share"]:
+    if idle <= 0 or idle / o.window_us < th["gpu.min_idle_share"]:
         return
     share = o.idle.host_wait_us / idle
-    if share < t["gpu.host_wait_share"]:
+    if share < th["gpu.host_wait_share"]:
         return
     ops = [
         f"{op.name} ({ms(op.self_us)} ms self)"
@@ -150,7 +150,7 @@ def idle_host_wait(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     "started them, while the launch queue is nearly empty (kernels start right after "
     "their launch): the CPU's launch rate limits the GPU.",
 )
-def launch_bound(report: Report, th: dict[str, float]) -> Iterator[Finding]:
+def launch_bound(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     return launch.trace_findings(report, th)
 
 
@@ -163,7 +163,7 @@ def launch_bound(report: Report, th: dict[str, float]) -> Iterator[Finding]:
     "CPU wait until the GPU catches up, draining the launch queue. The advice follows the "
     "kinds of sync the trace found (see host-sync).",
 )
-def host_sync(report: Report, th: dict[str, float]) -> Iterator[Finding]:
+def host_sync(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     return sync.trace_findings(report, th)
 
 
@@ -175,10 +175,10 @@ def host_sync(report: Report, th: dict[str, float]) -> Iterator[Finding]:
     doc="Copies between the GPU and pageable host memory are staged through a driver "
     "buffer and cannot overlap with compute; pinned memory makes them faster and async.",
 )
-def pageable_memcpy(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def pageable_memcpy(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     ranks = [r for r in gpu_ranks(report.trace) if r.gpu.memcpy.pageable_count]
     total_bytes = sum(r.gpu.memcpy.pageable_bytes for r in ranks)
-    if not ranks or total_bytes < t["gpu.pageable_min_bytes"]:
+    if not ranks or total_bytes < th["gpu.pageable_min_bytes"]:
         return
     count = sum(r.gpu.memcpy.pageable_count for r in ranks)
     time_us = sum(r.gpu.memcpy.pageable_us for r in ranks)
@@ -221,14 +221,14 @@ def pageable_memcpy(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     doc="NCCL kernels that run while no compute kernel runs stall the step. Overlap them "
     "(DDP bucketing, FSDP prefetch) or send less (gradient compression, larger buckets).",
 )
-def communication(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def communication(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     for r in gpu_ranks(report.trace):
         c = r.gpu.communication
         if c.kernels == 0 or r.window_us <= 0:
             continue
         exposed_share = c.exposed_us / r.window_us
-        too_much = c.share_of_window > t["gpu.max_comm_share"]
-        exposed = exposed_share > t["gpu.max_exposed_comm_share"]
+        too_much = c.share_of_window > th["gpu.max_comm_share"]
+        exposed = exposed_share > th["gpu.max_exposed_comm_share"]
         if not (too_much or exposed):
             continue
         yield Finding(
@@ -272,11 +272,11 @@ def communication(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     doc="In synchronous training every rank waits for the slowest one at each collective. "
     "A rank whose compute per step exceeds the median of the others holds them all up.",
 )
-def straggler(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def straggler(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     ranks = report.trace.ranks
     if len(ranks) < 2:
         return
-    limit = t["gpu.straggler_excess"]
+    limit = th["gpu.straggler_excess"]
     compute = {r.rank: r.compute_per_step_us for r in ranks if r.compute_per_step_us}
     steps = {r.rank: r.step_time_us for r in ranks if r.step_time_us}
     found = find_stragglers(compute, limit, "compute_per_step_us") if len(compute) > 1 else []
@@ -323,10 +323,10 @@ def straggler(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     doc="On a GPU with Tensor Cores (compute capability >= 7.0), GEMM and convolution "
     "kernels that run in plain fp32 leave most of the GPU's math throughput unused.",
 )
-def fp32_no_tensor_cores(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def fp32_no_tensor_cores(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     for r in gpu_ranks(report.trace):
         tc = r.gpu.tensor_cores
-        if not tc.available or tc.not_tensor_core_share < t["gpu.min_non_tensor_core_share"]:
+        if not tc.available or tc.not_tensor_core_share < th["gpu.min_non_tensor_core_share"]:
             continue
         major = int(r.compute_capability.split(".")[0]) if r.compute_capability else None
         ampere = major is not None and major >= 8
@@ -382,10 +382,10 @@ def fp32_no_tensor_cores(report: Report, t: dict[str, float]) -> Iterator[Findin
     "data loading) inside the traced steps while no kernel, memcpy or memset ran "
     "(tb-profiler's DataLoader time).",
 )
-def dataloader(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def dataloader(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     for r in report.trace.ranks:
         share = r.dataloader_exposed_share
-        if share is None or share <= t["gpu.max_dataloader_share"]:
+        if share is None or share <= th["gpu.max_dataloader_share"]:
             continue
         yield Finding(
             rule="gpu-dataloader",
@@ -399,7 +399,7 @@ def dataloader(report: Report, t: dict[str, float]) -> Iterator[Finding]:
                 window_ms=ms(r.window_us),
                 share=pct(r.dataloader_share or 0.0),
                 exposed_share=pct(share),
-                threshold=pct(t["gpu.max_dataloader_share"]),
+                threshold=pct(th["gpu.max_dataloader_share"]),
                 per_step_ms=[ms(s.dataloader_exposed_us) for s in r.steps] or None,
             ),
             recommendation=(
@@ -423,10 +423,10 @@ def dataloader(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     "against deviceProperties' totalGlobalMem. Near the limit, fragmentation or a longer "
     "input causes out-of-memory errors.",
 )
-def memory_near_capacity(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def memory_near_capacity(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     for r in report.trace.ranks:
         for m in r.memory:
-            if m.share is None or m.share <= t["gpu.max_memory_share"]:
+            if m.share is None or m.share <= th["gpu.max_memory_share"]:
                 continue
             yield Finding(
                 rule="gpu-memory-near-capacity",

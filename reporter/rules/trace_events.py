@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 from reporter.report import Finding, Report
 from reporter.rules.registry import evidence, rule
@@ -18,7 +18,7 @@ from reporter.rules.trace_evidence import rank_key, rank_suffix
     "they are most of the timed events is refused instead (exit 2). Usually the file was "
     "edited or written by another tool.",
 )
-def bad_events(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def bad_events(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     ranks = report.trace.ranks
     for r in ranks:
         if not r.bad_events:
