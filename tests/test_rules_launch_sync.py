@@ -116,7 +116,7 @@ def test_the_same_syncs_give_the_same_measure_from_profile_and_trace(tmp_path: P
     assert from_profile.syncs == 8
     assert from_profile.time_share is None  # the profile's rule does not time its syncs
     assert from_trace.time_share is not None and from_trace.time_share > 0.05
-    assert sync.measure_advice(from_profile) == sync.measure_advice(from_trace)
+    assert sync.sync_advice(from_profile) == sync.sync_advice(from_trace)
     for most in (7.0, 8.0):
         limits = SyncLimits(max_per_step=most, warning_share=0.05)
         assert sync_severity(from_profile, limits) == sync_severity(from_trace, limits)

@@ -18,7 +18,7 @@ registry's order is the order of findings of equal severity in the report.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from reporter.report import Finding, Report
@@ -70,7 +70,9 @@ class SyncMeasure:
     window_us: float | None = None  # the time they were counted in
     synced: tuple[tuple[str, int], ...] = ()  # (op or runtime call, calls per step)
     dtoh_copies: bool = False  # device-to-host copies seen (.cpu(), .tolist())
-    hf_without_mask: bool = False  # a Hugging Face model's padding check runs (see sync_advice)
+    # input_ids without attention_mask: a Hugging Face model then checks for padding
+    # (pad_token_id in input_ids), one value read back on every forward
+    hf_without_mask: bool = False
 
     @property
     def time_share(self) -> float | None:
@@ -95,10 +97,6 @@ def sync_severity(m: SyncMeasure, limits: SyncLimits) -> str | None:
     return "info" if share is not None and share < limits.warning_share else "warning"
 
 
-def measure_advice(m: SyncMeasure) -> SyncAdvice:
-    return sync_advice(m.synced, hf_without_mask=m.hf_without_mask, dtoh_copies=m.dtoh_copies)
-
-
 @dataclass(frozen=True)
 class SyncAdvice:
     cause: str  # short label for titles and evidence
@@ -106,16 +104,11 @@ class SyncAdvice:
     snippet: str
 
 
-def sync_advice(
-    ops: Iterable[tuple[str, int]], *, hf_without_mask: bool = False, dtoh_copies: bool = False
-) -> SyncAdvice:
-    """The advice for the syncing ops (name, calls per step), the most specific cause first.
-
-    ``hf_without_mask``: the inputs hold ``input_ids`` and no ``attention_mask``, so a
-    Hugging Face model runs its padding check (``pad_token_id in input_ids``: one .item()).
-    ``dtoh_copies``: device-to-host copies were seen (a .cpu()/.tolist()/.numpy()).
-    """
-    calls = dict(ops)
+def sync_advice(m: SyncMeasure) -> SyncAdvice:
+    """The advice for what synced (the measure's ops and calls per step, whether
+    device-to-host copies were seen, whether a Hugging Face model ran its padding check),
+    the most specific cause first."""
+    calls = dict(m.synced)
     names = set(calls)
     if names & DATA_DEPENDENT:
         which = ", ".join(sorted(names & DATA_DEPENDENT))
@@ -143,7 +136,7 @@ def sync_advice(
     # count the innermost one present, not their sum.
     reads = next((calls[n] for n in READ_CHAIN if calls.get(n)), 0)
     tests = calls.get("aten::is_nonzero", 0)
-    if reads and hf_without_mask and reads <= 2:
+    if reads and m.hf_without_mask and reads <= 2:
         return SyncAdvice(
             cause="the padding check of a Hugging Face model called without attention_mask",
             recommendation=(
@@ -185,7 +178,7 @@ def sync_advice(
             snippet="loss_sum += loss.detach()  # instead of loss.item() every step\n"
             "if step % 100 == 0:\n    print(loss_sum.item() / 100); loss_sum.zero_()",
         )
-    if dtoh_copies or names & COPIES:
+    if m.dtoh_copies or names & COPIES:
         return SyncAdvice(
             cause="copies to the host (.cpu(), .tolist(), .numpy())",
             recommendation=(
@@ -254,7 +247,7 @@ def profile_findings(report: Report, th: dict[str, float]) -> list[Finding]:
     if severity is None:
         return []
     profile = report.profile
-    advice = measure_advice(m)
+    advice = sync_advice(m)
     lines = [f"{o.name}: {o.calls} call(s) per step, {o.self_us:.1f} µs" for o in _causes(profile)]
     lines += [f"{name}: {n} call(s) per step" for name, n in _runtime_syncs(profile).items()]
     return [
@@ -349,7 +342,7 @@ def _trace_finding(
         for site in sites[:6]
     ]
     top = sites[0] if sites else None
-    advice = measure_advice(m)
+    advice = sync_advice(m)
     return Finding(
         rule="gpu-host-sync",
         severity=severity,
