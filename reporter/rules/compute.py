@@ -1,4 +1,8 @@
-"""Rules that read the profile and timing sections: where the time goes."""
+"""Rules that read the profile and timing sections: where the time goes.
+
+Launch-bound and host-sync are judged in launch.py and sync.py, by the same judgement as
+their trace variants in gpu.py.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 copies, communication, stragglers, Tensor Cores, data loading and memory.
 
 Each rule reads ``report.trace`` only (figures defined in reporter/report/trace.py) and
-names the numbers, kernels and ops behind a finding in its evidence.
+names the numbers, kernels and ops behind a finding in its evidence. Launches and syncs
+are judged in launch.py and sync.py, by the same judgement as the profile's launch-bound
+and host-sync rules.
 """
 
 from __future__ import annotations
