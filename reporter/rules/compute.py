@@ -1,27 +1,22 @@
-"""Rules that read the profile and timing sections: where the time goes."""
+"""Rules that read the profile and timing sections: where the time goes.
+
+Launch-bound and host-sync are judged in launch.py and sync.py, by the same judgement as
+their trace variants in gpu.py.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from reporter.profiling.stats import quantile
 from reporter.report import Finding, Report
 from reporter.report.profile import ModuleTime
+from reporter.rules import launch, sync
 from reporter.rules.margin import MARGIN_THRESHOLD, noise
 from reporter.rules.registry import evidence, rule
-from reporter.rules.sync_advice import DATA_DEPENDENT, SCALAR_READS, TRUTH_TESTS, sync_advice
 from reporter.units import percent
-
-# Runtime calls that block the host until the device catches up: a device sync happened.
-DEVICE_SYNCS = frozenset(
-    {"cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize", "cudaMemcpy"}
-)
-# Framework ops that explain why (read with the runtime calls above).
-SYNC_CAUSES = DATA_DEPENDENT | SCALAR_READS | TRUTH_TESTS | {"aten::index"}
-# stages/profile.py synchronises once after each step so that the step's range covers its
-# GPU work: that call is perfreport's, not the model's.
-OWN_SYNCS_PER_STEP = 1
 
 
 @rule(
@@ -43,7 +38,7 @@ OWN_SYNCS_PER_STEP = 1
     "module repeated three or more times (same type and parameter count, blocks.*.attn) "
     "counts at most the median time of its repeats.",
 )
-def hot_module(report: Report, th: dict[str, float]) -> list[Finding]:
+def hot_module(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     limit = th["compute.hot_module_share"]
     n = noise(report.profile, th)
     modules = report.profile.modules
@@ -130,7 +125,7 @@ def _profiled_parent(name: str, profiled: set[str]) -> str:
     "clear the threshold with the step's noise taken out (see hot-module). When the "
     "roofline stage ran, fusion-candidate judges each op against the bandwidth instead.",
 )
-def memory_bound(report: Report, th: dict[str, float]) -> list[Finding]:
+def memory_bound(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     if report.roofline is not None:
         return []  # the roofline judges each op against bandwidth (fusion-candidate)
     cats = report.profile.kernel_categories_us or report.profile.categories_us
@@ -169,31 +164,8 @@ def memory_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     "at least. When the roofline stage ran, overhead-bound judges each op against one "
     "call's measured cost instead.",
 )
-def launch_bound(report: Report, th: dict[str, float]) -> list[Finding]:
-    if report.roofline is not None:
-        return []  # the roofline judges each op against one call's cost (overhead-bound)
-    ops = report.profile.ops_by_name
-    calls = sum(o.calls for o in ops)
-    self_us = sum(o.self_us for o in ops)
-    if calls < th["compute.tiny_op_calls"] or not calls:
-        return []
-    mean = self_us / calls
-    if not noise(report.profile, th).below(mean, th["compute.tiny_op_us"]):
-        return []
-    gpu = report.profile.device.startswith("cuda")
-    return [
-        Finding(
-            rule="launch-bound",
-            severity="warning",
-            title=f"{calls:,} ops per step averaging {mean:.1f} µs each: overhead-bound",
-            evidence=evidence(ops_per_step=f"{calls:,}", mean_op_time=f"{mean:.1f} µs"),
-            recommendation="Use a larger batch, torch.compile"
-            + (", or CUDA graphs (torch.compile(mode='reduce-overhead'))." if gpu else "."),
-            snippet="model = torch.compile(model, mode='reduce-overhead')"
-            if gpu
-            else "model = torch.compile(model)",
-        )
-    ]
+def launch_bound(report: Report, th: dict[str, float]) -> Iterable[Finding]:
+    return launch.profile_findings(report, th)
 
 
 @rule(
@@ -209,50 +181,8 @@ def launch_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     "for nothing, so CPU profiles are not flagged. The profile stage's own "
     "torch.cuda.synchronize() after each step is not counted.",
 )
-def host_sync(report: Report, th: dict[str, float]) -> list[Finding]:
-    profile = report.profile
-    if not profile.device.startswith("cuda"):
-        return []  # a CPU tensor's .item() waits for nothing
-    runtime = {
-        o.name: o.calls - (OWN_SYNCS_PER_STEP if o.name == "cudaDeviceSynchronize" else 0)
-        for o in profile.ops_by_name
-        if o.name in DEVICE_SYNCS
-    }
-    runtime = {name: n for name, n in runtime.items() if n > 0}
-    if not runtime:
-        return []  # aten::item on a CPU tensor: no device sync happened
-    ops = [o for o in profile.ops_by_name if o.name in SYNC_CAUSES]
-    if not any(o.name in DATA_DEPENDENT for o in ops):
-        ops = [o for o in ops if o.name != "aten::index"]  # plain indexing does not sync
-    dtoh = any("DtoH" in k.name for k in profile.kernels)
-    advice = sync_advice(
-        [(o.name, o.calls) for o in ops] + list(runtime.items()),
-        hf_without_mask=_hf_without_mask(report),
-        dtoh_copies=dtoh,
-    )
-    lines = [f"{o.name}: {o.calls} call(s) per step, {o.self_us:.1f} µs" for o in ops]
-    lines += [f"{name}: {n} call(s) per step" for name, n in runtime.items()]
-    return [
-        Finding(
-            rule="host-sync",
-            severity="warning",
-            title=f"The step waits for the device: {advice.cause}",
-            evidence={
-                "cause": advice.cause,
-                **{f"op {i + 1}": line for i, line in enumerate(lines)},
-                **({"copies": "device-to-host memcpy in the step"} if dtoh else {}),
-            },
-            recommendation=advice.recommendation,
-            snippet=advice.snippet,
-        )
-    ]
-
-
-def _hf_without_mask(report: Report) -> bool:
-    """Inputs with input_ids and no attention_mask: a Hugging Face model then checks for
-    padding on every forward (one value read back from the device)."""
-    names = {spec.name.split(".")[-1] for spec in report.model.inputs}
-    return "input_ids" in names and "attention_mask" not in names
+def host_sync(report: Report, th: dict[str, float]) -> Iterable[Finding]:
+    return sync.profile_findings(report, th)
 
 
 @rule(
@@ -263,7 +193,7 @@ def _hf_without_mask(report: Report) -> bool:
     doc="From --batch-sweep: when a larger batch gives clearly more samples per second, the "
     "chosen batch leaves the hardware idle.",
 )
-def still_rising(report: Report, th: dict[str, float]) -> list[Finding]:
+def still_rising(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     sweep = report.timing.sweep
     if sweep is None or not sweep.points:
         return []
@@ -307,7 +237,7 @@ def still_rising(report: Report, th: dict[str, float]) -> list[Finding]:
     "model agree; other causes (too few samples, oversubscribed CPUs) always are.",
     thresholds={"timing.noise_margin": 0.25},
 )
-def noisy(report: Report, th: dict[str, float]) -> list[Finding]:
+def noisy(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     timing = report.timing
     if not timing.noisy or _spread_near_limits(timing, th["timing.noise_margin"]):
         return []
@@ -347,7 +277,7 @@ def _spread_near_limits(timing: Any, margin: float) -> bool:
     doc="Tensor Cores run bf16/fp16 (and TF32) many times faster than full fp32. The "
     "matmul share must clear the threshold with the step's noise taken out (see hot-module).",
 )
-def fp32_on_gpu(report: Report, th: dict[str, float]) -> list[Finding]:
+def fp32_on_gpu(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     if not report.profile.device.startswith("cuda"):
         return []
     params = report.model.parameters
@@ -386,7 +316,7 @@ def fp32_on_gpu(report: Report, th: dict[str, float]) -> list[Finding]:
     reads=["timing", "summary"],
     doc="With fixed input shapes, cudnn.benchmark picks the fastest convolution algorithm.",
 )
-def cudnn_off(report: Report, th: dict[str, float]) -> list[Finding]:
+def cudnn_off(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     if not report.model.device.startswith("cuda"):
         return []
     if not any(r.type.startswith("Conv") for r in report.summary.layers):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from reporter.report import Finding, Report
 from reporter.report.enums import Status
-from reporter.rules.registry import evidence, rule
+from reporter.rules.registry import evidence, numbered, rule
 
 
 @rule(
@@ -14,7 +16,7 @@ from reporter.rules.registry import evidence, rule
     doc="torch.export is the entry point for AOTInductor, ExecuTorch and most serving "
     "stacks; a model it cannot capture needs changes before deployment.",
 )
-def export_fails(report: Report, th: dict[str, float]) -> list[Finding]:
+def export_fails(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     check = report.deploy.export
     if check.status != Status.FAILED:
         return []
@@ -40,7 +42,7 @@ def export_fails(report: Report, th: dict[str, float]) -> list[Finding]:
     doc="Each graph break returns to Python, stops fusion across it and adds launch "
     "overhead; mode='reduce-overhead' (CUDA graphs) needs a single graph.",
 )
-def graph_breaks(report: Report, th: dict[str, float]) -> list[Finding]:
+def graph_breaks(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     breaks = report.deploy.graph_breaks
     if len(breaks) <= th["deploy.max_graph_breaks"]:
         return []
@@ -49,9 +51,9 @@ def graph_breaks(report: Report, th: dict[str, float]) -> list[Finding]:
             rule="graph-breaks",
             severity="warning",
             title=f"torch.compile hits {len(breaks)} distinct graph break(s)",
-            evidence={
-                f"break {i + 1}": f"{b.reason} ({b.location})" for i, b in enumerate(breaks[:5])
-            },
+            evidence=evidence(
+                **numbered("break", (f"{b.reason} ({b.location})" for b in breaks[:5]))
+            ),
             recommendation="Fix each break at the line shown: avoid .item()/print/numpy in "
             "forward, or move such code out of the compiled region.",
             snippet="torch._dynamo.explain(model)(x)  # lists each break and its line",
@@ -66,7 +68,7 @@ def graph_breaks(report: Report, th: dict[str, float]) -> list[Finding]:
     reads=["deploy"],
     doc="ONNX Runtime and TensorRT take ONNX; an export failure blocks those paths.",
 )
-def onnx_fails(report: Report, th: dict[str, float]) -> list[Finding]:
+def onnx_fails(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     check = report.deploy.onnx
     if check.status != Status.FAILED:
         return []
@@ -91,7 +93,7 @@ def onnx_fails(report: Report, th: dict[str, float]) -> list[Finding]:
     "the unchanged model in the same process; the whole quartile range must clear the "
     "threshold and the outputs must match.",
 )
-def measured_speedup(report: Report, th: dict[str, float]) -> list[Finding]:
+def measured_speedup(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     findings = []
     for e in report.experiments.experiments:
         if e.status != "measured" or not e.outputs_match or e.speedup_low is None:

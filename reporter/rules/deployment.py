@@ -3,6 +3,8 @@ tolerances, and the fastest one inside them recommended."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from reporter.report import Finding, Report
 from reporter.report.experiments import Experiment
 from reporter.rules.registry import evidence, rule
@@ -50,7 +52,7 @@ def verdict(e: Experiment, th: dict[str, float]) -> str:
     "range of its speedup is above 1. The fastest variant inside the tolerances is "
     "recommended with its evidence.",
 )
-def deployment_choice(report: Report, th: dict[str, float]) -> list[Finding]:
+def deployment_choice(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     variants = [e for e in report.experiments.experiments if e.deployment]
     for e in variants:
         e.verdict = verdict(e, th)  # kept in the report: the table shows the same judgement

@@ -2,35 +2,26 @@
 copies, communication, stragglers, Tensor Cores, data loading and memory.
 
 Each rule reads ``report.trace`` only (figures defined in reporter/report/trace.py) and
-names the numbers, kernels and ops behind a finding in its evidence.
+names the numbers, kernels and ops behind a finding in its evidence. Launches and syncs
+are judged in launch.py and sync.py, by the same judgement as the profile's launch-bound
+and host-sync rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 
 from reporter.report import Finding, Report
 from reporter.report.trace import KernelRow, RankFigures, TraceSection
+from reporter.rules import launch, sync
 from reporter.rules.registry import evidence, rule
-from reporter.rules.sync_advice import sync_advice
+from reporter.rules.trace_evidence import gpu_ranks, ms, pct, rank_key, rank_suffix
 from reporter.trace.ranks import find_stragglers
-
-
-def _ms(us: float | None) -> float | None:
-    return None if us is None else round(us / 1000.0, 3)
-
-
-def _pct(share: float | None) -> str | None:
-    return None if share is None else f"{100 * share:.1f}%"
-
-
-def _gpu_ranks(trace: TraceSection) -> list[RankFigures]:
-    return [r for r in trace.ranks if r.gpu is not None and r.window_us > 0]
 
 
 def _kernel_names(rows: list[KernelRow], n: int = 5) -> list[str]:
     return [
-        f"{k.short_name} ({_ms(k.total_us)} ms, from {k.launched_by or 'unknown op'})"
+        f"{k.short_name} ({ms(k.total_us)} ms, from {k.launched_by or 'unknown op'})"
         for k in rows[:n]
     ]
 
@@ -39,7 +30,7 @@ def _per_rank(
     trace: TraceSection, value: Callable[[RankFigures], object]
 ) -> dict[str, object] | None:
     """{"rank N": value(rank)} when there are several ranks (evidence of the spread)."""
-    ranks = _gpu_ranks(trace)
+    ranks = gpu_ranks(trace)
     if len(ranks) < 2:
         return None
     return {f"rank {r.rank}": value(r) for r in ranks}
@@ -54,12 +45,12 @@ def _per_rank(
     "the union of kernel intervals). The idle split says why: the CPU not launching work "
     "(host wait), launch latency between tiny kernels, or waits on other streams.",
 )
-def low_utilisation(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def low_utilisation(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     trace = report.trace
     o = trace.overall
     if not o.has_gpu or o.utilisation is None or o.window_us <= 0:
         return
-    limit = t["gpu.min_utilisation"]
+    limit = th["gpu.min_utilisation"]
     if o.utilisation >= limit:
         return
     b, idle = o.breakdown, o.idle
@@ -76,15 +67,15 @@ def low_utilisation(report: Report, t: dict[str, float]) -> Iterator[Finding]:
         severity="critical" if o.utilisation < limit / 2 else "warning",
         title=f"GPU busy only {100 * o.utilisation:.0f}% of the traced time",
         evidence=evidence(
-            utilisation=_pct(o.utilisation),
-            threshold=_pct(limit),
-            busy_ms=_ms(o.gpu_busy_us),
-            window_ms=_ms(o.window_us),
-            idle_ms=_ms(b.idle_us) if b else None,
-            communication_ms=_ms(b.communication_us) if b else None,
-            memcpy_ms=_ms(b.memcpy_us) if b else None,
+            utilisation=pct(o.utilisation),
+            threshold=pct(limit),
+            busy_ms=ms(o.gpu_busy_us),
+            window_ms=ms(o.window_us),
+            idle_ms=ms(b.idle_us) if b else None,
+            communication_ms=ms(b.communication_us) if b else None,
+            memcpy_ms=ms(b.memcpy_us) if b else None,
             main_idle_cause=cause or None,
-            per_rank_utilisation=_per_rank(trace, lambda r: _pct(r.gpu.utilisation)),
+            per_rank_utilisation=_per_rank(trace, lambda r: pct(r.gpu.utilisation)),
             top_kernels=_kernel_names(trace.top_kernels, 3),
         ),
         recommendation=(
@@ -109,18 +100,18 @@ def low_utilisation(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     doc="Most of the GPU's idle time falls in gaps where the next kernel had not been "
     "launched yet: the CPU side (Python, data loading, op dispatch) is the bottleneck.",
 )
-def idle_host_wait(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def idle_host_wait(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     o = report.trace.overall
     if not o.has_gpu or o.idle is None or o.breakdown is None or o.window_us <= 0:
         return
     idle = o.breakdown.idle_us
-    if idle <= 0 or idle / o.window_us < t["gpu.min_idle_share"]:
+    if idle <= 0 or idle / o.window_us < th["gpu.min_idle_share"]:
         return
     share = o.idle.host_wait_us / idle
-    if share < t["gpu.host_wait_share"]:
+    if share < th["gpu.host_wait_share"]:
         return
     ops = [
-        f"{op.name} ({_ms(op.self_us)} ms self)"
+        f"{op.name} ({ms(op.self_us)} ms self)"
         for r in report.trace.ranks[:1]
         for op in r.cpu_ops[:5]
     ]
@@ -129,12 +120,12 @@ def idle_host_wait(report: Report, t: dict[str, float]) -> Iterator[Finding]:
         severity="warning",
         title=f"{100 * share:.0f}% of GPU idle time is waiting for the CPU to launch work",
         evidence=evidence(
-            host_wait_ms=_ms(o.idle.host_wait_us),
-            idle_ms=_ms(idle),
-            host_wait_share_of_idle=_pct(share),
-            idle_share_of_window=_pct(idle / o.window_us),
-            short_gap_ms=_ms(o.idle.short_gap_us),
-            other_ms=_ms(o.idle.other_us),
+            host_wait_ms=ms(o.idle.host_wait_us),
+            idle_ms=ms(idle),
+            host_wait_share_of_idle=pct(share),
+            idle_share_of_window=pct(idle / o.window_us),
+            short_gap_ms=ms(o.idle.short_gap_us),
+            other_ms=ms(o.idle.other_us),
             top_cpu_ops_by_self_time=ops or None,
         ),
         recommendation=(
@@ -161,56 +152,8 @@ def idle_host_wait(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     "started them, while the launch queue is nearly empty (kernels start right after "
     "their launch): the CPU's launch rate limits the GPU.",
 )
-def launch_bound(report: Report, t: dict[str, float]) -> Iterator[Finding]:
-    for r in _gpu_ranks(report.trace):
-        lf = r.gpu.launch
-        if lf.kernels < t["gpu.min_kernels"] or lf.launch_delay_median_us is None:
-            continue
-        many_tiny = lf.tiny_share >= t["gpu.tiny_kernel_share"]
-        outpaced = lf.shorter_than_launch_share >= t["gpu.shorter_than_launch_share"]
-        shallow_queue = lf.launch_delay_median_us <= t["gpu.launch_bound_max_queue_us"]
-        if not (many_tiny or outpaced) or not shallow_queue:
-            continue
-        tiny = sorted(
-            (k for k in r.top_kernels if k.mean_us < lf.tiny_kernel_threshold_us),
-            key=lambda k: -k.count,
-        )
-        yield Finding(
-            rule="gpu-launch-bound",
-            severity="warning",
-            title=(
-                f"Launch-bound: {100 * lf.tiny_share:.0f}% of {lf.kernels} kernels run under "
-                f"{lf.tiny_kernel_threshold_us:.0f} µs"
-                + (f" (rank {r.rank})" if len(report.trace.ranks) > 1 else "")
-            ),
-            evidence=evidence(
-                rank=r.rank if len(report.trace.ranks) > 1 else None,
-                kernels=lf.kernels,
-                tiny_kernels=lf.tiny_kernels,
-                tiny_share=_pct(lf.tiny_share),
-                shorter_than_launch_call=lf.shorter_than_launch,
-                shorter_than_launch_share=_pct(lf.shorter_than_launch_share),
-                median_kernel_us=round(lf.median_kernel_us or 0.0, 2),
-                median_launch_delay_us=round(lf.launch_delay_median_us, 2),
-                launch_call_ms=_ms(lf.launch_call_us),
-                kernels_per_ms=round(lf.kernels_per_ms, 2),
-                frequent_tiny_kernels=[
-                    f"{k.short_name} ×{k.count} (from {k.launched_by or 'unknown op'})"
-                    for k in tiny[:5]
-                ]
-                or None,
-            ),
-            recommendation=(
-                "Each kernel costs a few microseconds of CPU launch time; when kernels are "
-                "this short the GPU waits for launches. Fuse elementwise ops with "
-                "torch.compile, capture the step in a CUDA graph, use fused optimizers "
-                "(foreach/fused=True), or raise the batch size so each kernel does more."
-            ),
-            snippet=(
-                'model = torch.compile(model, mode="reduce-overhead")\n'
-                "opt = torch.optim.AdamW(model.parameters(), fused=True)"
-            ),
-        )
+def launch_bound(report: Report, th: dict[str, float]) -> Iterable[Finding]:
+    return launch.trace_findings(report, th)
 
 
 @rule(
@@ -222,58 +165,8 @@ def launch_bound(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     "CPU wait until the GPU catches up, draining the launch queue. The advice follows the "
     "kinds of sync the trace found (see host-sync).",
 )
-def host_sync(report: Report, t: dict[str, float]) -> Iterator[Finding]:
-    for r in _gpu_ranks(report.trace):
-        s = r.syncs
-        if r.step_count:
-            count, time_us = s.in_steps, s.in_steps_us
-            per_step = s.per_step or 0.0
-            if per_step <= t["gpu.max_syncs_per_step"] or count == 0:
-                continue
-        else:
-            count = sum(site.count for site in s.sites)
-            time_us = sum(site.total_us for site in s.sites)
-            per_step = None
-            if count == 0:
-                continue
-        share = time_us / r.window_us
-        sites = [
-            f"{site.kind} ×{site.count} ({_ms(site.total_us)} ms)"
-            + (f" in {site.op}" if site.op and site.op != site.kind else "")
-            + (f" at {site.context}" if site.context else "")
-            for site in s.sites[:6]
-        ]
-        top = s.sites[0] if s.sites else None
-        steps = r.step_count or 1
-        advice = sync_advice(
-            [(site.op or site.kind, round(site.count / steps)) for site in s.sites]
-            + [(site.kind, round(site.count / steps)) for site in s.sites],
-            dtoh_copies=any("DtoH" in site.kind for site in s.sites),
-        )
-        yield Finding(
-            rule="gpu-host-sync",
-            severity="warning" if share >= t["gpu.sync_time_share"] else "info",
-            title=(
-                f"{count} host-device synchronisations"
-                + (f" ({per_step:.1f} per step)" if per_step is not None else "")
-                + f" take {_ms(time_us)} ms of host time"
-                + (f" (rank {r.rank})" if len(report.trace.ranks) > 1 else "")
-            ),
-            evidence=evidence(
-                rank=r.rank if len(report.trace.ranks) > 1 else None,
-                syncs=count,
-                syncs_per_step=round(per_step, 2) if per_step is not None else None,
-                sync_ms=_ms(time_us),
-                share_of_window=_pct(share),
-                blocking_calls=s.blocking_calls,
-                sites=sites,
-                counted="inside ProfilerSteps" if r.step_count else "whole trace (no steps)",
-                cause=advice.cause,
-            ),
-            recommendation=advice.recommendation,
-            snippet=advice.snippet,
-            target=(top.op or top.kind) if top else None,
-        )
+def host_sync(report: Report, th: dict[str, float]) -> Iterable[Finding]:
+    return sync.trace_findings(report, th)
 
 
 @rule(
@@ -284,10 +177,10 @@ def host_sync(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     doc="Copies between the GPU and pageable host memory are staged through a driver "
     "buffer and cannot overlap with compute; pinned memory makes them faster and async.",
 )
-def pageable_memcpy(report: Report, t: dict[str, float]) -> Iterator[Finding]:
-    ranks = [r for r in _gpu_ranks(report.trace) if r.gpu.memcpy.pageable_count]
+def pageable_memcpy(report: Report, th: dict[str, float]) -> Iterable[Finding]:
+    ranks = [r for r in gpu_ranks(report.trace) if r.gpu.memcpy.pageable_count]
     total_bytes = sum(r.gpu.memcpy.pageable_bytes for r in ranks)
-    if not ranks or total_bytes < t["gpu.pageable_min_bytes"]:
+    if not ranks or total_bytes < th["gpu.pageable_min_bytes"]:
         return
     count = sum(r.gpu.memcpy.pageable_count for r in ranks)
     time_us = sum(r.gpu.memcpy.pageable_us for r in ranks)
@@ -306,7 +199,7 @@ def pageable_memcpy(report: Report, t: dict[str, float]) -> Iterator[Finding]:
         evidence=evidence(
             copies=count,
             bytes=total_bytes,
-            copy_ms=_ms(time_us),
+            copy_ms=ms(time_us),
             directions=directions,
             ranks=[r.rank for r in ranks] if len(report.trace.ranks) > 1 else None,
         ),
@@ -330,14 +223,14 @@ def pageable_memcpy(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     doc="NCCL kernels that run while no compute kernel runs stall the step. Overlap them "
     "(DDP bucketing, FSDP prefetch) or send less (gradient compression, larger buckets).",
 )
-def communication(report: Report, t: dict[str, float]) -> Iterator[Finding]:
-    for r in _gpu_ranks(report.trace):
+def communication(report: Report, th: dict[str, float]) -> Iterable[Finding]:
+    for r in gpu_ranks(report.trace):
         c = r.gpu.communication
         if c.kernels == 0 or r.window_us <= 0:
             continue
         exposed_share = c.exposed_us / r.window_us
-        too_much = c.share_of_window > t["gpu.max_comm_share"]
-        exposed = exposed_share > t["gpu.max_exposed_comm_share"]
+        too_much = c.share_of_window > th["gpu.max_comm_share"]
+        exposed = exposed_share > th["gpu.max_exposed_comm_share"]
         if not (too_much or exposed):
             continue
         yield Finding(
@@ -346,18 +239,18 @@ def communication(report: Report, t: dict[str, float]) -> Iterator[Finding]:
             title=(
                 f"Communication is {100 * c.share_of_window:.0f}% of the step, "
                 f"{100 * c.overlap_share:.0f}% overlapped with compute"
-                + (f" (rank {r.rank})" if len(report.trace.ranks) > 1 else "")
+                + rank_suffix(report.trace.ranks, r)
             ),
             evidence=evidence(
-                rank=r.rank if len(report.trace.ranks) > 1 else None,
-                communication_ms=_ms(c.total_us),
-                exposed_ms=_ms(c.exposed_us),
-                overlapped_ms=_ms(c.overlapped_us),
-                share_of_window=_pct(c.share_of_window),
-                exposed_share_of_window=_pct(exposed_share),
-                overlap_share=_pct(c.overlap_share),
+                rank=rank_key(report.trace.ranks, r),
+                communication_ms=ms(c.total_us),
+                exposed_ms=ms(c.exposed_us),
+                overlapped_ms=ms(c.overlapped_us),
+                share_of_window=pct(c.share_of_window),
+                exposed_share_of_window=pct(exposed_share),
+                overlap_share=pct(c.overlap_share),
                 collectives=[
-                    f"{n.name} ×{n.count} ({_ms(n.total_us)} ms)" for n in c.collectives[:5]
+                    f"{n.name} ×{n.count} ({ms(n.total_us)} ms)" for n in c.collectives[:5]
                 ],
             ),
             recommendation=(
@@ -381,11 +274,11 @@ def communication(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     doc="In synchronous training every rank waits for the slowest one at each collective. "
     "A rank whose compute per step exceeds the median of the others holds them all up.",
 )
-def straggler(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def straggler(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     ranks = report.trace.ranks
     if len(ranks) < 2:
         return
-    limit = t["gpu.straggler_excess"]
+    limit = th["gpu.straggler_excess"]
     compute = {r.rank: r.compute_per_step_us for r in ranks if r.compute_per_step_us}
     steps = {r.rank: r.step_time_us for r in ranks if r.step_time_us}
     found = find_stragglers(compute, limit, "compute_per_step_us") if len(compute) > 1 else []
@@ -403,13 +296,13 @@ def straggler(report: Report, t: dict[str, float]) -> Iterator[Finding]:
             evidence=evidence(
                 rank=s.rank,
                 metric=s.metric,
-                value_ms=_ms(s.value_us),
-                others_median_ms=_ms(s.others_median_us),
-                excess=_pct(s.excess),
-                threshold=_pct(limit),
-                compute_per_step_ms={f"rank {r}": _ms(v) for r, v in sorted(compute.items())}
+                value_ms=ms(s.value_us),
+                others_median_ms=ms(s.others_median_us),
+                excess=pct(s.excess),
+                threshold=pct(limit),
+                compute_per_step_ms={f"rank {r}": ms(v) for r, v in sorted(compute.items())}
                 or None,
-                step_time_ms={f"rank {r}": _ms(v) for r, v in sorted(steps.items())} or None,
+                step_time_ms={f"rank {r}": ms(v) for r, v in sorted(steps.items())} or None,
             ),
             recommendation=(
                 "Find why this rank does more work: uneven data shards or sequence lengths "
@@ -432,10 +325,10 @@ def straggler(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     doc="On a GPU with Tensor Cores (compute capability >= 7.0), GEMM and convolution "
     "kernels that run in plain fp32 leave most of the GPU's math throughput unused.",
 )
-def fp32_no_tensor_cores(report: Report, t: dict[str, float]) -> Iterator[Finding]:
-    for r in _gpu_ranks(report.trace):
+def fp32_no_tensor_cores(report: Report, th: dict[str, float]) -> Iterable[Finding]:
+    for r in gpu_ranks(report.trace):
         tc = r.gpu.tensor_cores
-        if not tc.available or tc.not_tensor_core_share < t["gpu.min_non_tensor_core_share"]:
+        if not tc.available or tc.not_tensor_core_share < th["gpu.min_non_tensor_core_share"]:
             continue
         major = int(r.compute_capability.split(".")[0]) if r.compute_capability else None
         ampere = major is not None and major >= 8
@@ -449,12 +342,12 @@ def fp32_no_tensor_cores(report: Report, t: dict[str, float]) -> Iterator[Findin
                 f"not on Tensor Cores" + (f" ({r.device_name})" if r.device_name else "")
             ),
             evidence=evidence(
-                rank=r.rank if len(report.trace.ranks) > 1 else None,
+                rank=rank_key(report.trace.ranks, r),
                 device=r.device_name or None,
                 compute_capability=r.compute_capability or None,
-                not_tensor_core_ms=_ms(tc.not_tensor_core_us),
-                not_tensor_core_share=_pct(tc.not_tensor_core_share),
-                tensor_core_share=_pct(tc.share),
+                not_tensor_core_ms=ms(tc.not_tensor_core_us),
+                not_tensor_core_share=pct(tc.not_tensor_core_share),
+                tensor_core_share=pct(tc.share),
                 kernels=kernels,
                 ops=ops or None,
             ),
@@ -491,25 +384,25 @@ def fp32_no_tensor_cores(report: Report, t: dict[str, float]) -> Iterator[Findin
     "data loading) inside the traced steps while no kernel, memcpy or memset ran "
     "(tb-profiler's DataLoader time).",
 )
-def dataloader(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def dataloader(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     for r in report.trace.ranks:
         share = r.dataloader_exposed_share
-        if share is None or share <= t["gpu.max_dataloader_share"]:
+        if share is None or share <= th["gpu.max_dataloader_share"]:
             continue
         yield Finding(
             rule="gpu-dataloader",
             severity="warning",
             title=f"Data loading with the GPU idle takes {100 * share:.0f}% of the traced steps"
-            + (f" (rank {r.rank})" if len(report.trace.ranks) > 1 else ""),
+            + rank_suffix(report.trace.ranks, r),
             evidence=evidence(
-                rank=r.rank if len(report.trace.ranks) > 1 else None,
-                dataloader_ms=_ms(r.dataloader_us),
-                exposed_ms=_ms(r.dataloader_exposed_us),
-                window_ms=_ms(r.window_us),
-                share=_pct(r.dataloader_share or 0.0),
-                exposed_share=_pct(share),
-                threshold=_pct(t["gpu.max_dataloader_share"]),
-                per_step_ms=[_ms(s.dataloader_exposed_us) for s in r.steps] or None,
+                rank=rank_key(report.trace.ranks, r),
+                dataloader_ms=ms(r.dataloader_us),
+                exposed_ms=ms(r.dataloader_exposed_us),
+                window_ms=ms(r.window_us),
+                share=pct(r.dataloader_share or 0.0),
+                exposed_share=pct(share),
+                threshold=pct(th["gpu.max_dataloader_share"]),
+                per_step_ms=[ms(s.dataloader_exposed_us) for s in r.steps] or None,
             ),
             recommendation=(
                 "Load and augment data in parallel and ahead of time: more DataLoader "
@@ -532,22 +425,22 @@ def dataloader(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     "against deviceProperties' totalGlobalMem. Near the limit, fragmentation or a longer "
     "input causes out-of-memory errors.",
 )
-def memory_near_capacity(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def memory_near_capacity(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     for r in report.trace.ranks:
         for m in r.memory:
-            if m.share is None or m.share <= t["gpu.max_memory_share"]:
+            if m.share is None or m.share <= th["gpu.max_memory_share"]:
                 continue
             yield Finding(
                 rule="gpu-memory-near-capacity",
                 severity="critical" if m.share > 0.97 else "warning",
                 title=f"Peak memory on {m.device} is {100 * m.share:.0f}% of its capacity",
                 evidence=evidence(
-                    rank=r.rank if len(report.trace.ranks) > 1 else None,
+                    rank=rank_key(report.trace.ranks, r),
                     device=m.device,
                     peak_allocated_bytes=m.peak_allocated_bytes,
                     peak_reserved_bytes=m.peak_reserved_bytes,
                     capacity_bytes=m.capacity_bytes,
-                    share=_pct(m.share),
+                    share=pct(m.share),
                 ),
                 recommendation=(
                     "Lower the activation memory: activation checkpointing on the largest "

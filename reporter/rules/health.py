@@ -59,7 +59,7 @@ def _layer_name(name: str) -> str:
     "the first probe step; or layers whose gradient is exactly zero at every step while a "
     "layer nearer the output has one. Early layers then barely (or never) learn.",
 )
-def vanishing_gradients(report: Report, t: dict[str, float]) -> Iterable[Finding]:
+def vanishing_gradients(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     probe = _probe(report)
     if probe is None:
         return []
@@ -84,11 +84,11 @@ def vanishing_gradients(report: Report, t: dict[str, float]) -> Iterable[Finding
             )
         ]
     path = _gradient_path(probe)
-    if len(path) < t["health.min_layers"]:
+    if len(path) < th["health.min_layers"]:
         return []
     first, last = path[0], path[-1]
     ratio = first.relative_grad / last.relative_grad
-    if ratio >= t["health.vanishing_ratio"]:
+    if ratio >= th["health.vanishing_ratio"]:
         return []
     return [
         Finding(
@@ -128,7 +128,7 @@ def vanishing_gradients(report: Report, t: dict[str, float]) -> Iterable[Finding
     "health.grad_norm_high at the first step (healthy models measure ~0.1 to ~50); or the "
     "global norm at the last step over the first above health.grad_growth.",
 )
-def exploding_gradients(report: Report, t: dict[str, float]) -> Iterable[Finding]:
+def exploding_gradients(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     probe = _probe(report)
     if probe is None:
         return []
@@ -150,7 +150,7 @@ def exploding_gradients(report: Report, t: dict[str, float]) -> Iterable[Finding
     path = _gradient_path(probe)
     if len(path) >= 2:
         ratio = path[0].relative_grad / path[-1].relative_grad
-        if ratio > t["health.exploding_ratio"]:
+        if ratio > th["health.exploding_ratio"]:
             return [
                 _exploding(
                     "warning",
@@ -167,7 +167,7 @@ def exploding_gradients(report: Report, t: dict[str, float]) -> Iterable[Finding
                 )
             ]
     first, last = probe.grad_total_first, probe.grad_total_last
-    if _finite(first) and first > t["health.grad_norm_high"]:
+    if _finite(first) and first > th["health.grad_norm_high"]:
         top = max(probe.layers, key=lambda x: x.grad_norm_first or 0.0)
         return [
             _exploding(
@@ -176,12 +176,12 @@ def exploding_gradients(report: Report, t: dict[str, float]) -> Iterable[Finding
                 evidence(
                     grad_norm_first=f"{first:.3e}",
                     largest_layer=f"{_layer_name(top.name)} {top.grad_norm_first:.3e}",
-                    threshold=t["health.grad_norm_high"],
+                    threshold=th["health.grad_norm_high"],
                 ),
                 top.name,
             )
         ]
-    if _finite(first) and _finite(last) and first > 0 and last / first > t["health.grad_growth"]:
+    if _finite(first) and _finite(last) and first > 0 and last / first > th["health.grad_growth"]:
         return [
             _exploding(
                 "warning",
@@ -230,8 +230,8 @@ def _exploding(severity: str, title: str, ev: dict, target: str | None) -> Findi
     doc="Share of exact zeros after a ReLU-like call over the probe steps; such units pass "
     "no gradient and stop learning.",
 )
-def dead_relu(report: Report, t: dict[str, float]) -> Iterable[Finding]:
-    limit = t["health.dead_relu_fraction"]
+def dead_relu(report: Report, th: dict[str, float]) -> Iterable[Finding]:
+    limit = th["health.dead_relu_fraction"]
     dead, worst = _sites_over(report, "zero_fraction", limit)
     if worst is None:
         return []
@@ -264,8 +264,8 @@ def dead_relu(report: Report, t: dict[str, float]) -> Iterable[Finding]:
     doc="Share of sigmoid outputs outside [0.01, 0.99] or tanh outputs with |y| > 0.99; "
     "their derivative is below ~0.01, so little gradient passes.",
 )
-def saturated_activations(report: Report, t: dict[str, float]) -> Iterable[Finding]:
-    limit = t["health.saturated_fraction"]
+def saturated_activations(report: Report, th: dict[str, float]) -> Iterable[Finding]:
+    limit = th["health.saturated_fraction"]
     hit, worst = _sites_over(report, "saturated_fraction", limit)
     if worst is None:
         return []
@@ -295,11 +295,11 @@ def saturated_activations(report: Report, t: dict[str, float]) -> Iterable[Findi
     doc="Median over the probe steps of ||w_after - w_before|| / ||w|| per layer. Far below "
     "1e-3 the layer barely learns (learning rate too low); far above it the weights churn.",
 )
-def update_ratio(report: Report, t: dict[str, float]) -> Iterable[Finding]:
+def update_ratio(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     probe = _probe(report)
     if probe is None:
         return []
-    low, high = t["health.update_ratio_low"], t["health.update_ratio_high"]
+    low, high = th["health.update_ratio_low"], th["health.update_ratio_high"]
     # A layer with no gradient at all is not moved by any learning rate: the
     # vanishing-gradients finding names it instead.
     rated = [
@@ -351,7 +351,7 @@ def update_ratio(report: Report, t: dict[str, float]) -> Iterable[Finding]:
     doc="Over N steps on one fixed batch a model that can learn lowers its loss. Compares "
     "the mean of the first 3 losses with the mean of the last 3.",
 )
-def loss_not_falling(report: Report, t: dict[str, float]) -> Iterable[Finding]:
+def loss_not_falling(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     probe = _probe(report)
     if probe is None or not probe.losses:
         return []
@@ -365,10 +365,10 @@ def loss_not_falling(report: Report, t: dict[str, float]) -> Iterable[Finding]:
     first, last = statistics.fmean(losses[:k]), statistics.fmean(losses[-k:])
     if abs(first) < 1e-8:
         return []
-    if last > first * t["health.loss_divergence_factor"] and first > 0:
+    if last > first * th["health.loss_divergence_factor"] and first > 0:
         return [_loss_finding("critical", f"The loss diverges: {first:.4g} → {last:.4g}", probe)]
     drop = (first - last) / abs(first)
-    if drop < t["health.loss_min_drop"]:
+    if drop < th["health.loss_min_drop"]:
         return [
             _loss_finding(
                 "warning",
@@ -405,7 +405,7 @@ def _loss_finding(severity: str, title: str, probe: TrainingProbe) -> Finding:
     doc="Names the first module whose output held NaN/inf (innermost first) and the first "
     "layer whose gradient did.",
 )
-def nan_inf(report: Report, t: dict[str, float]) -> Iterable[Finding]:
+def nan_inf(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     probe = _probe(report)
     if probe is None or not probe.nonfinite:
         return []
@@ -467,7 +467,7 @@ def _curves(report: Report) -> list[ScalarCurve]:
     reads=["health"],
     doc="Any non-finite point in a TensorBoard scalar.",
 )
-def curve_nan(report: Report, t: dict[str, float]) -> Iterable[Finding]:
+def curve_nan(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     bad = [c for c in _curves(report) if c.nonfinite_steps]
     if not bad:
         return []
@@ -496,7 +496,7 @@ def curve_nan(report: Report, t: dict[str, float]) -> Iterable[Finding]:
     doc="The validation loss ends more than health.overfit_rise above its minimum while the "
     "training loss at the end is below its value at that minimum.",
 )
-def overfitting(report: Report, t: dict[str, float]) -> Iterable[Finding]:
+def overfitting(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     curves = [c for c in _curves(report) if _is_loss(c)]
     train = {_pair_key(c): c for c in curves if not _is_validation(c)}
     findings = []
@@ -507,7 +507,7 @@ def overfitting(report: Report, t: dict[str, float]) -> Iterable[Finding]:
             continue
         best_step, best = min(vp, key=lambda p: p[1])
         end_step, end = vp[-1]
-        if best_step == end_step or end <= best * (1 + t["health.overfit_rise"]):
+        if best_step == end_step or end <= best * (1 + th["health.overfit_rise"]):
             continue
         train_then = _value_at(tp, best_step)
         train_end = tp[-1][1]
@@ -550,16 +550,16 @@ def _value_at(points: list[tuple[int, float]], step: int) -> float:
     thresholds={"health.curve_min_drop": 0.1, "health.curve_min_points": 10},
     doc="Mean of the last 10% of a training loss curve over the mean of its first 10%.",
 )
-def not_converging(report: Report, t: dict[str, float]) -> Iterable[Finding]:
+def not_converging(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     findings = []
     for c in _curves(report):
         pts = _points(c)
-        if not _is_loss(c) or _is_validation(c) or len(pts) < t["health.curve_min_points"]:
+        if not _is_loss(c) or _is_validation(c) or len(pts) < th["health.curve_min_points"]:
             continue
         k = max(1, len(pts) // 10)
         first = statistics.fmean(v for _, v in pts[:k])
         last = statistics.fmean(v for _, v in pts[-k:])
-        if first <= 0 or (first - last) / first >= t["health.curve_min_drop"]:
+        if first <= 0 or (first - last) / first >= th["health.curve_min_drop"]:
             continue
         findings.append(
             Finding(
@@ -589,8 +589,8 @@ def not_converging(report: Report, t: dict[str, float]) -> Iterable[Finding]:
     doc="A point more than health.spike_factor times the median of the preceding "
     "health.spike_window points.",
 )
-def loss_spikes(report: Report, t: dict[str, float]) -> Iterable[Finding]:
-    window, factor = int(t["health.spike_window"]), t["health.spike_factor"]
+def loss_spikes(report: Report, th: dict[str, float]) -> Iterable[Finding]:
+    window, factor = int(th["health.spike_window"]), th["health.spike_factor"]
     findings = []
     for c in _curves(report):
         if not _is_loss(c):

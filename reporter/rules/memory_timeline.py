@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from reporter.report import Finding, Report
 from reporter.rules.registry import evidence, rule
 from reporter.units import nbytes, percent
@@ -22,7 +24,7 @@ def _timeline(report: Report):  # noqa: ANN202
     "and the bytes they hold as forward ends (what checkpointing them could save, less the "
     "inputs each keeps). A smaller batch shrinks them too.",
 )
-def activations_dominate(report: Report, th: dict[str, float]) -> list[Finding]:
+def activations_dominate(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     t = _timeline(report)
     if t is None or not t.peak_bytes:
         return []
@@ -67,7 +69,7 @@ def activations_dominate(report: Report, th: dict[str, float]) -> list[Finding]:
     "Adafactor: factored), 8-bit optimizer state, or sharding it across ranks (FSDP, "
     "ZeRO) reduces it.",
 )
-def optimizer_dominates(report: Report, th: dict[str, float]) -> list[Finding]:
+def optimizer_dominates(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     t = _timeline(report)
     if t is None or not t.peak_bytes:
         return []
@@ -99,7 +101,7 @@ def optimizer_dominates(report: Report, th: dict[str, float]) -> list[Finding]:
     "at least this share of the peak. The op that made it is named: a fused or in-place "
     "variant (the optimizer's foreach=False or fused=True, a chunked loss) avoids it.",
 )
-def temporary_spike(report: Report, th: dict[str, float]) -> list[Finding]:
+def temporary_spike(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     t = _timeline(report)
     if t is None or not t.peak_bytes:
         return []

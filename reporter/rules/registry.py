@@ -84,7 +84,7 @@ def run_rules(report: Report, overrides: dict[str, float] | None = None) -> list
                     rule="rule-error",
                     severity=Severity.INFO,
                     title=f"rule {r.id} could not run: {type(exc).__name__}: {exc}",
-                    evidence={"traceback": traceback.format_exc(limit=3)},
+                    evidence=evidence(traceback=traceback.format_exc(limit=3)),
                 )
             )
     order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
@@ -93,5 +93,11 @@ def run_rules(report: Report, overrides: dict[str, float] | None = None) -> list
 
 
 def evidence(**values: Any) -> dict[str, Any]:
-    """Evidence without empty entries."""
+    """A finding's evidence: the values in the order given, without empty (None) entries.
+    Every rule builds its evidence here."""
     return {k: v for k, v in values.items() if v is not None}
+
+
+def numbered(label: str, items: Iterable[Any]) -> dict[str, Any]:
+    """Evidence entries for a list shown one per line: {"<label> 1": first, ...}."""
+    return {f"{label} {i}": item for i, item in enumerate(items, start=1)}

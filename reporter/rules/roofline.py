@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from reporter.report import Finding, Report
 from reporter.rules.registry import evidence, rule
 from reporter.units import percent
@@ -21,7 +23,7 @@ def _on_gpu(report: Report) -> bool:
     "Faster arithmetic or memory does not help such a model: fewer, larger ops do (a "
     "larger batch, torch.compile; CUDA graphs on a GPU).",
 )
-def overhead_bound(report: Report, th: dict[str, float]) -> list[Finding]:
+def overhead_bound(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     model = report.roofline.model
     total = sum(model.regime_ms.values())
     overhead = model.regime_ms.get("overhead", 0.0)
@@ -62,7 +64,7 @@ def overhead_bound(report: Report, th: dict[str, float]) -> list[Finding]:
     "tensor; one fused kernel moves only the first inputs and the last outputs. Flagged "
     "when the time above that fused bound is at least this share of the op time.",
 )
-def fusion_candidate(report: Report, th: dict[str, float]) -> list[Finding]:
+def fusion_candidate(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     op_ms = report.roofline.model.op_time_ms
     findings = []
     for chain in report.roofline.chains:
@@ -107,7 +109,7 @@ def fusion_candidate(report: Report, th: dict[str, float]) -> list[Finding]:
     "for convolutions), sizes that are not multiples of 8 or 16, or shapes too small to "
     "fill the machine.",
 )
-def compute_inefficient(report: Report, th: dict[str, float]) -> list[Finding]:
+def compute_inefficient(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     section = report.roofline
     total = sum(o.time_us for o in section.ops)
     slow = [

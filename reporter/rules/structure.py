@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from reporter.profiling.categories import op_category
 from reporter.report import Finding, OpCount, Report
 from reporter.rules.layer_feed import dominant_advice, layer_feed
 from reporter.rules.margin import noise
-from reporter.rules.registry import evidence, rule
+from reporter.rules.registry import evidence, numbered, rule
 from reporter.units import count, nbytes, percent
 
 SOFTMAX_OPS = frozenset({"aten._softmax", "aten._log_softmax", "aten.softmax", "aten.log_softmax"})
@@ -28,7 +29,7 @@ SOFTMAX_OPS = frozenset({"aten._softmax", "aten._log_softmax", "aten.softmax", "
     "embedding) is normal in a small sequence model (info; tying is suggested when the "
     "two are separate); any other layer (an LSTM, a wide convolution) is info.",
 )
-def dominant_layer(report: Report, th: dict[str, float]) -> list[Finding]:
+def dominant_layer(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     totals = report.model.parameters
     if totals is None or totals.total == 0:
         return []
@@ -70,7 +71,7 @@ def dominant_layer(report: Report, th: dict[str, float]) -> list[Finding]:
     "through (log-)softmax, it trains on squashed logits and learns slowly. Found by "
     "following the tensor: the loss's softmax reads the storage the model's softmax wrote.",
 )
-def double_softmax(report: Report, th: dict[str, float]) -> list[Finding]:
+def double_softmax(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     training = report.memory.training
     final = report.summary.final_op
     if training is None or not training.softmax_twice:
@@ -99,7 +100,7 @@ def double_softmax(report: Report, th: dict[str, float]) -> list[Finding]:
     "and reads the output correctly (nll_loss after log_softmax) nothing is flagged, and "
     "when it provably applies softmax again double-softmax reports it as critical.",
 )
-def probabilities_output(report: Report, th: dict[str, float]) -> list[Finding]:
+def probabilities_output(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     summary = report.summary
     final = summary.final_op
     if final not in SOFTMAX_OPS or len(summary.outputs) != 1:
@@ -161,7 +162,7 @@ def _output_text(outputs: list[Any]) -> str | None:
     "the same (Dropout(p=0): ViT-B/16 has 37) are left out. perfreport analyses in eval "
     "mode; inference code must call model.eval().",
 )
-def train_mode(report: Report, th: dict[str, float]) -> list[Finding]:
+def train_mode(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     summary = report.summary
     modules = summary.train_mode_modules
     if not modules:
@@ -200,7 +201,7 @@ def train_mode(report: Report, th: dict[str, float]) -> list[Finding]:
     "With --experiments the bn_fold experiment times the folded copy and the finding "
     "quotes it.",
 )
-def conv_bn_fold(report: Report, th: dict[str, float]) -> list[Finding]:
+def conv_bn_fold(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     pairs = report.summary.conv_bn_pairs
     if not pairs:
         return []
@@ -262,7 +263,7 @@ def _experiment_text(e: Any) -> str | None:
     reads=["summary"],
     doc="float64 doubles memory and is many times slower than float32 on GPUs.",
 )
-def float64(report: Report, th: dict[str, float]) -> list[Finding]:
+def float64(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     totals = report.model.parameters
     n = (totals.by_dtype if totals else {}).get("float64", 0)
     if not n:
@@ -287,7 +288,7 @@ def float64(report: Report, th: dict[str, float]) -> list[Finding]:
     thresholds={"structure.alignment_min_flops_share": 0.01},
     doc="Tensor Cores run fp16/bf16 matmuls fastest when sizes are multiples of 8.",
 )
-def alignment(report: Report, th: dict[str, float]) -> list[Finding]:
+def alignment(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     if not report.model.device.startswith("cuda"):
         return []
     shares = {m.name: m.share for m in report.flops.by_module}
@@ -325,7 +326,7 @@ def alignment(report: Report, th: dict[str, float]) -> list[Finding]:
     doc="Warnings during forward (e.g. Dropout2d on 2-D input) often mean a layer does not "
     "do what was intended.",
 )
-def forward_warnings(report: Report, th: dict[str, float]) -> list[Finding]:
+def forward_warnings(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     lines = report.summary.forward_warnings
     if not lines:
         return []
@@ -334,7 +335,7 @@ def forward_warnings(report: Report, th: dict[str, float]) -> list[Finding]:
             rule="forward-warnings",
             severity="warning",
             title=f"The forward pass raised {len(lines)} warning(s)",
-            evidence={f"warning {i + 1}": line for i, line in enumerate(lines[:5])},
+            evidence=evidence(**numbered("warning", lines[:5])),
             recommendation="Read each warning: it names a layer used in a way PyTorch "
             "considers wrong or deprecated.",
         )
@@ -347,7 +348,7 @@ def forward_warnings(report: Report, th: dict[str, float]) -> list[Finding]:
     reads=["summary"],
     doc="A model whose output holds NaN/Inf on the sample input is broken for that input.",
 )
-def nonfinite(report: Report, th: dict[str, float]) -> list[Finding]:
+def nonfinite(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     n = report.summary.output_nonfinite
     if not n:
         return []
@@ -378,7 +379,7 @@ def nonfinite(report: Report, th: dict[str, float]) -> list[Finding]:
     "the eval forward read are not flagged, those it never read are reported at info "
     "level, and the evidence says the figures come from eval mode.",
 )
-def unused(report: Report, th: dict[str, float]) -> list[Finding]:
+def unused(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     training = report.memory.training
     if training is None or not training.params_without_grad:
         return []
@@ -433,7 +434,7 @@ def _names(names: list[str]) -> str:
     doc="Two parameters with identical values in separate memory are often weights meant "
     "to be tied (embedding and output head); tying halves their memory.",
 )
-def untied(report: Report, th: dict[str, float]) -> list[Finding]:
+def untied(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     totals = report.model.parameters
     dups = totals.duplicates if totals else []
     if not dups:
@@ -471,7 +472,7 @@ COMPUTE_HINTS = ("attention", "lstm", "gru", "rnn", "_scaled_dot_product")
     "profile, ops named like attention or RNNs are flagged. An op's share must clear the "
     "threshold with the step's noise taken out (see hot-module).",
 )
-def uncounted(report: Report, th: dict[str, float]) -> list[Finding]:
+def uncounted(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     share = _op_time_shares(report)
     limit = th["flops.uncounted_time_share"]
     n = noise(report.profile, th)
@@ -495,7 +496,7 @@ def uncounted(report: Report, th: dict[str, float]) -> list[Finding]:
             rule="flops-not-counted",
             severity="info",
             title="The FLOP total leaves out " + ", ".join(o.op for o in ops[:4]),
-            evidence={f"op {i + 1}": described(o) for i, o in enumerate(ops[:6])},
+            evidence=evidence(**numbered("op", (described(o) for o in ops[:6]))),
             recommendation="Read FLOP figures as a lower bound; compare models by measured "
             "time as well.",
         )
@@ -530,7 +531,7 @@ def _op_time_shares(report: Report) -> dict[str, float]:
     doc="The training-step estimate (weights, gradients, Adam state, activations) is "
     "above the device's memory.",
 )
-def does_not_fit(report: Report, th: dict[str, float]) -> list[Finding]:
+def does_not_fit(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     training = report.memory.training
     device = report.environment.device_memory_bytes
     if training is None or not device or "adam" not in training.total_bytes:
@@ -565,7 +566,7 @@ def does_not_fit(report: Report, th: dict[str, float]) -> list[Finding]:
     doc="When tensors saved for backward are most of the training memory, activation "
     "checkpointing or a smaller batch helps more than anything done to the weights.",
 )
-def activations(report: Report, th: dict[str, float]) -> list[Finding]:
+def activations(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     training = report.memory.training
     if training is None or "adam" not in training.total_bytes:
         return []
@@ -596,7 +597,7 @@ def activations(report: Report, th: dict[str, float]) -> list[Finding]:
     reads=[],
     doc="A CUDA out-of-memory error in a stage, with the allocator's figures at the failure.",
 )
-def cuda_oom(report: Report, th: dict[str, float]) -> list[Finding]:
+def cuda_oom(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     findings = []
     for name, status in report.stages.items():
         facts = status.facts or {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 from reporter.profiling import contention
 from reporter.profiling.allocator import env_lines
@@ -33,7 +34,7 @@ from reporter.units import percent
     "a figure of the machine's load, not of the model: pin the thread count to the free "
     "cores (`--threads N`) or measure on an idle machine.",
 )
-def oversubscribed(report: Report, th: dict[str, float]) -> list[Finding]:
+def oversubscribed(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     timing = report.timing
     if timing.counters is None:
         return []
@@ -100,7 +101,7 @@ def fewer_threads(threads: int, cpus: int, others_cores: float | None) -> int | 
     "variant at least `timing.allocator_speedup` times faster is recommended with its "
     "environment lines (a warning), otherwise the measurement is reported as info.",
 )
-def allocator_page_faults(report: Report, th: dict[str, float]) -> list[Finding]:
+def allocator_page_faults(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     timing = report.timing
     c = timing.counters
     if c is None:
@@ -110,16 +111,15 @@ def allocator_page_faults(report: Report, th: dict[str, float]) -> list[Finding]
     )
     if not reason:
         return []
+    experiment = timing.allocator_experiment
     facts = evidence(
         faults_per_forward=f"{c.minor_faults_per_call:,.0f}",
         kernel_cpu_time_per_wall_time=percent(c.system_per_wall),
         kernel_share_of_cpu_time=percent(c.system_share),
         allocator=timing.allocator or None,
+        **(experiment_evidence(experiment) if experiment is not None else {}),
     )
-    experiment = timing.allocator_experiment
     best = best_variant(experiment, th["timing.allocator_speedup"]) if experiment else None
-    if experiment is not None:
-        facts.update(experiment_evidence(experiment))
     if best is None:
         measured = "no allocator variant was faster" if experiment else "not measured"
         return [

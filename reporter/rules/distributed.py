@@ -6,17 +6,14 @@ figures of this section say which rank computes longest while the others wait fo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 from reporter.report import Finding, Report
 from reporter.rules.registry import evidence, rule
+from reporter.rules.trace_evidence import ms
 from reporter.trace.ranks import find_stragglers
 
 _VERB = {"timeout": "timed out", "failed": "failed"}
-
-
-def _ms(us: float | None) -> float | None:
-    return None if us is None else round(us / 1000, 3)
 
 
 @rule(
@@ -30,12 +27,12 @@ def _ms(us: float | None) -> float | None:
     "which rank holds the others up. The default threshold (25%) is wider than the GPU rule's: "
     "host-side step times on a shared CPU vary more from step to step.",
 )
-def rank_straggler(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def rank_straggler(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     section = report.distributed
     compute = {c.rank: c.compute_per_step_us for c in section.comm if c.compute_per_step_us}
     if len(compute) < 2:
         return
-    limit = t["distributed.straggler_excess"]
+    limit = th["distributed.straggler_excess"]
     comm = {c.rank: c.communication_per_step_us for c in section.comm}
     for s in find_stragglers(compute, limit, "compute_per_step_us"):
         yield Finding(
@@ -47,10 +44,10 @@ def rank_straggler(report: Report, t: dict[str, float]) -> Iterator[Finding]:
             ),
             evidence=evidence(
                 rank=s.rank,
-                compute_per_step_ms=_ms(s.value_us),
-                others_median_ms=_ms(s.others_median_us),
+                compute_per_step_ms=ms(s.value_us),
+                others_median_ms=ms(s.others_median_us),
                 threshold=f"{100 * limit:.0f}%",
-                communication_per_step_ms={f"rank {r}": _ms(v) for r, v in sorted(comm.items())},
+                communication_per_step_ms={f"rank {r}": ms(v) for r, v in sorted(comm.items())},
             ),
             recommendation=(
                 "Find why this rank does more work per step: uneven data shards or sequence "
@@ -74,7 +71,7 @@ def rank_straggler(report: Report, t: dict[str, float]) -> Iterator[Finding]:
     "gradients. perfreport recomputes that mean by hand and compares; a mismatch means the "
     "ranks train different models.",
 )
-def grads_not_allreduced(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def grads_not_allreduced(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     grads = report.distributed.grads
     if grads is None or grads.allreduced:
         return
@@ -99,7 +96,7 @@ def grads_not_allreduced(report: Report, t: dict[str, float]) -> Iterator[Findin
     doc="A failed rank stops the whole job: the others block in their next collective until "
     "torchrun or the timeout ends them. The report keeps what the other ranks measured.",
 )
-def rank_failed(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def rank_failed(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     section = report.distributed
     if section.status == "ok":
         return

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 from reporter.report import Finding, Report
 from reporter.rules.registry import evidence, rule
+from reporter.rules.trace_evidence import rank_key, rank_suffix
 
 
 @rule(
@@ -17,7 +18,7 @@ from reporter.rules.registry import evidence, rule
     "they are most of the timed events is refused instead (exit 2). Usually the file was "
     "edited or written by another tool.",
 )
-def bad_events(report: Report, t: dict[str, float]) -> Iterator[Finding]:
+def bad_events(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     ranks = report.trace.ranks
     for r in ranks:
         if not r.bad_events:
@@ -26,9 +27,9 @@ def bad_events(report: Report, t: dict[str, float]) -> Iterator[Finding]:
             rule="trace-bad-events",
             severity="warning",
             title=f"{r.bad_events} trace events left out: unusable timestamps or durations"
-            + (f" (rank {r.rank})" if len(ranks) > 1 else ""),
+            + rank_suffix(ranks, r),
             evidence=evidence(
-                rank=r.rank if len(ranks) > 1 else None,
+                rank=rank_key(ranks, r),
                 events=r.bad_events,
                 of_events=r.events,
                 names=[f"{n.name} ×{n.count}" for n in r.bad_event_names],
