@@ -127,3 +127,20 @@ def test_an_injected_raise_names_its_point(monkeypatch) -> None:
 def test_an_injected_sleep_goes_on(monkeypatch) -> None:
     monkeypatch.setenv(child.FAULT_ENV, "rank0.step:sleep=0")
     child.inject_fault("rank0.step.3")  # returns after sleeping
+
+
+def test_rank_statuses_fold_their_events_and_survive_a_torn_line(tmp_path: Path) -> None:
+    from reporter.distributed.run import rank_run, read_statuses
+
+    for rank in (0, 1):
+        writer = child.EventWriter.append_to(tmp_path / f"rank{rank}.jsonl")
+        writer.emit("status", rank=rank, state="starting", phase="init", step=-1)
+        writer.emit("status", state="running", phase="forward", step=2)
+    with open(tmp_path / "rank1.jsonl", "ab") as f:  # rank 1 died while writing its status
+        f.write(b'{"event": "status", "phase": "backw')
+    (tmp_path / "rank2.jsonl").touch()  # rank 2 died before its first line
+    statuses = read_statuses(tmp_path)
+    assert sorted(statuses) == [0, 1]
+    assert statuses[1] == {"rank": 1, "state": "running", "phase": "forward", "step": 2}
+    run = rank_run(1, statuses[1], -signal.SIGABRT)
+    assert run.error == "its process was ended by SIGABRT"
