@@ -154,7 +154,7 @@ def _analyze_module(
 
     if "device" not in given:
         run_options.device = str(_device_of(model))
-    stream = io.StringIO()
+    stream = io.BytesIO()
     run = new_run(run_options)
     with preserved_state(model), torch.random.fork_rng(devices=_cuda_devices(model)):
         try:

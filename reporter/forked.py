@@ -9,12 +9,13 @@ only where nothing executes on a device (forking after CUDA or OpenMP work is un
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from reporter import child, lifetime
 
 
 @dataclass
@@ -27,8 +28,9 @@ def can_fork() -> bool:
     return sys.platform == "linux" and len(os.sched_getaffinity(0)) >= 2
 
 
-def start(fn: Callable[[], Any]) -> Forked | None:
-    """Call ``fn`` in a forked child; None where forking is not used (see can_fork)."""
+def start(fn: Callable[[], Any], name: str) -> Forked | None:
+    """Call ``fn`` in a forked child; None where forking is not used (see can_fork).
+    ``name``: its fault point for tests, ``forked.NAME``."""
     if not can_fork():
         return None
     read, write = os.pipe()
@@ -37,9 +39,10 @@ def start(fn: Callable[[], Any]) -> Forked | None:
         code = 1
         try:
             os.close(read)
-            data = json.dumps(fn()).encode()
-            with os.fdopen(write, "wb") as pipe:
-                pipe.write(data)
+            lifetime.die_with_parent()
+            child.inject_fault(f"forked.{name}")
+            with os.fdopen(write, "wb", buffering=0) as pipe:
+                child.EventWriter(pipe).emit("result", value=fn())
             code = 0
         finally:
             os._exit(code)
@@ -50,8 +53,8 @@ def start(fn: Callable[[], Any]) -> Forked | None:
 def result(forked: Forked) -> Any | None:
     """The child's result, or None when it failed (the caller then computes it itself)."""
     with os.fdopen(forked.fd, "rb") as pipe:
-        data = pipe.read()
+        events = child.EventReader(pipe).read()
     _, status = os.waitpid(forked.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+    if os.waitstatus_to_exitcode(status) != 0 or not events:
         return None
-    return json.loads(data)
+    return events[-1]["value"]

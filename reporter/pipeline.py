@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from reporter import child, lifetime
+from reporter import child
 from reporter.errors import UsageError
 from reporter.options import RunOptions
 from reporter.report import (
@@ -125,7 +122,7 @@ def _time_in_fresh_process(options: RunOptions, env: dict[str, str]) -> TimingSe
         run = _run_child(probe, Path(tmp), lambda *_: None, env)
     status = run.report.stages.get("timing")
     if run.report.timing is None:
-        why = run.usage_error or (status and status.error) or _death_reason(run.returncode)
+        why = run.usage_error or (status and status.error) or child.describe_exit(run.returncode)
         raise RuntimeError(why)
     return run.report.timing
 
@@ -136,47 +133,27 @@ def _run_child(
     options_path = tmp / "options.json"
     events_path = tmp / "events.jsonl"
     options_path.write_text(json.dumps(to_data(options)))
-    events_path.touch()
     run = new_run(options)
     cmd = child.python_command("reporter.worker", str(options_path), str(events_path))
-    read_fd, lifeline = lifetime.lifeline()
-    output = child.OutputTail(LOG_TAIL_BYTES)
-    env = {**lifetime.lifeline_env(read_fd, options.timeout), **(extra_env or {})}
-    with open(events_path, encoding="utf-8") as events:
-        try:
-            proc = child.start(cmd, output.write_fd, (read_fd,), env)
-        finally:
-            os.close(read_fd)
-            output.close_writer()
-        deadline = time.monotonic() + options.timeout
-        try:
-            while True:
-                read_events(events, run, progress)
-                if proc.poll() is not None:
-                    read_events(events, run, progress)
-                    break
-                if time.monotonic() > deadline:
-                    _kill(proc)
-                    run.notes.append(f"timed out after {options.timeout:g} s (--timeout)")
-                    break
-                time.sleep(0.05)
-        finally:
-            # Ctrl-C, SIGTERM or a normal end: nothing the model started is left running.
-            _kill(proc)
-            os.close(lifeline)
-    run.returncode = proc.returncode
-    run.log_tail = output.text()
+    ending = child.run_guarded(
+        cmd,
+        events_path,
+        lambda event: _apply(event, run, progress),
+        options.timeout,
+        extra_env,
+        LOG_TAIL_BYTES,
+    )
+    if ending.timed_out:
+        run.notes.append(f"timed out after {options.timeout:g} s (--timeout)")
+    run.returncode = ending.returncode
+    run.log_tail = ending.output
     return run
 
 
-def read_events(stream: Any, run: ChildRun, progress: ProgressFn) -> None:
-    while True:
-        pos = stream.tell()
-        line = stream.readline()
-        if not line.endswith("\n"):
-            stream.seek(pos)  # a partial line: the child is still writing it
-            return
-        _apply(json.loads(line), run, progress)
+def read_events(stream: IO[bytes], run: ChildRun, progress: ProgressFn) -> None:
+    """Every whole event in ``stream`` applied to ``run`` (the in-process run's events)."""
+    for event in child.EventReader(stream).read():
+        _apply(event, run, progress)
 
 
 def _apply(event: dict[str, Any], run: ChildRun, progress: ProgressFn) -> None:
@@ -215,7 +192,7 @@ def _mark_unfinished(run: ChildRun, who: str = "the model process") -> str:
     """The child died or was killed: say so in the report, keep what was measured.
 
     Returns the stage that was running."""
-    why = "; ".join(run.notes) or _death_reason(run.returncode)
+    why = "; ".join(run.notes) or child.describe_exit(run.returncode)
     stage = run.running or "load"
     if stage == "load":
         tail = run.log_tail.strip().splitlines()[-1:] or [""]
@@ -229,23 +206,3 @@ def _mark_unfinished(run: ChildRun, who: str = "the model process") -> str:
         )
     run.report.notes.append(f"{who[0].upper()}{who[1:]} {why} during the {stage} stage.")
     return stage
-
-
-def _death_reason(code: int | None) -> str:
-    if code is None:
-        return "did not finish"
-    if code < 0:
-        sig = signal.Signals(-code)
-        if sig == signal.SIGKILL:
-            return "was killed (SIGKILL: most often the kernel's out-of-memory killer)"
-        if sig == signal.SIGSEGV:
-            return "crashed (segmentation fault)"
-        return f"was ended by {sig.name}"
-    return f"exited with code {code} (the model code may have called os._exit or exit)"
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    # The guardian keeps the group (and so its id) alive until killed here: the id cannot
-    # have been reused, even when the model process itself has already been reaped.
-    lifetime.kill_group(proc.pid)
-    proc.wait()

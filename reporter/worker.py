@@ -1,43 +1,39 @@
 """The model process: loads the model file, runs the stages, streams each result back.
 
 The parent (pipeline.py) starts this as `python -P -m reporter.worker OPTIONS.json EVENTS.jsonl`.
-Each line of EVENTS is one JSON event written and flushed as soon as it happens, so a
-crash, a hang or the OOM killer loses only the stage that was running.
+Each line of EVENTS is one JSON event appended as soon as it happens (reporter.child's
+event channel), so a crash, a hang or the OOM killer loses only the stage that was running.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
 import traceback
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from reporter import child
 from reporter.errors import UsageError
 from reporter.options import RunOptions
 from reporter.report import OPT_IN_STAGES, STAGE_NAMES, StageStatus, from_data, to_data
 from reporter.report.enums import Status
 from reporter.report.stages import run_order
 
-FAULT_ENV = "PERFREPORT_INJECT_FAULT"  # "stage" or "stage:crash|hang|exit|kill": for tests
 
-
-class Events:
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
+class Events(child.EventWriter):
+    """The event channel, with the Report's dataclasses turned into JSON data."""
 
     def emit(self, event: str, **data: Any) -> None:
-        self.stream.write(json.dumps({"event": event, **to_data(data)}) + "\n")
-        self.stream.flush()
+        super().emit(event, **to_data(data))
 
 
 def main(argv: list[str]) -> int:
     options = from_data(RunOptions, json.loads(Path(argv[0]).read_text()))
-    with open(argv[1], "a", encoding="utf-8") as stream:
-        return run(options, Events(stream))
+    with open(argv[1], "ab", buffering=0) as sink:
+        return run(options, Events(sink))
 
 
 def run(options: RunOptions, events: Events) -> int:
@@ -96,7 +92,7 @@ def run_subject(subject: Any, options: RunOptions, events: Events) -> int:
         start = time.perf_counter()
         section = None
         try:
-            _inject_fault(name)
+            child.inject_fault(f"stage.{name}")  # tests: PERFREPORT_FAULT=stage.NAME
             section = run_stage(name, ctx)
             status = StageStatus(Status.OK)
         except SkipStage as exc:
@@ -136,23 +132,6 @@ def _one_line(exc: BaseException) -> str:
         return f"the model called sys.exit({exc.code})"
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def _inject_fault(stage: str) -> None:
-    """Deliberate failures, so tests can check that every stage is guarded."""
-    spec = os.environ.get(FAULT_ENV, "")
-    target, _, kind = spec.partition(":")
-    if target != stage:
-        return
-    if kind == "crash":
-        os.abort()
-    if kind == "hang":
-        time.sleep(10**6)
-    if kind == "exit":
-        os._exit(3)
-    if kind == "kill":  # what the kernel's OOM killer does
-        os.kill(os.getpid(), signal.SIGKILL)
-    raise RuntimeError(f"fault injected into the {stage} stage")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def test_live_module_in_process_keeps_its_state(tmp_path: Path) -> None:
 
 
 def test_a_failing_stage_is_guarded_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PERFREPORT_INJECT_FAULT", "flops")
+    monkeypatch.setenv("PERFREPORT_FAULT", "stage.flops")
     report = reporter.analyze(nn.Linear(3, 2), torch.randn(2, 3), only=["summary", "flops"])
     assert report.stages["flops"].status == "failed"
     assert "fault injected" in report.stages["flops"].error

@@ -123,7 +123,7 @@ def test_budget_on_a_figure_a_crashed_stage_never_measured_fails(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A crashed timing stage must not pass a latency budget: 1 (before 3), 'unmeasured'."""
-    monkeypatch.setenv("PERFREPORT_INJECT_FAULT", "timing")
+    monkeypatch.setenv("PERFREPORT_FAULT", "stage.timing")
     out = tmp_path / "out"
     result = cli(
         SAMPLES / "mlp.py", "-o", out, "--only", "summary,timing", "--budget", "latency_ms=1000"
@@ -137,7 +137,7 @@ def test_budget_on_a_figure_a_crashed_stage_never_measured_fails(
 def test_a_failed_stage_with_budgets_held_exits_3(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PERFREPORT_INJECT_FAULT", "timing")
+    monkeypatch.setenv("PERFREPORT_FAULT", "stage.timing")
     out = tmp_path / "out"
     result = cli(SAMPLES / "mlp.py", "-o", out, "--only", "summary,timing", "--budget", "params=1G")
     assert result.code == 3, result.err
@@ -146,7 +146,7 @@ def test_a_failed_stage_with_budgets_held_exits_3(
 
 
 def test_usage_error_wins_over_everything(cli, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("PERFREPORT_INJECT_FAULT", "timing")
+    monkeypatch.setenv("PERFREPORT_FAULT", "stage.timing")
     result = cli(SAMPLES / "mlp.py", "-o", tmp_path / "o", "--budget", "params=-1")
     assert result.code == 2
 
@@ -167,7 +167,7 @@ def test_long_stages_report_progress_inside(tmp_path: Path) -> None:
     options.stage_options["timing"] = {
         "seconds": 0.05, "batch_sweep": True, "sweep_max_batch": 2, "sweep_seconds": 2.0,
     }  # fmt: skip
-    stream = io.StringIO()
+    stream = io.BytesIO()
     assert run_subject(subject, options, Events(stream)) == 0
     stream.seek(0)
     calls: list[tuple[str, str]] = []

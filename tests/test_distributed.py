@@ -76,7 +76,7 @@ def launch(out: Path, env: dict[str, str], *extra: str) -> tuple[int, dict[str, 
 @pytest.fixture(scope="module")
 def straggler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
     out = tmp_path_factory.mktemp("dist")
-    code, report = launch(out, {"PERFREPORT_RANK_SLEEP": f"1:{SLEEP_S}"})
+    code, report = launch(out, {"PERFREPORT_FAULT": f"rank1.step:sleep={SLEEP_S}"})
     assert code == 0
     yield out, report
 
@@ -213,7 +213,7 @@ def test_no_process_survives_the_run(straggler: tuple[Path, dict[str, Any]]) -> 
 
 
 def test_a_crashing_rank_is_named_and_the_others_kept(tmp_path: Path) -> None:
-    code, report = launch(tmp_path, {"PERFREPORT_RANK_CRASH": "1:2"})
+    code, report = launch(tmp_path, {"PERFREPORT_FAULT": "rank1.step.2:crash"})
     assert code == 3  # a report is written; the failure is in it
     d = report["distributed"]
     assert d["status"] == "failed" and d["failed_ranks"] == [1]

@@ -18,13 +18,24 @@ pytestmark = pytest.mark.skipif(not forked.can_fork(), reason="needs Linux and 2
 
 def test_result_crosses_the_pipe_whatever_its_size() -> None:
     big = {"rows": ["x" * 100] * 5000}  # 500 kB: far over a pipe's buffer
-    child = forked.start(lambda: big)
+    child = forked.start(lambda: big, "big")
     assert child is not None and forked.result(child) == big
 
 
 def test_a_failing_child_gives_none() -> None:
-    child = forked.start(lambda: 1 / 0)
+    child = forked.start(lambda: 1 / 0, "failing")
     assert child is not None and forked.result(child) is None
+
+
+@pytest.mark.parametrize("kind", ["raise", "crash", "exit", "kill"])
+def test_a_child_dying_at_its_fault_point_gives_none(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    monkeypatch.setenv("PERFREPORT_FAULT", f"forked.doomed:{kind}")
+    child = forked.start(lambda: "never sent", "doomed")
+    assert child is not None and forked.result(child) is None
+    spared = forked.start(lambda: "sent", "other")  # another point is not hit
+    assert spared is not None and forked.result(spared) == "sent"
 
 
 def _training(tmp_path: Path, train: bool) -> tuple[dict, bool]:
@@ -60,7 +71,6 @@ def test_forked_training_pass_equals_the_one_run_here(
 
 def test_a_failed_fork_runs_the_pass_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     here, _ = _training(tmp_path, False)
-    real_start = forked.start
-    monkeypatch.setattr(forked, "start", lambda fn: real_start(lambda: 1 / 0))
+    monkeypatch.setenv("PERFREPORT_FAULT", "forked.training_pass")
     again, was_forked = _training(tmp_path, False)
     assert was_forked and again == here

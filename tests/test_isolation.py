@@ -32,7 +32,7 @@ def _all_outputs_written(out: Path) -> None:
 @pytest.mark.parametrize("stage", STAGE_NAMES)
 def test_fault_injected_into_each_stage(cli, tmp_path, monkeypatch, stage) -> None:
     """Every stage runs under a guard: its failure is recorded, the others go on."""
-    monkeypatch.setenv("PERFREPORT_INJECT_FAULT", stage)
+    monkeypatch.setenv("PERFREPORT_FAULT", f"stage.{stage}")
     out = tmp_path / "out"
     result = cli(SAMPLES / "mlp.py", "-o", out, "--only", f"summary,flops,{stage}")
     assert result.code == 3, result.err  # report written, a stage failed
@@ -59,7 +59,7 @@ def test_fault_injected_into_each_stage(cli, tmp_path, monkeypatch, stage) -> No
 )
 def test_model_process_dies_mid_stage(cli, tmp_path, monkeypatch, kind, words) -> None:
     """A crash, os._exit or hang in the flops stage keeps the summary measured before it."""
-    monkeypatch.setenv("PERFREPORT_INJECT_FAULT", f"flops:{kind}")
+    monkeypatch.setenv("PERFREPORT_FAULT", f"stage.flops:{kind}")
     out = tmp_path / "out"
     timeout = "30" if kind == "hang" else "300"  # the whole model process, startup included
     result = cli(SAMPLES / "mlp.py", "-o", out, "--only", FAST, "--timeout", timeout)
@@ -136,7 +136,7 @@ def test_sigterm_leaves_previous_report_and_no_process(tmp_path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "report.json").write_text('{"previous": true}')
-    env = dict(os.environ, PERFREPORT_INJECT_FAULT="flops:hang", PYTHONPATH=str(REPO))
+    env = dict(os.environ, PERFREPORT_FAULT="stage.flops:hang", PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
         [sys.executable, "-m", "reporter", str(SAMPLES / "mlp.py"), "-o", str(out), "--only", FAST],
         env=env,

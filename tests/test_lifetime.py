@@ -91,7 +91,7 @@ def test_kill_9_of_perfreport_ends_the_model_process(tmp_path, model_file, targe
     and what the model started, go too."""
     pids_file = tmp_path / "pids"
     out = tmp_path / "out"
-    env = dict(os.environ, PERFREPORT_INJECT_FAULT="summary:hang", PYTHONPATH=str(REPO))
+    env = dict(os.environ, PERFREPORT_FAULT="stage.summary:hang", PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "reporter", str(model_file(SPAWNING.format(pids=str(pids_file))))]
     proc = subprocess.Popen(
         [*cmd, "-o", str(out), "--only", "summary", "--timeout", "600"],
@@ -123,7 +123,7 @@ def test_the_model_process_keeps_its_own_deadline(tmp_path: Path) -> None:
     env = dict(
         os.environ,
         PYTHONPATH=str(REPO),
-        PERFREPORT_INJECT_FAULT="summary:hang",
+        PERFREPORT_FAULT="stage.summary:hang",
         **{LIFELINE_ENV: str(read_fd), DEADLINE_ENV: "5"},
     )
     cmd = [sys.executable, "-m", "reporter.worker", "options.json", "events.jsonl"]
@@ -139,7 +139,7 @@ def test_the_model_process_keeps_its_own_deadline(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["crash", "exit", "kill"])
 def test_terminal_shows_the_stage_the_model_process_died_in(cli, tmp_path, monkeypatch, kind):
-    monkeypatch.setenv("PERFREPORT_INJECT_FAULT", f"flops:{kind}")
+    monkeypatch.setenv("PERFREPORT_FAULT", f"stage.flops:{kind}")
     result = cli(SAMPLES / "mlp.py", "-o", tmp_path / "out", "--only", "summary,flops")
     assert result.code == 3, result.err  # report written, a stage died
     assert "✗ flops failed: the model process" in result.err

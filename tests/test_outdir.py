@@ -156,7 +156,7 @@ def test_sigterm_mid_run_changes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     _old_report(out)
-    env = dict(os.environ, PERFREPORT_INJECT_FAULT="profile:hang", PYTHONPATH=str(REPO))
+    env = dict(os.environ, PERFREPORT_FAULT="stage.profile:hang", PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "reporter", str(SAMPLES / "mlp.py"), "-o", str(out)]
     proc = subprocess.Popen(
         [*cmd, "--only", "summary,graph,profile"],

@@ -115,18 +115,13 @@ def run_process_tree(cmd: list[str], timeout: float, log_path: Path) -> tuple[in
     Returns (exit code, timed out). Whatever happens, including Ctrl-C, every process it
     started is killed before this returns.
     """
-    timed_out = False
     with open(log_path, "wb") as log:
         proc = child.start(cmd, log)
         seen: dict[int, str] = {}  # every process seen below the launcher -> its start time
-        deadline = time.monotonic() + timeout
         try:
-            while proc.poll() is None:
-                seen.update(_with_start(descendants(proc.pid)))
-                if time.monotonic() > deadline:
-                    timed_out = True
-                    break
-                time.sleep(0.2)
+            timed_out = child.supervise(
+                proc, timeout, lambda: seen.update(_with_start(descendants(proc.pid))), 0.2
+            )
         finally:
             # Also after a normal exit: a worker that outlived torchrun has been handed to
             # init, so it is found by what was seen before, not by its parent any more.

@@ -3,8 +3,10 @@
 torchrun sets RANK, WORLD_SIZE, LOCAL_RANK and the rendezvous variables. Each rank loads the
 model file, wraps the model in DDP (or FSDP), runs a few training steps under torch.profiler
 and writes its own Kineto trace (``rank<N>`` in the file name, ``distributedInfo`` inside).
-Its facts go to ``<status dir>/rank<N>.json``, rewritten after every step, so the launcher
-still knows how far a rank got when another one crashes or hangs.
+Its facts go to ``<status dir>/rank<N>.jsonl`` through reporter.child's event channel, one
+line per change, so the launcher still knows how far a rank got when another one crashes
+or hangs. Tests make a rank slow, crash or hang with ``PERFREPORT_FAULT=rank<N>.step[.<S>]:KIND``
+(e.g. ``rank1.step:sleep=0.2``: rank 1 sleeps 0.2 s in every step).
 """
 
 from __future__ import annotations
@@ -20,41 +22,22 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-# Test hooks: make one rank slow, crash or hang on purpose ("RANK[:VALUE]").
-SLEEP_ENV = "PERFREPORT_RANK_SLEEP"  # "1:0.2": rank 1 sleeps 0.2 s in every step
-CRASH_ENV = "PERFREPORT_RANK_CRASH"  # "1" or "1:3": rank 1 aborts at step 3 (default 0)
-HANG_ENV = "PERFREPORT_RANK_HANG"  # "1" or "1:3": rank 1 stops responding at step 3
-SLEEP_RANGE = "perfreport.injected_sleep"  # record_function name of the injected sleep
+from reporter import child
+
+SLEEP_RANGE = "perfreport.injected_sleep"  # record_function name of an injected fault
 STEP_RANGE = "perfreport.train_step"
 
 
-def hook_value(env: str, rank: int) -> float | None:
-    """The VALUE of a "RANK[:VALUE]" hook when it names this rank (0.0 without a value)."""
-    spec = os.environ.get(env, "").strip()
-    if not spec:
-        return None
-    target, _, value = spec.partition(":")
-    if int(target) != rank:
-        return None
-    return float(value) if value else 0.0
-
-
 class StatusFile:
-    """This rank's facts as JSON, replaced atomically so a reader never sees half a file."""
+    """This rank's facts: each change appended as one ``status`` event, read back by
+    folding the events in order (a line torn by a crash is dropped, the ones before stand)."""
 
     def __init__(self, path: Path, data: dict[str, Any]) -> None:
-        self.path = path
-        self.data = data
-        self.write()
+        self.events = child.EventWriter.append_to(path)
+        self.update(**data)
 
     def update(self, **changes: Any) -> None:
-        self.data.update(changes)
-        self.write()
-
-    def write(self) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps(self.data))
-        os.replace(tmp, self.path)
+        self.events.emit("status", **changes)
 
 
 def main(argv: list[str]) -> int:
@@ -67,7 +50,7 @@ def main(argv: list[str]) -> int:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     status_dir = Path(options.stage_option("distributed", "status_dir"))
     status = StatusFile(
-        status_dir / f"rank{rank}.json",
+        status_dir / f"rank{rank}.jsonl",
         {
             "rank": rank,
             "local_rank": local_rank,
@@ -83,7 +66,7 @@ def main(argv: list[str]) -> int:
 
     def on_term(signum: int, frame: Any) -> None:
         # torchrun stops the surviving ranks with SIGTERM when one fails: say so, then go.
-        status.update(state="terminated", error=f"stopped by {signal.Signals(signum).name}")
+        status.update(state="terminated", error=f"stopped by {child.signal_name(signum)}")
         os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_term)
@@ -178,9 +161,6 @@ def _train_and_profile(
     trace_dir = Path(options.out_dir) / "trace"
     trace_dir.mkdir(parents=True, exist_ok=True)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    sleep_s = hook_value(SLEEP_ENV, rank)
-    crash_at = hook_value(CRASH_ENV, rank)
-    hang_at = hook_value(HANG_ENV, rank)
     step_seconds: list[float] = []
     with profile(
         activities=activities,
@@ -191,16 +171,12 @@ def _train_and_profile(
     ) as prof:
         for step in range(total):
             status.update(step=step, phase="forward")
-            if crash_at is not None and int(crash_at) == step:
-                os.abort()  # a hard crash: no Python cleanup, no status written
-            if hang_at is not None and int(hang_at) == step:
-                status.update(phase="hang (test hook)")
-                time.sleep(10**6)
+            fault = child.fault_at(f"rank{rank}.step.{step}")
             started = time.perf_counter()
             with record_function(STEP_RANGE):
-                if sleep_s:
+                if fault is not None:  # inside the step: an injected sleep is a straggler
                     with record_function(SLEEP_RANGE):
-                        time.sleep(sleep_s)
+                        fault.strike()
                 output = subject.call()
                 loss = training_loss(subject, output)
                 status.update(phase="backward")
@@ -221,7 +197,6 @@ def _train_and_profile(
         "device": str(device),
         "trace_files": traces,
         "profile_steps": [wait, warmup, active],
-        "injected_sleep_s": sleep_s,
         **check,
     }
 

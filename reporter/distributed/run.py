@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from reporter import child
 from reporter.distributed.comm import ranks_comm
 from reporter.distributed.launch import LaunchResult, LaunchSpec, check_spec, launch
 from reporter.errors import UsageError
@@ -103,13 +104,14 @@ def run_distributed(
 
 
 def read_statuses(folder: Path) -> dict[int, dict[str, Any]]:
+    """Each rank's facts: its status events (rank_main.StatusFile) folded in order."""
     out = {}
-    for path in folder.glob("rank*.json"):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        out[int(data["rank"])] = data
+    for path in folder.glob("rank*.jsonl"):
+        data: dict[str, Any] = {}
+        for event in child.read_event_file(path):
+            data.update((k, v) for k, v in event.items() if k != "event")
+        if "rank" in data:
+            out[int(data["rank"])] = data
     return out
 
 
@@ -177,7 +179,7 @@ def build_section(
         crashed = crashed or [r for r in failed if r.state != "terminated"] or failed
         section.failed_ranks = sorted(r.rank for r in crashed)
         section.failure = "; ".join(_failure_line(r) for r in crashed) or (
-            f"torchrun exited with code {result.returncode}"
+            f"torchrun {child.describe_exit(result.returncode, model_code=False)}"
         )
     if section.status != "ok":
         section.log_tail = result.log_tail
@@ -207,19 +209,8 @@ def rank_run(rank: int, data: dict[str, Any] | None, exit_code: int | None) -> R
         trace_files=list(data.get("trace_files", [])),
     )
     if run.state in ("running", "starting") and exit_code is not None:
-        run.error = f"ended with exit code {exit_code}" + _signal_name(exit_code)
+        run.error = f"its process {child.describe_exit(exit_code)}"
     return run
-
-
-def _signal_name(code: int) -> str:
-    import signal
-
-    if code < 0:
-        try:
-            return f" ({signal.Signals(-code).name})"
-        except ValueError:
-            return ""
-    return ""
 
 
 def _failure_line(r: RankRun) -> str:
@@ -233,7 +224,7 @@ def _behind(ranks: list[RankRun]) -> list[RankRun]:
     unfinished = [r for r in ranks if r.state != "done"]
     if not unfinished:
         return []
-    order = {"init": 0, "load": 1, "grad-check": 2, "forward": 3, "hang (test hook)": 3}
+    order = {"init": 0, "load": 1, "grad-check": 2, "forward": 3}
     key = [(r.step, order.get(r.phase, 4)) for r in unfinished]
     least = min(key)
     return [r for r, k in zip(unfinished, key, strict=True) if k == least]

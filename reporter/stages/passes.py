@@ -208,7 +208,7 @@ def _start_training_pass_beside(ctx: StageContext) -> None:
     needed = "memory" in opts.stages or (opts.train and "flops" in opts.stages)
     if ctx.subject.device.type == "meta" and needed and "training_pass" not in ctx.cache:
         ctx.cache["training_pass_fork"] = forked.start(
-            lambda: dataclasses.asdict(_run_training_pass(ctx))
+            lambda: dataclasses.asdict(_run_training_pass(ctx)), "training_pass"
         )
 
 
