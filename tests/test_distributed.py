@@ -7,6 +7,7 @@ from gradients computed in this process; no test leaves a process behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -350,3 +351,57 @@ def test_grads_not_allreduced_rule_both_ways() -> None:
 
     assert "grads-not-allreduced" in {f.rule for f in run_rules(report(False))}
     assert "grads-not-allreduced" not in {f.rule for f in run_rules(report(True))}
+
+
+def test_kill_9_of_perfreport_ends_torchrun_and_every_rank(tmp_path: Path) -> None:
+    """perfreport killed mid-launch (rank 0 hangs, rank 1 waits on it): the lifeline ends
+    torchrun, and each rank, in a session of its own, ends with torchrun."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, PERFREPORT_FAULT="rank0.step.1:hang", PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "reporter", str(MLP), "-o", str(tmp_path / "out")]
+    proc = subprocess.Popen(
+        [*cmd, "--nproc-per-node", "2", "--profile-steps", "0,1,2", "--timeout", "600"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while len(_launch_pids()) < 3 and time.monotonic() < deadline:  # torchrun + 2 ranks
+            time.sleep(0.2)
+        launched = _launch_pids()
+        assert len(launched) >= 3, launched
+        time.sleep(1.0)  # both ranks past their start, in the step
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(not _is_zombie(p) for p in launched) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in launched if not _is_zombie(p)]
+    for p in left:  # leave nothing behind, whatever the assertion says
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGKILL)
+    assert not left, "processes of the launch outlived perfreport"
+
+
+def _launch_pids() -> list[int]:
+    """torchrun (under its guard) and the rank entry points now running."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if (b"reporter.distributed.rank_main" in cmd or b"torch.distributed.run" in cmd) and (
+            not _is_zombie(int(entry))
+        ):
+            found.append(int(entry))
+    return found

@@ -17,10 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reporter import child
+from reporter import child, lifetime
 from reporter.errors import UsageError
 
 RANK_ENTRY = "reporter.distributed.rank_main"
+GUARDED_RUN = "reporter.distributed.guarded_run"  # torchrun on perfreport's lifeline
 LOG_TAIL_CHARS = 6000
 # torchrun's failure summary: "[0]:\n  time : ...\n  rank : 1 (local_rank: 1)\n  exitcode : -6"
 _SUMMARY_RANK = re.compile(
@@ -113,10 +114,16 @@ def run_process_tree(cmd: list[str], timeout: float, log_path: Path) -> tuple[in
     """Run ``cmd`` with output to ``log_path`` until it exits or ``timeout`` seconds pass.
 
     Returns (exit code, timed out). Whatever happens, including Ctrl-C, every process it
-    started is killed before this returns.
+    started is killed before this returns; should perfreport itself be killed, the
+    lifeline (``guarded_run``) ends them.
     """
+    read_fd, lifeline = lifetime.lifeline()
+    env = lifetime.lifeline_env(read_fd, timeout)
     with open(log_path, "wb") as log:
-        proc = child.start(cmd, log)
+        try:
+            proc = child.start([*child.python_command(GUARDED_RUN), *cmd], log, (read_fd,), env)
+        finally:
+            os.close(read_fd)
         seen: dict[int, str] = {}  # every process seen below the launcher -> its start time
         try:
             timed_out = child.supervise(
@@ -127,7 +134,10 @@ def run_process_tree(cmd: list[str], timeout: float, log_path: Path) -> tuple[in
             # init, so it is found by what was seen before, not by its parent any more.
             if proc.poll() is None:  # once reaped, its pid may already be someone else's
                 kill_tree(proc.pid)
+            # The guardian keeps torchrun's group (and so its id) alive until killed here.
+            lifetime.kill_group(proc.pid)
             proc.wait()
+            os.close(lifeline)
             kill_pids(p for p, start in seen.items() if _start_time(p) == start)
     return proc.returncode, timed_out
 

@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from reporter import child
+from reporter import child, lifetime
 
 SLEEP_RANGE = "perfreport.injected_sleep"  # record_function name of an injected fault
 STEP_RANGE = "perfreport.train_step"
@@ -41,6 +41,9 @@ class StatusFile:
 
 
 def main(argv: list[str]) -> int:
+    # torchrun starts each rank in a session of its own: the rank ends with torchrun, which
+    # ends with perfreport (distributed/guarded_run.py).
+    lifetime.die_with_parent()
     from reporter.options import RunOptions
     from reporter.report import from_data
 

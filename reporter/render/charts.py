@@ -405,7 +405,9 @@ def stacked_area(
     span = (t1 - t0) or 1.0
     placed = _layout([(label, fill) for label, values, fill in rows if any(values)], width)
     legend = (placed[-1][0] + 1) if placed else 0
-    left, right, top, bottom = 70, 12, 24 if title else 8, 36 + 18 * legend
+    # The bands' labels sit in a row above the plot, where the stacked areas cannot hide them.
+    top = (24 if title else 8) + (14 if marks else 0)
+    left, right, bottom = 70, 12, 36 + 18 * legend
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def px(t: float) -> float:
@@ -419,10 +421,14 @@ def stacked_area(
         body.append(f'<text x="0" y="14" font-weight="600">{esc(title)}</text>')
     for i, (label, start, end) in enumerate(marks):
         shade = "#f2f4f7" if i % 2 == 0 else "#e4e7ec"
+        # A label wider than its band starts at the band (a 10 px font is about 6 px a
+        # letter) rather than spill over both edges, the plot's left one included.
+        fits = px(end) - px(start) >= 6 * len(label) + 4
+        x, anchor = ((px(start) + px(end)) / 2, "middle") if fits else (px(start) + 2, "start")
         body.append(
             f'<rect x="{px(start):.1f}" y="{top}" width="{max(px(end) - px(start), 0.5):.1f}" '
             f'height="{plot_h}" fill="{shade}"/>'
-            f'<text x="{(px(start) + px(end)) / 2:.1f}" y="{top + 12}" text-anchor="middle" '
+            f'<text x="{x:.1f}" y="{top - 4}" text-anchor="{anchor}" '
             f'font-size="10" fill="#475467">{esc(label)}</text>'
         )
     base = [0.0] * n
@@ -444,8 +450,9 @@ def stacked_area(
         )
     for k in range(5):
         t = t0 + span * k / 4
+        anchor = "end" if k == 4 else "middle"  # the last ends at the plot's edge, not past it
         body.append(
-            f'<text x="{px(t):.1f}" y="{top + plot_h + 14}" text-anchor="middle" font-size="10">'
+            f'<text x="{px(t):.1f}" y="{top + plot_h + 14}" text-anchor="{anchor}" font-size="10">'
             f"{esc(default_format(t / x_scale))}</text>"
         )
     body.append(
@@ -457,7 +464,7 @@ def stacked_area(
         body.append(
             f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="#b42318" stroke-dasharray="3,2"/>'
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#b42318"/>'
-            f'<text x="{min(x + 5, left + plot_w - 60):.1f}" y="{max(y - 5, top + 22):.1f}" font-size="10" fill="#b42318">'
+            f'<text x="{min(x + 5, left + plot_w - 60):.1f}" y="{max(y - 5, top + 12):.1f}" font-size="10" fill="#b42318">'
             f"peak {esc(default_format(peak[1] / unit_scale) + unit)}</text>"
         )
     for row, x, label, fill in placed:

@@ -88,8 +88,9 @@ def run(ctx: StageContext) -> ProfileSection:
                 torch.cuda.synchronize(device)
             prof.step()
     recorded_s = time.perf_counter() - started
-    if optimizer is not None and "memory" in ctx.options.stages:
-        # The memory timeline reads the last recorded step rather than record its own.
+    if optimizer is not None and "memory" in ctx.options.stages and wait + warmup + active > 1:
+        # The memory timeline reads the last recorded step rather than record its own; the
+        # first step would not do (the optimizer's state does not exist before it).
         from reporter.profiling.memory_timeline import TRAINING_STEP, step_record
 
         ctx.cache[TRAINING_STEP] = step_record(
