@@ -19,6 +19,7 @@ from pathlib import Path
 
 from reporter import child, lifetime
 from reporter.errors import UsageError
+from reporter.option_schema import default
 
 RANK_ENTRY = "reporter.distributed.rank_main"
 GUARDED_RUN = "reporter.distributed.guarded_run"  # torchrun on perfreport's lifeline
@@ -35,7 +36,7 @@ class LaunchSpec:
     nnodes: int = 1
     rdzv_endpoint: str | None = None  # HOST:PORT; None: one node, standalone on loopback
     rdzv_id: str = "perfreport"
-    timeout: float = 1800.0  # seconds for the whole launch
+    timeout: float = default("timeout")  # seconds for the whole launch (--timeout)
 
 
 @dataclass
