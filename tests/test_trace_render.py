@@ -13,6 +13,7 @@ import pytest
 
 from reporter.render import charts
 from reporter.render.templates import environment
+from reporter.render.trace_page import trace_page
 from reporter.render.trace_view import trace_view
 from reporter.report import ModelInfo, Report
 from reporter.trace import analyse_paths
@@ -91,7 +92,7 @@ def env(kind: str, with_charts: bool = True) -> jinja2.Environment:
 def render(report: Report, kind: str, with_charts: bool = True) -> str:
     template = env(kind, with_charts).get_template(f"sections/trace.{kind}.j2")
     drawn = trace_view(report.trace) if with_charts and kind == "html" else None
-    return template.render(report=report, section=report.trace, trace_charts=drawn)
+    return template.render(report=report, trace=trace_page(report.trace, charts=drawn))
 
 
 @cache

@@ -40,6 +40,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "deployment": _deployment(report),
         "deployment_columns": _deployment_columns(report),
         "rule_docs": rule_docs(report),
+        "trace": _trace(report, kind, for_print),
         **(_html_views(report, for_print) if kind == "html" else {}),
     }
 
@@ -51,7 +52,6 @@ def _html_views(report: Report, for_print: bool) -> dict[str, Any]:
         "health_class_rows": _health_class_rows(report, for_print),
         "profile_charts": _profile_charts(report, for_print),
         "timing_charts": _timing_charts(report, for_print),
-        "trace_charts": _trace_charts(report),
         "summary_rows": _summary_rows(report, for_print),
         "distributed_chart": _distributed_chart(report),
     }
@@ -111,10 +111,20 @@ def _timing_charts(report: Report, for_print: bool) -> Any:
     return timing_view(timing, for_print=for_print) if timing is not None else None
 
 
-def _trace_charts(report: Report) -> Any:
+def _trace(report: Report, kind: str, for_print: bool) -> Any:
+    """The trace section's rows and notes; its charts in HTML only."""
+    from reporter.render.trace_page import trace_page
     from reporter.render.trace_view import trace_view
 
-    return trace_view(report.trace) if report.trace is not None else None
+    section = report.trace
+    if section is None:
+        return None
+    return trace_page(
+        section,
+        for_print=for_print,
+        profile_shown=report.profile is not None,
+        charts=trace_view(section) if kind == "html" else None,
+    )
 
 
 def _summary_rows(report: Report, for_print: bool) -> Any:
