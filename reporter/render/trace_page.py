@@ -175,7 +175,12 @@ def sort_value(x: float | None) -> str:
 
 
 def num(x: float | None) -> Num:
+    """A time that may be missing ("–", sorted as 0)."""
     return Num(us(x), sort_value(x))
+
+
+def time_cell(x: float) -> Num:
+    return Num(us(x), str(x))
 
 
 def plural(n: int, word: str) -> str:
@@ -334,8 +339,8 @@ def kernel_line(k: KernelRow, sm_columns: bool) -> KernelLine:
         name=k.name,
         short_name=k.short_name,
         count=str(k.count),
-        total=Num(us(k.total_us), str(k.total_us)),
-        mean=Num(us(k.mean_us), str(k.mean_us)),
+        total=time_cell(k.total_us),
+        mean=time_cell(k.mean_us),
         share=Num(percent(k.share), str(k.share)),
         launched_by=k.launched_by,
         kind=kernel_kind(k),
@@ -448,10 +453,15 @@ def launch_rows(g: GpuFigures) -> list[KvRow]:
     return rows
 
 
-def in_profile_note(r: RankFigures, for_print: bool, profile_shown: bool) -> str:
+def left_to_profile(r: RankFigures, for_print: bool, profile_shown: bool) -> bool:
     """Print, CPU-only trace of a full report: the profile section already shows its ops,
-    modules and peak memory, so a note stands in for them."""
-    if not (for_print and profile_shown and not r.gpu and (r.cpu_ops or r.memory)):
+    modules and peak memory."""
+    return for_print and profile_shown and not r.gpu
+
+
+def in_profile_note(r: RankFigures, for_print: bool, profile_shown: bool) -> str:
+    """The note standing in for the tables left to the profile section."""
+    if not (left_to_profile(r, for_print, profile_shown) and (r.cpu_ops or r.memory)):
         return ""
     memory = " and the memory peak" if r.memory else ""
     return (
@@ -471,7 +481,7 @@ def rank_page(
 ) -> RankPage:
     g = r.gpu
     note = in_profile_note(r, for_print, profile_shown)
-    in_profile = for_print and profile_shown and not g
+    in_profile = left_to_profile(r, for_print, profile_shown)
     cpu_ops = [] if note else r.cpu_ops
     return RankPage(
         rank=r.rank,
@@ -509,15 +519,14 @@ def rank_page(
             (
                 op.name,
                 str(op.count),
-                Num(us(op.self_us), str(op.self_us)),
-                Num(us(op.total_us), str(op.total_us)),
+                time_cell(op.self_us),
+                time_cell(op.total_us),
                 op.module,
             )
             for op in shown(cpu_ops, for_print)
         ],
         cpu_modules=[
-            (m.module, str(m.ops), Num(us(m.self_us), str(m.self_us)))
-            for m in shown(r.cpu_modules, for_print)
+            (m.module, str(m.ops), time_cell(m.self_us)) for m in shown(r.cpu_modules, for_print)
         ],
         memory=[]
         if in_profile
