@@ -37,6 +37,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "detectable": _detectable(report),
         "roofline": _roofline(report),
         "memory_timeline": _memory_timeline(report),
+        "health": _health(report, for_print),
         "deployment": _deployment(report),
         "deployment_columns": _deployment_columns(report),
         "rule_docs": rule_docs(report),
@@ -47,8 +48,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
 def _html_views(report: Report, for_print: bool) -> dict[str, Any]:
     """What only the HTML sections show: charts drawn as SVG, table rows chosen for print."""
     return {
-        "health_charts": _health_charts(report),
-        "health_class_rows": _health_class_rows(report, for_print),
+        "health_charts": _health_charts(report, for_print),
         "profile_charts": _profile_charts(report, for_print),
         "timing_charts": _timing_charts(report, for_print),
         "trace_charts": _trace_charts(report),
@@ -83,18 +83,19 @@ def _deployment(report: Report) -> list[dict[str, str]]:
     return deployment_rows(report.experiments) if report.experiments is not None else []
 
 
-def _health_charts(report: Report) -> Any:
+def _health(report: Report, for_print: bool) -> Any:
+    from reporter.render.health_view import health_view
+
+    health = report.health
+    return health_view(health, for_print=for_print) if health is not None else None
+
+
+def _health_charts(report: Report, for_print: bool) -> Any:
     """The health section's SVG plots (drawn here, never stored in the Report)."""
     from reporter.render.health_view import section_charts
 
-    return section_charts(report.health) if report.health is not None else None
-
-
-def _health_class_rows(report: Report, for_print: bool) -> Any:
-    from reporter.render.health_view import class_rows
-
-    accuracy = report.health.accuracy if report.health is not None else None
-    return class_rows(accuracy.per_class, for_print=for_print) if accuracy is not None else None
+    health = report.health
+    return section_charts(health, for_print=for_print) if health is not None else None
 
 
 def _profile_charts(report: Report, for_print: bool) -> Any:

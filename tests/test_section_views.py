@@ -1,0 +1,95 @@
+"""The section view models: which rows, figures and notes the templates are handed.
+
+Each view is built from a section the test makes; the templates only loop over the result.
+"""
+
+from __future__ import annotations
+
+from reporter.render.health_view import accuracy_view, health_view, largest_in_order, probe_view
+from reporter.report.health import (
+    ActivationHealth,
+    EvalAccuracy,
+    HealthSection,
+    LayerHealth,
+    OptimizerComparison,
+    ScalarCurve,
+    TrainingLogs,
+    TrainingProbe,
+)
+
+
+def _layer(i: int, params: int) -> LayerHealth:
+    return LayerHealth(name=f"l{i}", type="Linear", params=params, weight_norm=1.0)
+
+
+def test_largest_in_order_keeps_model_order_and_the_earlier_on_a_tie() -> None:
+    items = [3, 9, 5, 9, 1]
+    assert largest_in_order(items, lambda x: x, 3) == [9, 5, 9]
+    assert largest_in_order(items, lambda x: x, 2) == [9, 9]
+    assert largest_in_order([5, 7, 7, 7], lambda x: x, 2) == [7, 7]  # the first two sevens
+    assert largest_in_order(items, lambda x: x, None) == items
+    assert largest_in_order(items, lambda x: x, 5) == items
+
+
+def test_probe_in_print_keeps_the_largest_layers_in_model_order() -> None:
+    sizes = [5, 50, 1, 40, 2, 30, 3, 20, 4, 10, 60, 6]  # 12 layers; print keeps 10
+    probe = TrainingProbe(
+        "sgd", 0.1, 3, 3, "loss_fn", layers=[_layer(i, n) for i, n in enumerate(sizes)]
+    )
+    shown = probe_view(probe, for_print=True)
+    # the two smallest (1 and 2) are left out
+    assert [layer.params for layer in shown.layers] == [5, 50, 40, 30, 3, 20, 4, 10, 60, 6]
+    assert shown.layers_left_out == 2
+    whole = probe_view(probe)
+    assert whole.layers == probe.layers and whole.layers_left_out == 0
+
+
+def test_probe_in_print_ranks_dead_units_then_zeros_and_sites_without_them_last() -> None:
+    acts = [
+        ActivationHealth(f"a{i}", "relu", 10, zero_fraction=0.1 * (i % 4), dead_fraction=0.0)
+        for i in range(11)
+    ]
+    acts[6] = ActivationHealth("tanh", "tanh", 10, saturated_fraction=0.9)  # no zero figures
+    acts[9] = ActivationHealth("dead", "relu", 10, zero_fraction=0.0, dead_fraction=0.5)
+    probe = TrainingProbe("sgd", 0.1, 3, 3, "loss_fn", activations=acts)
+    view = probe_view(probe, for_print=True)
+    assert "tanh" not in [a.name for a in view.activations]  # the one left out
+    assert [a.name for a in view.activations][:2] == ["a0", "a1"]  # call order kept
+    assert view.activations_left_out == 1
+    # Markdown names zeros where the site has them, else its saturation
+    notes = {n.name: (n.fraction, n.what) for n in view.md_activations}
+    assert notes["tanh"] == (0.9, "saturated") and notes["a1"][1] == "zeros"
+
+
+def test_probe_losses_and_markdown_layer_count() -> None:
+    layers = [_layer(i, 1) for i in range(45)]
+    probe = TrainingProbe("adam", 1e-3, 3, 3, "loss_fn", losses=[2.345678, None], layers=layers)
+    view = probe_view(probe)
+    assert (view.first_loss, view.last_loss) == ("2.346", "NaN/inf")
+    assert len(view.md_layers) == 40 and view.md_layers_left_out == 5
+    assert probe_view(TrainingProbe("adam", 1e-3, 3, 0, "loss_fn")).first_loss == "NaN/inf"
+
+
+def test_accuracy_table_and_confusion_matrix_choices() -> None:
+    small = EvalAccuracy(2, 20, loss=None, per_class=[0.5] * 3, confusion=[[1, 0, 0]] * 3)
+    view = accuracy_view(small)
+    assert (view.loss, view.classes, view.confusion) == ("–", [0, 1, 2], "table")
+    many = EvalAccuracy(2, 20, loss=0.5, per_class=[0.5] * 30, confusion=[[0] * 30] * 30)
+    printed = accuracy_view(many, for_print=True)
+    assert printed.confusion == "note"  # 30 × 30 does not print
+    assert len(printed.classes) == 10 and printed.classes_left_out == 20
+    assert accuracy_view(many).confusion == "table"
+    # more than 100 classes: no per-class table, so no matrix either
+    huge = EvalAccuracy(2, 20, per_class=[0.5] * 101, confusion=[[0] * 101] * 101)
+    assert (accuracy_view(huge).classes, accuracy_view(huge).confusion) == ([], "")
+    assert accuracy_view(EvalAccuracy(2, 20, per_class=[0.5])).confusion == ""
+
+
+def test_health_view_loss_chart_alone_and_log_curve_names() -> None:
+    comparison = OptimizerComparison(steps=5)
+    logs = TrainingLogs("runs", 1, [ScalarCurve(".", f"t{i}", points=i) for i in range(14)])
+    view = health_view(HealthSection(comparison=comparison, logs=logs))
+    assert view.loss_alone and view.probe is None and view.accuracy is None
+    assert view.log_curves[:2] == [("./t0", 0), ("./t1", 1)] and len(view.log_curves) == 12
+    with_probe = HealthSection(probe=TrainingProbe("sgd", 0.1, 1, 1, "x"), comparison=comparison)
+    assert not health_view(with_probe).loss_alone
