@@ -93,3 +93,32 @@ def test_health_view_loss_chart_alone_and_log_curve_names() -> None:
     assert view.log_curves[:2] == [("./t0", 0), ("./t1", 1)] and len(view.log_curves) == 12
     with_probe = HealthSection(probe=TrainingProbe("sgd", 0.1, 1, 1, "x"), comparison=comparison)
     assert not health_view(with_probe).loss_alone
+
+
+def test_timing_rows_mark_the_knee_and_list_the_baseline_first() -> None:
+    from reporter.diff import Detectable
+    from reporter.render.timing_view import timing_rows
+    from reporter.report.profile import BatchSweep, LatencyStats, SweepPoint, TimingSection
+    from reporter.report.timing_counters import AllocatorExperiment, AllocatorVariant
+
+    stats = LatencyStats(median=1.0, p90=1.0, p99=1.0, min=1.0, max=1.0, iqr=0.0, cv=0.0)
+    sweep = BatchSweep(points=[SweepPoint(b, 1.0, 10.0 * b) for b in (1, 2, 4)], knee_batch=2)
+    experiment = AllocatorExperiment(
+        baseline=AllocatorVariant("glibc (default)"),
+        variants=[AllocatorVariant("jemalloc", env={"LD_PRELOAD": "libjemalloc.so", "A": "1"})],
+    )
+    t = TimingSection(
+        latency_ms=stats, throughput=1.0, batch_size=1, sweep=sweep, allocator_experiment=experiment
+    )
+    gate = Detectable(0.04251, 0.95, 0.05, 40, 40, 0.0219)
+    rows = timing_rows(t, gate)
+    assert [(q.batch, knee) for q, knee in rows.sweep] == [(1, False), (2, True), (4, False)]
+    assert [(v.name, env) for v, env in rows.allocator] == [
+        ("glibc (default)", []),
+        ("jemalloc", ["LD_PRELOAD=libjemalloc.so", "A=1"]),
+    ]
+    assert rows.gate is not None
+    assert (rows.gate.change, rows.gate.confidence, rows.gate.threshold) == ("4.3", "95", "5")
+    assert (rows.gate.base_samples, rows.gate.with_more_samples) == (40, "2.2")
+    bare = timing_rows(TimingSection(latency_ms=stats, throughput=1.0, batch_size=1), None)
+    assert (bare.gate, bare.allocator, bare.sweep) == (None, [], [])

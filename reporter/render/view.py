@@ -34,7 +34,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         if report.graph
         else set(),
         "finding_sections": finding_sections(),
-        "detectable": _detectable(report),
+        "timing": _timing(report),
         "roofline": _roofline(report),
         "memory_timeline": _memory_timeline(report),
         "health": _health(report, for_print),
@@ -57,11 +57,14 @@ def _html_views(report: Report, for_print: bool) -> dict[str, Any]:
     }
 
 
-def _detectable(report: Report) -> Any:
-    """What `perfreport diff` could detect between two runs like this one."""
+def _timing(report: Report) -> Any:
+    """The timing section's rows, with what `perfreport diff` could detect between two runs
+    like this one."""
     from reporter.diff import single_run_detectable
+    from reporter.render.timing_view import timing_rows
 
-    return single_run_detectable(report) if report.timing is not None else None
+    timing = report.timing
+    return timing_rows(timing, single_run_detectable(report)) if timing is not None else None
 
 
 def _roofline(report: Report) -> Any:
