@@ -5,7 +5,10 @@ Each view is built from a section the test makes; the templates only loop over t
 
 from __future__ import annotations
 
-from reporter.render.health_view import accuracy_view, health_view, largest_in_order, probe_view
+from typing import Any
+
+from reporter.render.health_view import accuracy_view, health_view, probe_view
+from reporter.render.rows import largest_in_order
 from reporter.report.health import (
     ActivationHealth,
     EvalAccuracy,
@@ -122,3 +125,63 @@ def test_timing_rows_mark_the_knee_and_list_the_baseline_first() -> None:
     assert (rows.gate.base_samples, rows.gate.with_more_samples) == (40, "2.2")
     bare = timing_rows(TimingSection(latency_ms=stats, throughput=1.0, batch_size=1), None)
     assert (bare.gate, bare.allocator, bare.sweep) == (None, [], [])
+
+
+def _module(name: str, depth: int, total: float, self_us: float) -> Any:
+    from reporter.report.profile import ModuleTime
+
+    return ModuleTime(name, "Linear", depth, 1, total, self_us)
+
+
+def test_profile_rows_in_print_keep_the_costliest_modules_in_model_order() -> None:
+    from reporter.render.profile_view import profile_rows
+    from reporter.report.profile import KernelTime, OpTime, ProfileSection
+
+    modules = [_module("", 0, 100.0, 1.0)] + [
+        _module(f"m{i}", 1, float(i % 5), float(i)) for i in range(12)
+    ]
+    p = ProfileSection(
+        "inference",
+        "cuda",
+        ["traces/step.json"],
+        modules=modules,
+        top_ops=[OpTime(f"op{i}", 1, 1.0, 1.0) for i in range(12)],
+        kernels=[KernelTime(f"k{i}", 1, 1.0) for i in range(3)],
+        cpu_peak_bytes=1024,
+    )
+    printed = profile_rows(p, None, for_print=True)
+    # 13 modules, 10 kept: the three with no time (m0, m5, m10) go; model order stays
+    assert [m.name for m in printed.modules] == [
+        "",
+        "m1",
+        "m2",
+        "m3",
+        "m4",
+        "m6",
+        "m7",
+        "m8",
+        "m9",
+        "m11",
+    ]
+    assert printed.modules_left_out == 3
+    assert [o.name for o in printed.ops] == [
+        f"op{i}" for i in range(10)
+    ] and printed.ops_left_out == 2
+    assert printed.kernels_left_out == 0
+    # the chart's order: below the model only, most self time first
+    assert [m.name for m in printed.by_self][:2] == ["m11", "m10"] and len(printed.by_self) == 12
+    assert (printed.host_peak, printed.trace_dir, printed.overhead) == (1024, "traces", None)
+    whole = profile_rows(p, None)
+    assert whole.modules == modules and whole.ops_left_out == 0
+
+
+def test_profile_rows_host_peak_only_off_the_cpu_and_a_trace_folder_by_default() -> None:
+    from reporter.render.profile_view import profile_rows
+    from reporter.report.profile import LatencyStats, ProfileSection, TimingSection
+
+    timing = TimingSection(
+        latency_ms=LatencyStats(1.0, 1.0, 1.0, 1.0, 1.0), throughput=1.0, batch_size=1
+    )
+    timing.profiler_overhead = 1.5
+    rows = profile_rows(ProfileSection("train", "cpu", [], cpu_peak_bytes=1024), timing)
+    assert (rows.host_peak, rows.trace_dir, rows.overhead) == (None, "trace", 1.5)

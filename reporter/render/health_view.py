@@ -3,11 +3,12 @@ reporter.render.charts) and the rows, figures and notes each table shows, chosen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from reporter.render.charts import histogram, lines, log_bars
+from reporter.render.rows import largest_in_order
 from reporter.render.templates import PRINT_ROWS
 from reporter.report.health import (
     ActivationHealth,
@@ -107,18 +108,6 @@ def class_rows(per_class: Sequence[float | None], *, for_print: bool = False) ->
 def loss_text(loss: float | None, missing: str = "NaN/inf") -> str:
     """A loss to four significant figures; `missing` for one that is not finite (None)."""
     return missing if loss is None else f"{loss:.4g}"
-
-
-def largest_in_order(
-    items: Sequence[Any], key: Callable[[Any], Any], rows: int | None
-) -> list[Any]:
-    """The `rows` items with the largest key (the earlier one on a tie), in their own order;
-    every item when there are no more than `rows`, or `rows` is None."""
-    if rows is None or len(items) <= rows:
-        return list(items)
-    ranked = sorted(range(len(items)), key=lambda i: key(items[i]), reverse=True)
-    kept = set(ranked[:rows])
-    return [item for i, item in enumerate(items) if i in kept]
 
 
 def _most_dead(a: ActivationHealth) -> tuple[float, float]:

@@ -35,6 +35,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         else set(),
         "finding_sections": finding_sections(),
         "timing": _timing(report),
+        "profile": _profile(report, for_print),
         "roofline": _roofline(report),
         "memory_timeline": _memory_timeline(report),
         "health": _health(report, for_print),
@@ -71,6 +72,13 @@ def _roofline(report: Report) -> Any:
     from reporter.render.roofline_view import roofline_view
 
     return roofline_view(report.roofline) if report.roofline is not None else None
+
+
+def _profile(report: Report, for_print: bool) -> Any:
+    from reporter.render.profile_view import profile_rows
+
+    profile = report.profile
+    return profile_rows(profile, report.timing, for_print=for_print) if profile else None
 
 
 def _memory_timeline(report: Report) -> Any:
