@@ -185,3 +185,49 @@ def test_profile_rows_host_peak_only_off_the_cpu_and_a_trace_folder_by_default()
     timing.profiler_overhead = 1.5
     rows = profile_rows(ProfileSection("train", "cpu", [], cpu_peak_bytes=1024), timing)
     assert (rows.host_peak, rows.trace_dir, rows.overhead) == (None, "trace", 1.5)
+
+
+def _summary_report(layers: int, frozen: int) -> Any:
+    from reporter.report import ModelInfo, ParameterTotals, Report
+    from reporter.report.static import FlopsSection, LayerRow, ModuleFlops, SummarySection
+
+    rows = [LayerRow("", "Net", 0, [], 0, "", False)] + [
+        LayerRow(f"l{i}", "Linear", 1 + i % 2, [], i, "yes", True) for i in range(1, layers)
+    ]
+    flops = FlopsSection(
+        forward_total=1000,
+        by_module=[ModuleFlops("l1", "Linear", 1, 250), ModuleFlops("l2", "Linear", 2, 0)],
+    )
+    return Report(
+        model=ModelInfo("Net", "net.py", parameters=ParameterTotals(10, 10 - frozen, frozen, 40)),
+        summary=SummarySection(depth=2, layers=rows),
+        flops=flops,
+    )
+
+
+def test_summary_rows_carry_flops_share_and_indent() -> None:
+    from reporter.render.summary_view import summary_view
+
+    view = summary_view(_summary_report(4, frozen=0))
+    assert [(r.layer.name, r.flops, r.share) for r in view.rows] == [
+        ("", 0, None),
+        ("l1", 250, 0.25),
+        ("l2", 0, None),  # counted at 0: no share
+        ("l3", 0, None),
+    ]
+    assert [r.indent_em for r in view.rows] == [0.4, 0.4 + 2 * 0.9, 0.4 + 0.9, 0.4 + 2 * 0.9]
+    assert view.left_out == 0 and view.show_trainable
+    # the root holds no parameters directly: the largest leaves only, most first
+    assert [r.name for r in view.largest] == ["l3", "l2", "l1"]
+
+
+def test_summary_in_print_keeps_the_costliest_rows_and_drops_trainable_when_none_frozen() -> None:
+    from reporter.render.summary_view import summary_view
+
+    printed = summary_view(_summary_report(25, frozen=0), for_print=True)
+    assert len(printed.rows) == 20 and printed.left_out == 5
+    # l1 has the FLOPs; then the most parameters (l24 down to l6), in table order
+    assert [r.layer.name for r in printed.rows][:3] == ["l1", "l6", "l7"]
+    assert not printed.show_trainable
+    assert summary_view(_summary_report(25, frozen=2), for_print=True).show_trainable
+    assert len(summary_view(_summary_report(25, frozen=0)).largest) == 10

@@ -34,6 +34,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         if report.graph
         else set(),
         "finding_sections": finding_sections(),
+        "summary": _summary(report, for_print),
         "timing": _timing(report),
         "profile": _profile(report, for_print),
         "roofline": _roofline(report),
@@ -53,7 +54,6 @@ def _html_views(report: Report, for_print: bool) -> dict[str, Any]:
         "profile_charts": _profile_charts(report, for_print),
         "timing_charts": _timing_charts(report, for_print),
         "trace_charts": _trace_charts(report),
-        "summary_rows": _summary_rows(report, for_print),
         "distributed_chart": _distributed_chart(report),
     }
 
@@ -129,7 +129,7 @@ def _trace_charts(report: Report) -> Any:
     return trace_view(report.trace) if report.trace is not None else None
 
 
-def _summary_rows(report: Report, for_print: bool) -> Any:
+def _summary(report: Report, for_print: bool) -> Any:
     from reporter.render.summary_view import summary_view
 
     return summary_view(report, for_print=for_print)
