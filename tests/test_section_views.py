@@ -231,3 +231,29 @@ def test_summary_in_print_keeps_the_costliest_rows_and_drops_trainable_when_none
     assert not printed.show_trainable
     assert summary_view(_summary_report(25, frozen=2), for_print=True).show_trainable
     assert len(summary_view(_summary_report(25, frozen=0)).largest) == 10
+
+
+def test_memory_fit_cells_name_the_smallest_degree_that_fits() -> None:
+    from reporter.render.memory_view import fit_cell, memory_view
+    from reporter.report.static import FitRow, MemorySection
+
+    gib = 1 << 30
+    # keys are strings: "16" sorts before "2" as text, not as a degree
+    row = FitRow("Training", 30 * gib, {"1": 30 * gib, "16": 2 * gib, "2": 15 * gib, "4": 8 * gib})
+    assert fit_cell(row, 40) == fit_cell(row, 30) and fit_cell(row, 40).text == "✓"
+    assert (fit_cell(row, 16).text, fit_cell(row, 8).text, fit_cell(row, 2).text) == (
+        "TP 2",
+        "TP 4",
+        "TP 16",
+    )
+    assert (fit_cell(row, 1).text, fit_cell(row, 1).fits) == ("✗", False)
+    m = MemorySection(1, 2, 4, 0, 0, 0, fits=[row], device_sizes_gib=[1, 40])
+    view = memory_view(m)
+    assert view.resident_bytes == 7 and not view.from_eval
+    assert [[c.text for c in cells] for _, cells in view.fits] == [["✗", "✓"]]
+    from reporter.report.static import TrainingMemory
+
+    m.training = TrainingMemory(0, 0, mode="eval")
+    assert memory_view(m).from_eval
+    m.training.mode = "train"
+    assert not memory_view(m).from_eval

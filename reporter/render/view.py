@@ -38,7 +38,8 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "timing": _timing(report),
         "profile": _profile(report, for_print),
         "roofline": _roofline(report),
-        "memory_timeline": _memory_timeline(report),
+        "memory": _memory(report),
+        "memory_timeline": _memory_timeline(report, for_print),
         "health": _health(report, for_print),
         "deployment": _deployment(report),
         "deployment_columns": _deployment_columns(report),
@@ -81,11 +82,17 @@ def _profile(report: Report, for_print: bool) -> Any:
     return profile_rows(profile, report.timing, for_print=for_print) if profile else None
 
 
-def _memory_timeline(report: Report) -> Any:
+def _memory(report: Report) -> Any:
+    from reporter.render.memory_view import memory_view
+
+    return memory_view(report.memory) if report.memory is not None else None
+
+
+def _memory_timeline(report: Report, for_print: bool) -> Any:
     from reporter.render.memory_timeline_view import timeline_view
 
     timeline = report.memory.timeline if report.memory is not None else None
-    return timeline_view(timeline) if timeline is not None else None
+    return timeline_view(timeline, for_print=for_print) if timeline is not None else None
 
 
 def _deployment(report: Report) -> list[dict[str, str]]:
