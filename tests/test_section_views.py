@@ -151,7 +151,7 @@ def test_profile_rows_in_print_keep_the_costliest_modules_in_model_order() -> No
     )
     printed = profile_rows(p, None, for_print=True)
     # 13 modules, 10 kept: the three with no time (m0, m5, m10) go; model order stays
-    assert [m.name for m in printed.modules] == [
+    assert [m.name for m, _ in printed.modules] == [
         "",
         "m1",
         "m2",
@@ -172,7 +172,8 @@ def test_profile_rows_in_print_keep_the_costliest_modules_in_model_order() -> No
     assert [m.name for m in printed.by_self][:2] == ["m11", "m10"] and len(printed.by_self) == 12
     assert (printed.host_peak, printed.trace_dir, printed.overhead) == (1024, "traces", None)
     whole = profile_rows(p, None)
-    assert whole.modules == modules and whole.ops_left_out == 0
+    assert [m for m, _ in whole.modules] == modules and whole.ops_left_out == 0
+    assert [indent for _, indent in whole.modules][:2] == [10, 24]  # by depth
 
 
 def test_profile_rows_host_peak_only_off_the_cpu_and_a_trace_folder_by_default() -> None:

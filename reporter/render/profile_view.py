@@ -52,8 +52,9 @@ class ProfileRows:
     host_peak: int | None  # the profiler's host peak, where the model ran on another device
     trace_dir: str  # for the tensorboard command line
     by_self: list[ModuleTime] = field(default_factory=list)  # modules below the model
-    # the tables; print keeps the PRINT_ROWS // 2 with the most time (modules in model order)
-    modules: list[ModuleTime] = field(default_factory=list)
+    # the tables; print keeps the PRINT_ROWS // 2 with the most time (modules in model
+    # order, each with its indent in pixels: its depth in the module tree)
+    modules: list[tuple[ModuleTime, int]] = field(default_factory=list)
     modules_left_out: int = 0
     ops: list[OpTime] = field(default_factory=list)
     ops_left_out: int = 0
@@ -74,7 +75,7 @@ def profile_rows(
         host_peak=p.cpu_peak_bytes if p.device != "cpu" else None,
         trace_dir=str(p.trace_files[0]).rsplit("/", 1)[0] if p.trace_files else "trace",
         by_self=modules_by_self(p),
-        modules=modules,
+        modules=[(m, 10 + 14 * m.depth) for m in modules],
         modules_left_out=len(p.modules) - len(modules),
         ops=ops,
         ops_left_out=len(p.top_ops) - len(ops),
