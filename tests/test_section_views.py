@@ -258,3 +258,42 @@ def test_memory_fit_cells_name_the_smallest_degree_that_fits() -> None:
     assert memory_view(m).from_eval
     m.training.mode = "train"
     assert not memory_view(m).from_eval
+
+
+def test_finding_links_point_only_at_what_the_page_has() -> None:
+    from reporter.render.view import finding_links, finding_sections
+    from reporter.report import Finding, ModelInfo, Report
+    from reporter.report.static import LayerRow, SummarySection
+
+    rule, section = next((r, s) for r, s in finding_sections().items() if s == "timing")
+    report = Report(
+        model=ModelInfo("Net", "net.py"),
+        summary=SummarySection(depth=1, layers=[LayerRow("fc", "Linear", 1, [], 1, "yes", True)]),
+        findings=[
+            Finding(rule, "warning", "slow", target="fc"),  # its layer row says where
+            Finding(rule, "warning", "slow", target="elsewhere"),
+            Finding("no-such-rule", "info", "x", target=None),
+        ],
+    )
+    links = [lk for _, lk in finding_links(report, ["summary", "timing"], {rule: "doc"})]
+    assert [(lk.rule_doc, lk.layer, lk.graph, lk.section) for lk in links] == [
+        (True, True, False, ""),
+        (True, False, False, section),
+        (False, False, False, ""),
+    ]
+    # the section is not on the page: no link to it
+    assert finding_links(report, ["summary"], {})[1][1].section == ""
+
+
+def test_budget_rows_and_severity_counts() -> None:
+    from reporter.render.view import budget_rows, severity_counts
+    from reporter.report import BudgetResult, Finding
+
+    budgets = [BudgetResult("params", "10M", s, "m") for s in ("ok", "crossed", "unmeasured")]
+    assert [(r.css, r.mark) for r in budget_rows(budgets)] == [
+        ("", ":white_check_mark: ok"),
+        ("failed", ":x: **crossed**"),
+        ("skipped", ":grey_question: unmeasured"),
+    ]
+    findings = [Finding("r", s, "t") for s in ("info", "critical", "info")]
+    assert list(severity_counts(findings).items()) == [("critical", 1), ("info", 2)]

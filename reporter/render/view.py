@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from reporter.render.templates import templates_dir
-from reporter.report import STAGE_NAMES, Report
+from reporter.report import STAGE_NAMES, BudgetResult, Finding, Report
 from reporter.report.enums import SEVERITIES, Status
 
 SEVERITY_ORDER = SEVERITIES[::-1]  # most severe first
@@ -20,20 +21,17 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         for name in STAGE_NAMES
         if getattr(report, name) is not None and (partials / f"{name}.{kind}.j2").is_file()
     ]
+    docs = rule_docs(report)
     return {
         "report": report,
         "sections": sections,
         "headline": headline(report),
         "problems": {n: s for n, s in report.stages.items() if s.status == Status.FAILED},
-        "severity_counts": {
-            s: sum(1 for f in report.findings if f.severity == s) for s in SEVERITY_ORDER
-        },
+        "severity_counts": severity_counts(report.findings),
         "stage_names": [n for n in STAGE_NAMES if n in report.stages],
-        "layer_names": {r.name for r in report.summary.layers} if report.summary else set(),
-        "graph_modules": {m for n in report.graph.nodes for m in n.modules}
-        if report.graph
-        else set(),
-        "finding_sections": finding_sections(),
+        "findings": finding_links(report, sections, docs),
+        "budgets": budget_rows(report.budgets),
+        "budgets_crossed": sum(1 for b in report.budgets if b.status == "crossed"),
         "summary": _summary(report, for_print),
         "timing": _timing(report),
         "profile": _profile(report, for_print),
@@ -43,7 +41,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "health": _health(report, for_print),
         "deployment": _deployment(report),
         "deployment_columns": _deployment_columns(report),
-        "rule_docs": rule_docs(report),
+        "rule_docs": docs,
         **(_html_views(report, for_print) if kind == "html" else {}),
     }
 
@@ -152,6 +150,61 @@ def _deployment_columns(report: Report) -> dict[str, bool]:
     from reporter.render.deployment_view import shown_columns
 
     return shown_columns(_deployment(report))
+
+
+def severity_counts(findings: list[Finding]) -> dict[str, int]:
+    """Findings per severity, most severe first; severities with none are left out."""
+    counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITY_ORDER}
+    return {s: n for s, n in counts.items() if n}
+
+
+@dataclass
+class FindingLinks:
+    """Where a finding's line links to, each only where that place is on the page."""
+
+    rule_doc: bool  # the rule's documentation, at the end of the findings
+    layer: bool  # the target's row in the layer table
+    graph: bool  # the graph holding the target
+    section: str  # the section with the evidence ("": none, or the layer row says it)
+
+
+def finding_links(
+    report: Report, sections: list[str], docs: dict[str, str]
+) -> list[tuple[Finding, FindingLinks]]:
+    layers = {r.name for r in report.summary.layers} if report.summary else set()
+    graph = {m for n in report.graph.nodes for m in n.modules} if report.graph else set()
+    section_of = finding_sections()
+    out = []
+    for f in report.findings:
+        in_layers = f.target in layers
+        section = section_of.get(f.rule, "")
+        links = FindingLinks(
+            rule_doc=f.rule in docs,
+            layer=in_layers,
+            graph=f.target in graph,
+            section=section if section in sections and not in_layers else "",
+        )
+        out.append((f, links))
+    return out
+
+
+BUDGET_ROWS = {  # status -> (the HTML row's class, the Markdown line's mark)
+    "crossed": ("failed", ":x: **crossed**"),
+    "unmeasured": ("skipped", ":grey_question: unmeasured"),
+}
+
+
+@dataclass
+class BudgetRow:
+    budget: BudgetResult
+    css: str  # the HTML row's class
+    mark: str  # the Markdown line's status
+
+
+def budget_rows(budgets: list[BudgetResult]) -> list[BudgetRow]:
+    return [
+        BudgetRow(b, *BUDGET_ROWS.get(b.status, ("", ":white_check_mark: ok"))) for b in budgets
+    ]
 
 
 def rule_docs(report: Report) -> dict[str, str]:
