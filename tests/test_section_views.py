@@ -297,3 +297,19 @@ def test_budget_rows_and_severity_counts() -> None:
     ]
     findings = [Finding("r", s, "t") for s in ("info", "critical", "info")]
     assert list(severity_counts(findings).items()) == [("critical", 1), ("info", 2)]
+
+
+def test_rank_rows_pair_each_rank_with_its_trace_figures() -> None:
+    from reporter.render.distributed_view import rank_rows
+    from reporter.report.distributed import DistributedSection, RankComm, RankRun
+
+    section = DistributedSection(
+        world_size=3,
+        ranks=[RankRun(0), RankRun(1, state="failed"), RankRun(2)],
+        comm=[RankComm(2, step_time_us=1.0), RankComm(0, step_time_us=2.0), RankComm(2, steps=9)],
+    )
+    rows = rank_rows(section)
+    assert [r.rank for r, _ in rows] == [0, 1, 2]
+    assert rows[1][1] is None  # no trace from the failed rank
+    # a rank listed twice: its first entry
+    assert (rows[0][1].step_time_us, rows[2][1].step_time_us) == (2.0, 1.0)  # type: ignore[union-attr]

@@ -37,6 +37,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "profile": _profile(report, for_print),
         "roofline": _roofline(report),
         "memory": _memory(report),
+        "distributed_ranks": _distributed_ranks(report),
         "memory_timeline": _memory_timeline(report, for_print),
         "health": _health(report, for_print),
         "deployment": _deployment(report),
@@ -138,6 +139,12 @@ def _summary(report: Report, for_print: bool) -> Any:
     from reporter.render.summary_view import summary_view
 
     return summary_view(report, for_print=for_print)
+
+
+def _distributed_ranks(report: Report) -> Any:
+    from reporter.render.distributed_view import rank_rows
+
+    return rank_rows(report.distributed) if report.distributed is not None else []
 
 
 def _distributed_chart(report: Report) -> str:
