@@ -313,3 +313,28 @@ def test_rank_rows_pair_each_rank_with_its_trace_figures() -> None:
     assert rows[1][1] is None  # no trace from the failed rank
     # a rank listed twice: its first entry
     assert (rows[0][1].step_time_us, rows[2][1].step_time_us) == (2.0, 1.0)  # type: ignore[union-attr]
+
+
+def test_diff_view_judged_by_cell_thresholds_in_percent_and_budget_marks() -> None:
+    from reporter.diff import ReportDiff
+    from reporter.render.diff_render import judged_by, percents, template_context
+    from reporter.report import BudgetResult
+
+    assert judged_by("95% interval +1.0% … +2.0%", "") == "95% interval +1.0% … +2.0%"
+    assert judged_by("", "noisy") == "noisy"
+    assert judged_by("i", "n") == "i; n" and judged_by("", "") == ""
+    diff = ReportDiff("A", "B", "a.py", "b.py", module_threshold=0.2, confidence=0.99)
+    assert percents(diff) == {
+        "module_threshold": "20",
+        "confidence": "99",
+        "threshold": "%.0f" % (diff.threshold * 100),
+        "false_alarm": "0.5",  # one tail of the 1% outside the interval
+    }
+    budgets = [BudgetResult("params", "10M", s, "m") for s in ("ok", "crossed", "unmeasured")]
+    rows = template_context(diff, budgets)["budgets"]
+    # unlike the report's table, an unmeasured budget's row is not greyed in the diff
+    assert [(r.css, r.mark) for r in rows] == [
+        ("", ":white_check_mark:"),
+        ("failed", ":x:"),
+        ("", ":grey_question:"),
+    ]

@@ -208,10 +208,13 @@ class BudgetRow:
     mark: str  # the Markdown line's status
 
 
-def budget_rows(budgets: list[BudgetResult]) -> list[BudgetRow]:
-    return [
-        BudgetRow(b, *BUDGET_ROWS.get(b.status, ("", ":white_check_mark: ok"))) for b in budgets
-    ]
+def budget_rows(
+    budgets: list[BudgetResult],
+    marks: dict[str, tuple[str, str]] = BUDGET_ROWS,
+    other: tuple[str, str] = ("", ":white_check_mark: ok"),
+) -> list[BudgetRow]:
+    """Each budget with its row class and mark by status (`other` for a budget kept)."""
+    return [BudgetRow(b, *marks.get(b.status, other)) for b in budgets]
 
 
 def rule_docs(report: Report) -> dict[str, str]:
