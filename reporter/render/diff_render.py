@@ -10,6 +10,7 @@ from typing import Any
 from reporter.diff import MetricChange, ReportDiff, TimeChange
 from reporter.render import format as fmt
 from reporter.render.templates import environment, templates_dir
+from reporter.render.view import budget_rows
 from reporter.report import BudgetResult, to_data
 from reporter.report.enums import BudgetStatus
 
@@ -71,9 +72,15 @@ def metric_rows(diff: ReportDiff) -> list[dict[str, str]]:
                 "verdict": m.verdict,
                 "interval": interval,
                 "note": m.note,
+                "judged": judged_by(interval, m.note),
             }
         )
     return rows
+
+
+def judged_by(interval: str, note: str) -> str:
+    """The interval and the note, whichever there are, as one cell."""
+    return "; ".join(x for x in (interval, note) if x)
 
 
 def time_rows(diff: ReportDiff) -> list[dict[str, str]]:
@@ -85,6 +92,7 @@ def _time_row(t: TimeChange, confidence: float) -> dict[str, str]:
     change = "new" if t.base_us is None else "gone" if t.head_us is None else ""
     if not change and t.relative is not None:
         change = signed_percent(t.relative)
+    interval = interval_text(t.change_low, t.change_high, confidence)
     return {
         "kind": t.kind,
         "name": t.name,
@@ -93,8 +101,9 @@ def _time_row(t: TimeChange, confidence: float) -> dict[str, str]:
         "head": fmt.us(t.head_us) if t.head_us is not None else "–",
         "change": change,
         "verdict": t.verdict,
-        "interval": interval_text(t.change_low, t.change_high, confidence),
+        "interval": interval,
         "note": t.note,
+        "judged": judged_by(interval, t.note),
     }
 
 
@@ -119,20 +128,38 @@ def module_rows(diff: ReportDiff) -> list[dict[str, str]]:
     return rows
 
 
-def _context(diff: ReportDiff, budgets: list[BudgetResult]) -> dict[str, Any]:
+# status -> (the HTML row's class, the Markdown line's mark)
+BUDGET_MARKS = {"crossed": ("failed", ":x:"), "unmeasured": ("", ":grey_question:")}
+
+
+def percents(diff: ReportDiff) -> dict[str, str]:
+    """The thresholds and confidence as the notes write them, in percent."""
+    return {
+        "module_threshold": "%.0f" % (diff.module_threshold * 100),
+        "confidence": "%.0f" % (diff.confidence * 100),
+        "threshold": "%.0f" % (diff.threshold * 100),
+        # two runs of the same code: the share of figures called worse (one tail)
+        "false_alarm": "%.1f" % ((1 - diff.confidence) * 50),
+    }
+
+
+def template_context(diff: ReportDiff, budgets: list[BudgetResult]) -> dict[str, Any]:
     return {
         "diff": diff,
+        "percent": percents(diff),
         "rows": metric_rows(diff),
         "modules": module_rows(diff),
         "times": time_rows(diff),
-        "budgets": budgets,
+        "budgets": budget_rows(budgets, BUDGET_MARKS, ("", ":white_check_mark:")),
         "worse": [m.label for m in diff.worse],
         "crossed": [b for b in budgets if b.status == BudgetStatus.CROSSED],
     }
 
 
 def render_diff_markdown(diff: ReportDiff, budgets: list[BudgetResult] | None = None) -> str:
-    text = environment("md").get_template("diff.md.j2").render(**_context(diff, budgets or []))
+    text = (
+        environment("md").get_template("diff.md.j2").render(**template_context(diff, budgets or []))
+    )
     if len(text) > MAX_MD_CHARS:
         text = text[: MAX_MD_CHARS - 200].rsplit("\n", 1)[0]
         text += "\n\n…cut to fit a review comment; the full diff is in diff.html.\n"
@@ -144,7 +171,7 @@ def render_diff_html(diff: ReportDiff, budgets: list[BudgetResult] | None = None
     return (
         environment("html")
         .get_template("diff.html.j2")
-        .render(**_context(diff, budgets or []), css=css, nonce=secrets.token_urlsafe(16))
+        .render(**template_context(diff, budgets or []), css=css, nonce=secrets.token_urlsafe(16))
     )
 
 
@@ -175,7 +202,7 @@ def render_diff_text(diff: ReportDiff, budgets: list[BudgetResult] | None = None
             r["change"].ljust(widths["change"]),
             r["verdict"],
         ]
-        extra = "; ".join(x for x in (r.get("interval"), r.get("note")) if x)
+        extra = r.get("judged", "")
         lines.append("  ".join(cells).rstrip() + (f"  ({extra})" if extra else ""))
     if not diff.metrics:
         lines.append("no figure was measured in either report")
@@ -197,7 +224,7 @@ def render_diff_text(diff: ReportDiff, budgets: list[BudgetResult] | None = None
     if diff.times:
         lines += ["", "Module and op times per profiled step:"]
         for t in time_rows(diff):
-            extra = "; ".join(x for x in (t["interval"], t["note"]) if x)
+            extra = t["judged"]
             lines.append(
                 f"  {t['kind']:6} {t['name'][:40]:40} {t['base']:>10} → {t['head']:>10}"
                 f"  {t['change']:>7}  {t['verdict']}" + (f" ({extra})" if extra else "")

@@ -1,9 +1,10 @@
-"""The distributed section's chart, as an SVG string its template inserts (times in ms)."""
+"""The distributed section for its templates: the chart as an SVG string (times in ms), and
+each rank's row with its communication figures."""
 
 from __future__ import annotations
 
 from reporter.render import charts
-from reporter.report.distributed import DistributedSection
+from reporter.report.distributed import DistributedSection, RankComm, RankRun
 
 
 def rank_time_svg(section: DistributedSection) -> str:
@@ -23,3 +24,11 @@ def rank_time_svg(section: DistributedSection) -> str:
     return charts.stacked_bars(
         rows, unit=" ms", scale="max", title="Time per step, per rank (host side)"
     )
+
+
+def rank_rows(section: DistributedSection) -> list[tuple[RankRun, RankComm | None]]:
+    """Each rank with its trace's figures (None: the rank wrote no trace that was read)."""
+    comm = {}
+    for c in reversed(section.comm):  # the first entry of a rank wins
+        comm[c.rank] = c
+    return [(r, comm.get(r.rank)) for r in section.ranks]

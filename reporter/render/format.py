@@ -39,6 +39,11 @@ def md_escape(text: object) -> str:
     return one_line(s)
 
 
+def sci(x: float | None) -> str:
+    """A norm or ratio in scientific notation, "–" where there is none."""
+    return "–" if x is None else f"{x:.2e}"
+
+
 def graph_svg(svg: object) -> Markup:
     """The graph's SVG from the report, cut down to what Graphviz writes (report.json may
     have been edited); a note in its place when it cannot be vouched for."""
@@ -65,4 +70,5 @@ FILTERS = {
     "percent": percent,
     "rate": rate,
     "shape": shape,
+    "sci": sci,
 }

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from reporter.render import charts
 from reporter.render import format as f
+from reporter.render.templates import PRINT_ROWS
 from reporter.report.memory_timeline import MemoryTimeline
 
 # The memory profiler's categories in the order they stack, with fixed colours.
@@ -35,7 +36,8 @@ def label(category: str) -> str:
     return category.replace("_", " ")
 
 
-def timeline_view(t: MemoryTimeline) -> TimelineView:
+def timeline_view(t: MemoryTimeline, *, for_print: bool = False) -> TimelineView:
+    """for_print: the module table keeps its first PRINT_ROWS rows."""
     series = [
         (label(c), [s[i] for s in t.samples], COLOURS.get(c)) for i, c in enumerate(t.categories)
     ]
@@ -57,7 +59,9 @@ def timeline_view(t: MemoryTimeline) -> TimelineView:
             (label(c), f.nbytes(b), f.percent(b / total))
             for c, b in sorted(t.at_peak_by_category.items(), key=lambda kv: -kv[1])
         ],
-        by_module=[(m, f.nbytes(b)) for m, b in t.activations_by_module.items()],
+        by_module=[(m, f.nbytes(b)) for m, b in t.activations_by_module.items()][
+            : PRINT_ROWS if for_print else None
+        ],
         largest=[
             {
                 "what": x.op or "–",

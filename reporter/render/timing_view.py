@@ -1,12 +1,18 @@
-"""The timing section's line charts, as SVG strings its template inserts."""
+"""The timing section for its templates: the line charts as SVG strings, and the rows and
+figures its tables and notes show (which row is the knee, the regression gate in percent)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from reporter.render.charts import line_chart
-from reporter.report.profile import TimingSection
+from reporter.report.profile import SweepPoint, TimingSection
+from reporter.report.timing_counters import AllocatorVariant
+
+if TYPE_CHECKING:
+    from reporter.diff import Detectable
 
 LABEL_EVERY = 10  # a sample number under every tenth point
 
@@ -50,4 +56,46 @@ def timing_view(t: TimingSection, *, for_print: bool = False) -> TimingView:
         )
         if sweep
         else "",
+    )
+
+
+@dataclass
+class RegressionGate:
+    """What `perfreport diff` could tell apart between two runs like this one, in percent."""
+
+    change: str  # "4.2": the smallest slowdown of the median it calls worse
+    confidence: str
+    threshold: str
+    base_samples: int
+    with_more_samples: str  # the same with 4x the samples
+
+
+@dataclass
+class TimingRows:
+    gate: RegressionGate | None = None
+    # the allocator experiment's processes, baseline first, each with its added "NAME=value"s
+    allocator: list[tuple[AllocatorVariant, list[str]]] = field(default_factory=list)
+    sweep: list[tuple[SweepPoint, bool]] = field(default_factory=list)  # (point, is the knee)
+
+
+def regression_gate(d: Detectable) -> RegressionGate:
+    return RegressionGate(
+        change="%.1f" % (d.change * 100),
+        confidence="%.0f" % (d.confidence * 100),
+        threshold="%.0f" % (d.threshold * 100),
+        base_samples=d.base_samples,
+        with_more_samples="%.1f" % (d.with_more_samples * 100),
+    )
+
+
+def timing_rows(t: TimingSection, detectable: Detectable | None) -> TimingRows:
+    ax = t.allocator_experiment
+    return TimingRows(
+        gate=regression_gate(detectable) if detectable else None,
+        allocator=[
+            (v, [f"{k}={val}" for k, val in v.env.items()]) for v in [ax.baseline, *ax.variants]
+        ]
+        if ax
+        else [],
+        sweep=[(q, q.batch == t.sweep.knee_batch) for q in t.sweep.points] if t.sweep else [],
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from reporter.render.templates import templates_dir
-from reporter.report import STAGE_NAMES, Report
+from reporter.report import STAGE_NAMES, BudgetResult, Finding, Report
 from reporter.report.enums import SEVERITIES, Status
 
 SEVERITY_ORDER = SEVERITIES[::-1]  # most severe first
@@ -20,26 +21,28 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         for name in STAGE_NAMES
         if getattr(report, name) is not None and (partials / f"{name}.{kind}.j2").is_file()
     ]
+    docs = rule_docs(report)
     return {
         "report": report,
         "sections": sections,
         "headline": headline(report),
         "problems": {n: s for n, s in report.stages.items() if s.status == Status.FAILED},
-        "severity_counts": {
-            s: sum(1 for f in report.findings if f.severity == s) for s in SEVERITY_ORDER
-        },
+        "severity_counts": severity_counts(report.findings),
         "stage_names": [n for n in STAGE_NAMES if n in report.stages],
-        "layer_names": {r.name for r in report.summary.layers} if report.summary else set(),
-        "graph_modules": {m for n in report.graph.nodes for m in n.modules}
-        if report.graph
-        else set(),
-        "finding_sections": finding_sections(),
-        "detectable": _detectable(report),
+        "findings": finding_links(report, sections, docs),
+        "budgets": budget_rows(report.budgets),
+        "budgets_crossed": sum(1 for b in report.budgets if b.status == "crossed"),
+        "summary": _summary(report, for_print),
+        "timing": _timing(report),
+        "profile": _profile(report, for_print),
         "roofline": _roofline(report),
-        "memory_timeline": _memory_timeline(report),
+        "memory": _memory(report),
+        "distributed_ranks": _distributed_ranks(report),
+        "memory_timeline": _memory_timeline(report, for_print),
+        "health": _health(report, for_print),
         "deployment": _deployment(report),
         "deployment_columns": _deployment_columns(report),
-        "rule_docs": rule_docs(report),
+        "rule_docs": docs,
         "trace": _trace(report, kind, for_print),
         **(_html_views(report, for_print) if kind == "html" else {}),
     }
@@ -48,20 +51,21 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
 def _html_views(report: Report, for_print: bool) -> dict[str, Any]:
     """What only the HTML sections show: charts drawn as SVG, table rows chosen for print."""
     return {
-        "health_charts": _health_charts(report),
-        "health_class_rows": _health_class_rows(report, for_print),
+        "health_charts": _health_charts(report, for_print),
         "profile_charts": _profile_charts(report, for_print),
         "timing_charts": _timing_charts(report, for_print),
-        "summary_rows": _summary_rows(report, for_print),
         "distributed_chart": _distributed_chart(report),
     }
 
 
-def _detectable(report: Report) -> Any:
-    """What `perfreport diff` could detect between two runs like this one."""
+def _timing(report: Report) -> Any:
+    """The timing section's rows, with what `perfreport diff` could detect between two runs
+    like this one."""
     from reporter.diff import single_run_detectable
+    from reporter.render.timing_view import timing_rows
 
-    return single_run_detectable(report) if report.timing is not None else None
+    timing = report.timing
+    return timing_rows(timing, single_run_detectable(report)) if timing is not None else None
 
 
 def _roofline(report: Report) -> Any:
@@ -70,11 +74,24 @@ def _roofline(report: Report) -> Any:
     return roofline_view(report.roofline) if report.roofline is not None else None
 
 
-def _memory_timeline(report: Report) -> Any:
+def _profile(report: Report, for_print: bool) -> Any:
+    from reporter.render.profile_view import profile_rows
+
+    profile = report.profile
+    return profile_rows(profile, report.timing, for_print=for_print) if profile else None
+
+
+def _memory(report: Report) -> Any:
+    from reporter.render.memory_view import memory_view
+
+    return memory_view(report.memory) if report.memory is not None else None
+
+
+def _memory_timeline(report: Report, for_print: bool) -> Any:
     from reporter.render.memory_timeline_view import timeline_view
 
     timeline = report.memory.timeline if report.memory is not None else None
-    return timeline_view(timeline) if timeline is not None else None
+    return timeline_view(timeline, for_print=for_print) if timeline is not None else None
 
 
 def _deployment(report: Report) -> list[dict[str, str]]:
@@ -83,18 +100,19 @@ def _deployment(report: Report) -> list[dict[str, str]]:
     return deployment_rows(report.experiments) if report.experiments is not None else []
 
 
-def _health_charts(report: Report) -> Any:
+def _health(report: Report, for_print: bool) -> Any:
+    from reporter.render.health_view import health_view
+
+    health = report.health
+    return health_view(health, for_print=for_print) if health is not None else None
+
+
+def _health_charts(report: Report, for_print: bool) -> Any:
     """The health section's SVG plots (drawn here, never stored in the Report)."""
     from reporter.render.health_view import section_charts
 
-    return section_charts(report.health) if report.health is not None else None
-
-
-def _health_class_rows(report: Report, for_print: bool) -> Any:
-    from reporter.render.health_view import class_rows
-
-    accuracy = report.health.accuracy if report.health is not None else None
-    return class_rows(accuracy.per_class, for_print=for_print) if accuracy is not None else None
+    health = report.health
+    return section_charts(health, for_print=for_print) if health is not None else None
 
 
 def _profile_charts(report: Report, for_print: bool) -> Any:
@@ -127,10 +145,16 @@ def _trace(report: Report, kind: str, for_print: bool) -> Any:
     )
 
 
-def _summary_rows(report: Report, for_print: bool) -> Any:
+def _summary(report: Report, for_print: bool) -> Any:
     from reporter.render.summary_view import summary_view
 
     return summary_view(report, for_print=for_print)
+
+
+def _distributed_ranks(report: Report) -> Any:
+    from reporter.render.distributed_view import rank_rows
+
+    return rank_rows(report.distributed) if report.distributed is not None else []
 
 
 def _distributed_chart(report: Report) -> str:
@@ -143,6 +167,64 @@ def _deployment_columns(report: Report) -> dict[str, bool]:
     from reporter.render.deployment_view import shown_columns
 
     return shown_columns(_deployment(report))
+
+
+def severity_counts(findings: list[Finding]) -> dict[str, int]:
+    """Findings per severity, most severe first; severities with none are left out."""
+    counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITY_ORDER}
+    return {s: n for s, n in counts.items() if n}
+
+
+@dataclass
+class FindingLinks:
+    """Where a finding's line links to, each only where that place is on the page."""
+
+    rule_doc: bool  # the rule's documentation, at the end of the findings
+    layer: bool  # the target's row in the layer table
+    graph: bool  # the graph holding the target
+    section: str  # the section with the evidence ("": none, or the layer row says it)
+
+
+def finding_links(
+    report: Report, sections: list[str], docs: dict[str, str]
+) -> list[tuple[Finding, FindingLinks]]:
+    layers = {r.name for r in report.summary.layers} if report.summary else set()
+    graph = {m for n in report.graph.nodes for m in n.modules} if report.graph else set()
+    section_of = finding_sections()
+    out = []
+    for f in report.findings:
+        in_layers = f.target in layers
+        section = section_of.get(f.rule, "")
+        links = FindingLinks(
+            rule_doc=f.rule in docs,
+            layer=in_layers,
+            graph=f.target in graph,
+            section=section if section in sections and not in_layers else "",
+        )
+        out.append((f, links))
+    return out
+
+
+BUDGET_ROWS = {  # status -> (the HTML row's class, the Markdown line's mark)
+    "crossed": ("failed", ":x: **crossed**"),
+    "unmeasured": ("skipped", ":grey_question: unmeasured"),
+}
+
+
+@dataclass
+class BudgetRow:
+    budget: BudgetResult
+    css: str  # the HTML row's class
+    mark: str  # the Markdown line's status
+
+
+def budget_rows(
+    budgets: list[BudgetResult],
+    marks: dict[str, tuple[str, str]] = BUDGET_ROWS,
+    other: tuple[str, str] = ("", ":white_check_mark: ok"),
+) -> list[BudgetRow]:
+    """Each budget with its row class and mark by status (`other` for a budget kept)."""
+    return [BudgetRow(b, *marks.get(b.status, other)) for b in budgets]
 
 
 def rule_docs(report: Report) -> dict[str, str]:
