@@ -36,6 +36,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "finding_sections": finding_sections(),
         "detectable": _detectable(report),
         "roofline": _roofline(report),
+        "graph": _graph(report, for_print),
         "memory_timeline": _memory_timeline(report),
         "deployment": _deployment(report),
         "deployment_columns": _deployment_columns(report),
@@ -68,6 +69,13 @@ def _roofline(report: Report) -> Any:
     from reporter.render.roofline_view import roofline_view
 
     return roofline_view(report.roofline) if report.roofline is not None else None
+
+
+def _graph(report: Report, for_print: bool) -> Any:
+    from reporter.render.graph_view import graph_page
+
+    graph = report.graph
+    return graph_page(graph, for_print=for_print) if graph is not None else None
 
 
 def _memory_timeline(report: Report) -> Any:
