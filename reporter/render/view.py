@@ -37,6 +37,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "detectable": _detectable(report),
         "roofline": _roofline(report),
         "graph": _graph(report, for_print),
+        "flops": _flops(report, for_print),
         "memory_timeline": _memory_timeline(report),
         "deployment": _deployment(report),
         "deployment_columns": _deployment_columns(report),
@@ -76,6 +77,13 @@ def _graph(report: Report, for_print: bool) -> Any:
 
     graph = report.graph
     return graph_page(graph, for_print=for_print) if graph is not None else None
+
+
+def _flops(report: Report, for_print: bool) -> Any:
+    from reporter.render.flops_view import flops_page
+
+    fl = report.flops
+    return flops_page(fl, for_print=for_print) if fl is not None else None
 
 
 def _memory_timeline(report: Report) -> Any:
