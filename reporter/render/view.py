@@ -39,8 +39,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "graph": _graph(report, for_print),
         "flops": _flops(report, for_print),
         "memory_timeline": _memory_timeline(report),
-        "deployment": _deployment(report),
-        "deployment_columns": _deployment_columns(report),
+        "experiments": _experiments(report),
         "rule_docs": rule_docs(report),
         "trace": _trace(report, kind, for_print),
         **(_html_views(report, for_print) if kind == "html" else {}),
@@ -93,10 +92,11 @@ def _memory_timeline(report: Report) -> Any:
     return timeline_view(timeline) if timeline is not None else None
 
 
-def _deployment(report: Report) -> list[dict[str, str]]:
-    from reporter.render.deployment_view import deployment_rows
+def _experiments(report: Report) -> Any:
+    from reporter.render.experiments_view import experiments_page
 
-    return deployment_rows(report.experiments) if report.experiments is not None else []
+    x = report.experiments
+    return experiments_page(x) if x is not None else None
 
 
 def _health_charts(report: Report) -> Any:
@@ -153,12 +153,6 @@ def _distributed_chart(report: Report) -> str:
     from reporter.render.distributed_view import rank_time_svg
 
     return rank_time_svg(report.distributed) if report.distributed is not None else ""
-
-
-def _deployment_columns(report: Report) -> dict[str, bool]:
-    from reporter.render.deployment_view import shown_columns
-
-    return shown_columns(_deployment(report))
 
 
 def rule_docs(report: Report) -> dict[str, str]:
