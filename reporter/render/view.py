@@ -40,6 +40,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "flops": _flops(report, for_print),
         "memory_timeline": _memory_timeline(report),
         "experiments": _experiments(report),
+        "deploy": _deploy(report),
         "rule_docs": rule_docs(report),
         "trace": _trace(report, kind, for_print),
         **(_html_views(report, for_print) if kind == "html" else {}),
@@ -97,6 +98,12 @@ def _experiments(report: Report) -> Any:
 
     x = report.experiments
     return experiments_page(x) if x is not None else None
+
+
+def _deploy(report: Report) -> Any:
+    from reporter.render.deploy_view import deploy_page
+
+    return deploy_page(report.deploy) if report.deploy is not None else None
 
 
 def _health_charts(report: Report) -> Any:
