@@ -41,6 +41,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "memory_timeline": _memory_timeline(report),
         "experiments": _experiments(report),
         "deploy": _deploy(report),
+        "budget_table": _budgets(report),
         "rule_docs": rule_docs(report),
         "trace": _trace(report, kind, for_print),
         **(_html_views(report, for_print) if kind == "html" else {}),
@@ -104,6 +105,12 @@ def _deploy(report: Report) -> Any:
     from reporter.render.deploy_view import deploy_page
 
     return deploy_page(report.deploy) if report.deploy is not None else None
+
+
+def _budgets(report: Report) -> Any:
+    from reporter.render.budgets_view import budgets_page
+
+    return budgets_page(report.budgets)
 
 
 def _health_charts(report: Report) -> Any:
