@@ -35,7 +35,7 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         else set(),
         "finding_sections": finding_sections(),
         "detectable": _detectable(report),
-        "roofline": _roofline(report),
+        "roofline": _roofline(report, for_print),
         "graph": _graph(report, for_print),
         "flops": _flops(report, for_print),
         "memory_timeline": _memory_timeline(report),
@@ -67,10 +67,11 @@ def _detectable(report: Report) -> Any:
     return single_run_detectable(report) if report.timing is not None else None
 
 
-def _roofline(report: Report) -> Any:
+def _roofline(report: Report, for_print: bool) -> Any:
     from reporter.render.roofline_view import roofline_view
 
-    return roofline_view(report.roofline) if report.roofline is not None else None
+    section = report.roofline
+    return roofline_view(section, for_print=for_print) if section is not None else None
 
 
 def _graph(report: Report, for_print: bool) -> Any:
