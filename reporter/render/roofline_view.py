@@ -6,22 +6,25 @@ from dataclasses import dataclass, field
 
 from reporter.render import charts
 from reporter.render import format as f
+from reporter.render.templates import PRINT_ROWS
 from reporter.report.roofline import MachinePeaks, RooflineOp, RooflineSection
 
 TOP_ROWS = 25
+MD_OPS = 8
 
 
 @dataclass
 class RooflineView:
     chart_svg: str
-    plotted: int  # ops on the chart
-    unplotted: int  # ops with no FLOPs or no bytes (a log axis has no zero)
+    plot_note: str  # how many ops the chart shows, and why the others are not on it
     machine: list[tuple[str, str, str]]  # (what, value, how)
     model: list[tuple[str, str]]
     regimes: list[tuple[str, str, str]]  # (regime, time, share)
     ops: list[dict[str, str]] = field(default_factory=list)  # furthest below bound, by time lost
     modules: list[dict[str, str]] = field(default_factory=list)
     chains: list[dict[str, str]] = field(default_factory=list)
+    md_ops: list[dict[str, str]] = field(default_factory=list)  # the first of ops
+    compact: bool = False  # print: the op table's narrow layout (fewer columns)
 
 
 def flop_rate(x: float | None) -> str:
@@ -50,31 +53,22 @@ def roofline_svg(ops: list[RooflineOp], machine: MachinePeaks, total_us: float) 
     )
 
 
-def roofline_view(section: RooflineSection) -> RooflineView:
+def roofline_view(section: RooflineSection, *, for_print: bool = False) -> RooflineView:
+    """for_print: the PDF's page keeps the first PRINT_ROWS ops and modules."""
     total_us = sum(o.time_us for o in section.ops) or 1.0
     points = roofline_points(section.ops, total_us)
     chart = roofline_svg(section.ops, section.machine, total_us)
     plotted = sum(1 for _, x, y, _, _ in points if x > 0 and y > 0)
+    ops = [_op_row(o, total_us) for o in _furthest_below(section.ops)]
+    modules = _module_rows(section)
     return RooflineView(
         chart_svg=chart,
-        plotted=plotted,
-        unplotted=len(points) - plotted,
+        plot_note=plot_note(plotted, len(points) - plotted),
         machine=_machine_rows(section),
         model=_model_rows(section),
         regimes=_regime_rows(section),
-        ops=[_op_row(o, total_us) for o in _furthest_below(section.ops)],
-        modules=[
-            {
-                "name": mod.name or "(model)",
-                "type": mod.type,
-                "flops": f.flops(mod.flops),
-                "time": f.us(mod.time_us),
-                "bound": f.us(mod.bound_us),
-                "efficiency": f.percent(mod.efficiency),
-                "regime": max(mod.regime_us, key=mod.regime_us.get) if mod.regime_us else "–",
-            }
-            for mod in sorted(section.modules, key=lambda r: -r.time_us)[:TOP_ROWS]
-        ],
+        ops=ops[:PRINT_ROWS] if for_print else ops,
+        modules=modules[:PRINT_ROWS] if for_print else modules,
         chains=[
             {
                 "module": ch.module or "(model)",
@@ -84,7 +78,34 @@ def roofline_view(section: RooflineSection) -> RooflineView:
             }
             for ch in section.chains[:10]
         ],
+        md_ops=ops[:MD_OPS],
+        compact=for_print,
     )
+
+
+def plot_note(plotted: int, unplotted: int) -> str:
+    """unplotted: ops with no FLOPs or no bytes (a log axis has no zero)."""
+    text = f"{plotted} op groups plotted, sized by time"
+    if unplotted:
+        text += (
+            f"; {unplotted} with no FLOPs or no bytes (data movement, views) are in the tables only"
+        )
+    return text + ". Blue compute-bound, orange memory-bound, red overhead-bound."
+
+
+def _module_rows(section: RooflineSection) -> list[dict[str, str]]:
+    return [
+        {
+            "name": mod.name or "(model)",
+            "type": mod.type,
+            "flops": f.flops(mod.flops),
+            "time": f.us(mod.time_us),
+            "bound": f.us(mod.bound_us),
+            "efficiency": f.percent(mod.efficiency),
+            "regime": max(mod.regime_us, key=mod.regime_us.get) if mod.regime_us else "–",
+        }
+        for mod in sorted(section.modules, key=lambda r: -r.time_us)[:TOP_ROWS]
+    ]
 
 
 def _furthest_below(ops: list[RooflineOp]) -> list[RooflineOp]:

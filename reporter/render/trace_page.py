@@ -14,7 +14,14 @@ from typing import TypeVar
 
 from markupsafe import Markup
 
+from reporter.render.cells import Num, num, time_cell
 from reporter.render.templates import PRINT_ROWS
+from reporter.render.trace_roofline_page import (
+    TraceRooflinePage,
+    intensity_text,
+    peaks_text,
+    trace_roofline_page,
+)
 from reporter.render.trace_view import TraceView
 from reporter.report.trace import (
     GpuFigures,
@@ -23,7 +30,6 @@ from reporter.report.trace import (
     RankFigures,
     RankSpread,
     StepFigures,
-    TraceRoofline,
     TraceSection,
 )
 from reporter.units import exact, flops, nbytes, percent, us
@@ -50,14 +56,6 @@ class KvRow:
     @property
     def end(self) -> str:
         return "" if self.optional else "\n"
-
-
-@dataclass(frozen=True)
-class Num:
-    """A number cell: its text and the value the sortable table sorts it by."""
-
-    text: str
-    v: str
 
 
 @dataclass(frozen=True)
@@ -106,10 +104,10 @@ class StepRow:
 
 @dataclass(frozen=True)
 class RankPage:
-    """One rank's tables. rank and roofline are what trace_roofline.html.j2 reads."""
+    """One rank's tables."""
 
     rank: int
-    roofline: TraceRoofline | None
+    roofline: TraceRooflinePage | None  # what trace_roofline.html.j2 shows
     summary: str  # "Rank N details" with several ranks (a <details> around them), else ""
     suffix: str  # " · rank N" after headings with several ranks, else ""
     steps_header_gpu: tuple[str, ...]
@@ -167,20 +165,6 @@ class TracePage:
     md_kernels: list[tuple[str, str, str, str, str]]  # short name, calls, total, share, by
     md_cpu_ops: list[tuple[str, str, str, str]]  # name, calls, self, module
     md_roofline: list[MdRoofline] = field(default_factory=list)
-
-
-def sort_value(x: float | None) -> str:
-    """A data-v attribute: the number as Jinja printed it, 0 for none."""
-    return str(x or 0)
-
-
-def num(x: float | None) -> Num:
-    """A time that may be missing ("–", sorted as 0)."""
-    return Num(us(x), sort_value(x))
-
-
-def time_cell(x: float) -> Num:
-    return Num(us(x), str(x))
 
 
 def plural(n: int, word: str) -> str:
@@ -485,7 +469,15 @@ def rank_page(
     cpu_ops = [] if note else r.cpu_ops
     return RankPage(
         rank=r.rank,
-        roofline=r.roofline,
+        roofline=trace_roofline_page(
+            r.roofline,
+            r.rank,
+            multi=multi,
+            for_print=for_print,
+            chart_svg=charts.roofline_svgs[index] if charts else "",
+        )
+        if r.roofline
+        else None,
         summary=f"Rank {r.rank} details" if multi else "",
         suffix=f" · rank {r.rank}" if multi else "",
         steps_header_gpu=STEP_GPU_HEADER if g else (),
@@ -555,16 +547,14 @@ def md_roofline(section: TraceSection) -> list[MdRoofline]:
         f"Roofline{where}: {exact(rl.calls)} calls of ops with FLOPs ({flops(rl.flops)}, "
         f"{us(rl.time_us)}; time: {rl.time_source})"
     )
-    peaks = (
-        f"{flops(mp.peak_flops)}/s {mp.dtype}, {mp.peak_bytes_per_s / 1e9:.0f} GB/s" if mp else ""
-    )
+    peaks = peaks_text(mp) if mp else ""
     ops = [
         (
             o.name,
             o.shapes,
             str(o.calls),
             us(o.time_us),
-            f"{o.intensity:.3g}" if o.intensity is not None else "–",
+            intensity_text(o.intensity),
             f"{flops(o.achieved_flops)}/s",
             f" {us(o.bound_us)} | {o.bound} |" if mp else "",
         )

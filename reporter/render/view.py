@@ -35,13 +35,15 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "summary": _summary(report, for_print),
         "timing": _timing(report),
         "profile": _profile(report, for_print),
-        "roofline": _roofline(report),
+        "roofline": _roofline(report, for_print),
+        "graph": _graph(report, for_print),
+        "flops": _flops(report, for_print),
         "memory": _memory(report),
         "distributed_ranks": _distributed_ranks(report),
         "memory_timeline": _memory_timeline(report, for_print),
         "health": _health(report, for_print),
-        "deployment": _deployment(report),
-        "deployment_columns": _deployment_columns(report),
+        "experiments": _experiments(report),
+        "deploy": _deploy(report),
         "rule_docs": docs,
         "trace": _trace(report, kind, for_print),
         **(_html_views(report, for_print) if kind == "html" else {}),
@@ -68,10 +70,25 @@ def _timing(report: Report) -> Any:
     return timing_rows(timing, single_run_detectable(report)) if timing is not None else None
 
 
-def _roofline(report: Report) -> Any:
+def _roofline(report: Report, for_print: bool) -> Any:
     from reporter.render.roofline_view import roofline_view
 
-    return roofline_view(report.roofline) if report.roofline is not None else None
+    section = report.roofline
+    return roofline_view(section, for_print=for_print) if section is not None else None
+
+
+def _graph(report: Report, for_print: bool) -> Any:
+    from reporter.render.graph_view import graph_page
+
+    graph = report.graph
+    return graph_page(graph, for_print=for_print) if graph is not None else None
+
+
+def _flops(report: Report, for_print: bool) -> Any:
+    from reporter.render.flops_view import flops_page
+
+    fl = report.flops
+    return flops_page(fl, for_print=for_print) if fl is not None else None
 
 
 def _profile(report: Report, for_print: bool) -> Any:
@@ -94,10 +111,17 @@ def _memory_timeline(report: Report, for_print: bool) -> Any:
     return timeline_view(timeline, for_print=for_print) if timeline is not None else None
 
 
-def _deployment(report: Report) -> list[dict[str, str]]:
-    from reporter.render.deployment_view import deployment_rows
+def _experiments(report: Report) -> Any:
+    from reporter.render.experiments_view import experiments_page
 
-    return deployment_rows(report.experiments) if report.experiments is not None else []
+    x = report.experiments
+    return experiments_page(x) if x is not None else None
+
+
+def _deploy(report: Report) -> Any:
+    from reporter.render.deploy_view import deploy_page
+
+    return deploy_page(report.deploy) if report.deploy is not None else None
 
 
 def _health(report: Report, for_print: bool) -> Any:
@@ -161,12 +185,6 @@ def _distributed_chart(report: Report) -> str:
     from reporter.render.distributed_view import rank_time_svg
 
     return rank_time_svg(report.distributed) if report.distributed is not None else ""
-
-
-def _deployment_columns(report: Report) -> dict[str, bool]:
-    from reporter.render.deployment_view import shown_columns
-
-    return shown_columns(_deployment(report))
 
 
 def severity_counts(findings: list[Finding]) -> dict[str, int]:
