@@ -207,6 +207,8 @@ def test_the_timeline_reads_the_profile_stages_last_training_step(tmp_path: Path
     assert TRAINING_STEP not in ctx.cache  # read once, then let go
     t = section.timeline
     assert t.method.startswith("The profile stage's last training step")
+    # What it cost is measured and said: keeping the events, categorising, checking.
+    assert t.seconds > 0 and f"added {t.seconds:.2f} s to the run" in t.method
     params, trainable, tensors = _hand_counts(subject.model)
     assert t.max_by_category["parameter"] == params
     assert t.at_phase_end["backward"]["gradient"] == trainable

@@ -25,6 +25,7 @@ models and check that they agree.
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ class StepRecord:
     gradients: set[int]  # storage addresses of p.grad as the step ends
     optimizer: str
     source: str  # which step, for the method: "The profile stage's last", "One"
+    seconds: float = 0.0  # what making this record added to the run
 
 
 def step_record(
@@ -100,6 +102,7 @@ def step_record(
     """The last step a profile recorded (its ProfilerStep range, on every thread; the whole
     profile when there is none), read right after it, while the gradients it made are the
     parameters' ``.grad``."""
+    started = time.perf_counter()
     events = list(_depth_first(prof.profiler.kineto_results.experimental_event_tree()))
     steps = [e for e in events if e.name.startswith(STEP_PREFIX)]
     if steps:
@@ -108,12 +111,14 @@ def step_record(
         events = [e for e in events if start <= e.start_time_ns <= end]
     gradients = {_storage(p.grad) for p in model.parameters() if p.grad is not None}
     known = known_storages(model, optimizer, inputs)
-    return StepRecord(events, known, gradients, type(optimizer).__name__, source)
+    seconds = time.perf_counter() - started
+    return StepRecord(events, known, gradients, type(optimizer).__name__, source, seconds)
 
 
 def record_step(subject: Any) -> StepRecord:
     """Profile one training step of its own, after one unrecorded step that creates the
     optimizer's state (as in any step after the first)."""
+    started = time.perf_counter()
     step = train_step(subject)
     if step is None:
         raise ValueError("the model's output has no floating tensor to backpropagate")
@@ -126,8 +131,9 @@ def record_step(subject: Any) -> StepRecord:
         profile(activities=activities, record_shapes=True, profile_memory=True) as prof,
     ):
         step.run()
-    inputs = (subject.args, subject.kwargs)
-    return step_record(prof, step.model, step.optimizer, inputs, "One")
+    record = step_record(prof, step.model, step.optimizer, (subject.args, subject.kwargs), "One")
+    record.seconds = time.perf_counter() - started
+    return record
 
 
 def _storage(t: torch.Tensor) -> int:
@@ -504,14 +510,19 @@ METHOD = (
     "the parameters, buffers and inputs (inputs), optimizer state and gradients, and from "
     "the phase and op that made it (freed inside its own op: temporary). Bytes on the "
     "model's device; the chart keeps, of each of {n} time bins, its highest point, so the "
-    "peak is always drawn."
+    "peak is always drawn. The timeline added {seconds:.2f} s to the run ({what})."
 )
+COST = {
+    "One": "its own two steps, categorising and checking",
+    "The profile stage's last": "keeping the profile's events, categorising and checking",
+}
 
 
 def timeline_for(
     record: StepRecord, subject: Any, parameter_bytes: int, activation_estimate: int
 ) -> MemoryTimeline:
     """Categorise and check a recorded training step's memory timeline."""
+    started = time.perf_counter()
     device = subject.device
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
@@ -528,5 +539,11 @@ def timeline_for(
         step_counters_here=device.type == "cpu",
     )
     timeline.optimizer = record.optimizer
-    timeline.method = METHOD.format(source=record.source, n=MAX_SAMPLES)
+    timeline.seconds = record.seconds + time.perf_counter() - started
+    timeline.method = METHOD.format(
+        source=record.source,
+        n=MAX_SAMPLES,
+        seconds=timeline.seconds,
+        what=COST.get(record.source, "recording, categorising and checking"),
+    )
     return timeline

@@ -61,3 +61,6 @@ class MemoryTimeline:
     optimizer: str = ""
     device: str = "cpu"
     method: str = ""
+    # What the timeline added to the run: keeping the profile stage's last step and
+    # categorising it (or, without the profile stage, recording a step of its own too).
+    seconds: float = 0.0
