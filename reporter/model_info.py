@@ -10,6 +10,7 @@ from torch import nn
 
 from reporter.report import ModelInfo, ParameterTotals, SharedTensor, TensorSpec
 from reporter.subject import Subject
+from reporter.units import dtype_name
 
 
 def describe_model(subject: Subject) -> ModelInfo:
@@ -63,7 +64,7 @@ def count_parameters(model: nn.Module) -> ParameterTotals:
             totals.trainable += n
         else:
             totals.frozen += n
-        dtype = str(p.dtype).removeprefix("torch.")
+        dtype = dtype_name(p.dtype)
         totals.by_dtype[dtype] = totals.by_dtype.get(dtype, 0) + n
         if len(groups[key]) > 1:
             totals.shared.append(SharedTensor(names=groups[key], numel=n))
@@ -115,7 +116,7 @@ def tensor_specs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[TensorSp
 
 def _specs(name: str, value: Any) -> list[TensorSpec]:
     if isinstance(value, torch.Tensor):
-        dtype = str(value.dtype).removeprefix("torch.")
+        dtype = dtype_name(value.dtype)
         return [TensorSpec(name, list(value.shape), dtype, str(value.device))]
     if isinstance(value, dict):
         return [s for k, v in value.items() for s in _specs(f"{name}.{k}", v)]

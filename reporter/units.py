@@ -63,6 +63,16 @@ def percent(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
+def shape_text(dims: Any) -> str:
+    """One tensor's sizes: (4, 64) -> '4×64'; a scalar's () -> 'scalar'."""
+    return "×".join(str(v) for v in dims) if len(dims) else "scalar"
+
+
+def dtype_name(dtype: Any) -> str:
+    """torch.float32 -> 'float32'."""
+    return str(dtype).removeprefix("torch.")
+
+
 def shape(s: Any) -> str:
     """[[1, 10]] -> '1×10'; several outputs joined by ', '."""
     if not s:

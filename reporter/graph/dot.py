@@ -16,6 +16,7 @@ from pathlib import Path
 
 from reporter.graph.layout import Cluster, Graph, Node
 from reporter.sanitize import label_text
+from reporter.units import shape_text
 
 # Light to dark; the first is for nodes with no cost. Dark fills get white text.
 HEAT = ("#ffffff", "#fff3c4", "#fed976", "#fd8d3c", "#e8552b", "#b61d1d")
@@ -39,10 +40,6 @@ def dot_string(text: object) -> str:
     """A double-quoted DOT string; backslashes doubled so dot reads no escapes in it."""
     s = label_text(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
     return f'"{s}"'
-
-
-def shape_text(shape: tuple[int, ...] | list[int]) -> str:
-    return "×".join(str(v) for v in shape) if shape else "scalar"
 
 
 def heat_level(value: float, top: float) -> int:

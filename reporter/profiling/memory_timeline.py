@@ -35,10 +35,12 @@ import torch
 from torch._C._profiler import RecordScope, _EventType
 from torch.profiler import ProfilerActivity, profile
 
+from reporter.model_info import tensor_key
 from reporter.profiling.scopes import STEP_PREFIX, module_scopes, parse_scope
 from reporter.profiling.train_step import PHASE_RANGES, train_step
 from reporter.report.memory_timeline import LiveTensor, MemoryTimeline, Phase, TimelineCheck
 from reporter.tensors import tensors_in
+from reporter.units import dtype_name, shape_text
 
 # ctx.cache key under which the profile stage leaves its last training step for the timeline.
 TRAINING_STEP = "memory timeline: recorded training step"
@@ -151,14 +153,14 @@ def _depth_first(roots: list[Any]) -> Iterator[Any]:
 def known_storages(model: torch.nn.Module, optimizer: Any, inputs: Any) -> dict[int, Known]:
     """Storage address -> the parameter, optimizer state or input tensor held there. Bytes
     are the tensors' own (a storage shared by tied or viewed tensors counts each distinct
-    tensor once, as the memory stage counts parameters)."""
+    tensor once: ``tensor_key``, as the memory stage counts parameters)."""
     known: dict[int, Known] = {}
-    seen: set[tuple[int, int]] = set()
+    seen: set[tuple[Any, ...]] = set()
 
     def add(t: torch.Tensor, category: str, name: str) -> None:
-        if t.device.type == "meta" or (t.data_ptr(), t.numel()) in seen:
+        if t.device.type == "meta" or tensor_key(t) in seen:
             return
-        seen.add((t.data_ptr(), t.numel()))
+        seen.add(tensor_key(t))
         ptr, nbytes = _storage(t), t.numel() * t.element_size()
         old = known.get(ptr)
         if old is not None:  # a second tensor in the same storage: its bytes join the first's
@@ -166,7 +168,9 @@ def known_storages(model: torch.nn.Module, optimizer: Any, inputs: Any) -> dict[
                 old.category, old.nbytes + nbytes, old.name, old.shape, old.dtype, old.device
             )
             return
-        known[ptr] = Known(category, nbytes, name, _shape(t.shape), _dtype(t.dtype), t.device)
+        known[ptr] = Known(
+            category, nbytes, name, shape_text(t.shape), dtype_name(t.dtype), t.device
+        )
 
     for name, p in model.named_parameters():
         add(p, "parameter", name)
@@ -181,14 +185,6 @@ def known_storages(model: torch.nn.Module, optimizer: Any, inputs: Any) -> dict[
     for i, t in enumerate(tensors_in(inputs)):
         add(t, "input", f"input {i}")
     return known
-
-
-def _shape(shape: Any) -> str:
-    return "×".join(str(s) for s in shape) or "scalar"
-
-
-def _dtype(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
 
 
 # ---------------------------------------------------------------- categories
@@ -434,7 +430,7 @@ def name_shapes(alive: list[Allocation], events: list[Any]) -> None:
             if a is None or not a.start_ns <= e.start_time_ns <= (a.end_ns or math.inf):
                 continue
             if math.prod(t.sizes) * t.dtype.itemsize == a.nbytes:
-                a.shape, a.dtype = _shape(t.sizes), _dtype(t.dtype)
+                a.shape, a.dtype = shape_text(t.sizes), dtype_name(t.dtype)
                 del wanted[a.ptr]
 
 
@@ -457,25 +453,32 @@ def downsample(
 
 
 # ---------------------------------------------------------------- checks
+@dataclass(frozen=True)
+class Counted:
+    """The memory stage's own counts, which the timeline is checked against."""
+
+    parameter_bytes: int  # unique parameters
+    trainable_bytes: int  # unique parameters that require grad
+    trainable_tensors: int
+    activation_bytes: int  # most bytes alive during its training forward
+
+
 def checks(
-    timeline: MemoryTimeline,
-    *,
-    parameter_bytes: int,
-    trainable_bytes: int,
-    trainable_tensors: int,
-    activation_estimate: int,
-    step_counters_here: bool = True,
+    timeline: MemoryTimeline, counted: Counted, *, step_counters_here: bool = True
 ) -> list[TimelineCheck]:
     """The timeline's figures against the memory stage's counts."""
     grads = timeline.at_phase_end.get("backward", {}).get("gradient", 0)
     # AdamW: exp_avg and exp_avg_sq per trainable parameter, and one float32 step counter
     # per parameter tensor: a 4-byte scalar kept on the CPU (unless the optimizer is
     # fused or capturable), so on the timeline of a CUDA device it is not there.
-    adam = 2 * trainable_bytes + (4 * trainable_tensors if step_counters_here else 0)
+    adam = 2 * counted.trainable_bytes + (
+        4 * counted.trainable_tensors if step_counters_here else 0
+    )
     activations = timeline.max_by_category.get("activation", 0)
+    parameters = timeline.max_by_category.get("parameter", 0)
     rows = [
-        ("parameters", timeline.max_by_category.get("parameter", 0), parameter_bytes, 0.0, ""),
-        ("gradients after backward", grads, trainable_bytes, 0.0, ""),
+        ("parameters", parameters, counted.parameter_bytes, 0.0, ""),
+        ("gradients after backward", grads, counted.trainable_bytes, 0.0, ""),
         (
             "AdamW state",
             timeline.max_by_category.get("optimizer_state", 0),
@@ -486,7 +489,7 @@ def checks(
         (
             "activations (most alive at once)",
             activations,
-            activation_estimate,
+            counted.activation_bytes,
             0.25,
             "the memory stage counts bytes alive during forward; the activation category "
             "leaves out inputs and autograd detail",
@@ -518,26 +521,14 @@ COST = {
 }
 
 
-def timeline_for(
-    record: StepRecord, subject: Any, parameter_bytes: int, activation_estimate: int
-) -> MemoryTimeline:
-    """Categorise and check a recorded training step's memory timeline."""
+def timeline_for(record: StepRecord, device: torch.device, counted: Counted) -> MemoryTimeline:
+    """Categorise a recorded training step's memory and check it against ``counted``."""
     started = time.perf_counter()
-    device = subject.device
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     phases = phases_of(record.events)
     timeline = build_timeline(categorise(record, device, phases), phases, device, record.events)
-    trainable = [p for p in subject.model.parameters() if p.requires_grad]
-    unique = {(p.data_ptr(), p.numel()): p for p in trainable}
-    timeline.checks = checks(
-        timeline,
-        parameter_bytes=parameter_bytes,
-        trainable_bytes=sum(p.numel() * p.element_size() for p in unique.values()),
-        trainable_tensors=len(unique),
-        activation_estimate=activation_estimate,
-        step_counters_here=device.type == "cpu",
-    )
+    timeline.checks = checks(timeline, counted, step_counters_here=device.type == "cpu")
     timeline.optimizer = record.optimizer
     timeline.seconds = record.seconds + time.perf_counter() - started
     timeline.method = METHOD.format(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from reporter.model_info import tensor_key
 from reporter.report import FitRow, MemorySection, TrainingMemory
 from reporter.report.memory_timeline import MemoryTimeline
@@ -13,6 +15,9 @@ from reporter.stages.passes import (
     training_pass,
 )
 from reporter.tensors import tensors_in
+
+if TYPE_CHECKING:
+    from reporter.profiling.memory_timeline import Counted
 
 # Optimizer state per trainable parameter, in copies of the parameter.
 OPTIMIZER_COPIES = {"sgd": 0, "sgd_momentum": 1, "adam": 2, "adamw": 2}
@@ -77,11 +82,15 @@ def run(ctx: StageContext) -> MemorySection:
         + (f" Note: {training.note}." if training.note else ""),
     )
     if ctx.options.train and ctx.subject.device.type != "meta":
-        section.timeline = _timeline(ctx, param_bytes, training.peak_forward_bytes)
+        from reporter.profiling.memory_timeline import Counted
+
+        trainable = sum(1 for p in params.values() if p.requires_grad)
+        counted = Counted(param_bytes, grad_bytes, trainable, training.peak_forward_bytes)
+        section.timeline = _timeline(ctx, counted)
     return section
 
 
-def _timeline(ctx: StageContext, param_bytes: int, activations: int) -> MemoryTimeline | None:
+def _timeline(ctx: StageContext, counted: Counted) -> MemoryTimeline | None:
     """--train: one training step's memory over time, from the profile stage's last step
     when it ran (the memory stage runs after it), else from a step recorded here; a failure
     leaves the estimate whole."""
@@ -89,7 +98,7 @@ def _timeline(ctx: StageContext, param_bytes: int, activations: int) -> MemoryTi
 
     try:
         record = ctx.cache.pop(TRAINING_STEP, None) or record_step(ctx.subject)
-        return timeline_for(record, ctx.subject, param_bytes, activations)
+        return timeline_for(record, ctx.subject.device, counted)
     except Exception as exc:  # the timeline is extra: the estimate above stands without it
         ctx.subject.notes.append(f"memory timeline not recorded: {type(exc).__name__}: {exc}")
         return None
