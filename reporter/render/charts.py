@@ -134,13 +134,31 @@ def bar_chart(
         w = bar_w * value / largest
         text_y = y + bar_height * 0.72
         body.append(
-            f"<g><title>{esc(label)}: {esc(fmt(value) + unit)}</title>"
-            f'<text x="{label_w - 6:.1f}" y="{text_y:.1f}" text-anchor="end">{esc(shown)}</text>'
-            f'<rect x="{label_w:.1f}" y="{y}" width="{max(w, 0.5):.1f}" height="{bar_height}" '
-            f'fill="{fill}" rx="2"/>'
-            f'<text x="{label_w + w + 4:.1f}" y="{text_y:.1f}">{esc(fmt(value) + unit)}</text></g>'
+            _bar_row(label, shown, fmt(value) + unit, label_w, y, w, bar_height, text_y, fill)
         )
     return svg_document(width, height, title, body)
+
+
+def _bar_row(
+    label: str,
+    shown: str,
+    text: str,
+    x: float,
+    y: float,
+    w: float,
+    height: float,
+    text_y: float,
+    fill: str,
+) -> str:
+    """One horizontal bar from ``x``: its (clipped) label before it, its value after it, the
+    full label and value as a hover title."""
+    return (
+        f"<g><title>{esc(label)}: {esc(text)}</title>"
+        f'<text x="{x - 6:.1f}" y="{text_y:.1f}" text-anchor="end">{esc(shown)}</text>'
+        f'<rect x="{x:.1f}" y="{y}" width="{max(w, 0.5):.1f}" height="{height}" '
+        f'fill="{fill}" rx="2"/>'
+        f'<text x="{x + w + 4:.1f}" y="{text_y:.1f}">{esc(text)}</text></g>'
+    )
 
 
 def stacked_bars(
@@ -534,13 +552,8 @@ def log_bars(items: Sequence[tuple[str, float | None]], *, title: str, width: in
         ok = _finite(value) and value > 0
         w = bar_w * (math.log10(value) - lo) / (hi - lo) if ok else 0.0
         text = sci(value) if _finite(value) else "NaN/inf" if value is not None else "–"
-        body.append(
-            f"<g><title>{esc(label)}: {esc(text)}</title>"
-            f'<text x="{label_w - 6:.1f}" y="{text_y:.1f}" text-anchor="end">{esc(shown)}</text>'
-            f'<rect x="{label_w:.1f}" y="{y}" width="{max(w, 0.5):.1f}" height="{bar_h}" '
-            f'fill="{PALETTE[0] if ok else PALETTE[3]}" rx="2"/>'
-            f'<text x="{label_w + w + 4:.1f}" y="{text_y:.1f}">{esc(text)}</text></g>'
-        )
+        fill = PALETTE[0] if ok else PALETTE[3]
+        body.append(_bar_row(label, shown, text, label_w, y, w, bar_h, text_y, fill))
     return svg_document(width, height, title, body)
 
 
