@@ -7,6 +7,8 @@ measured ones.
 
 from __future__ import annotations
 
+from reporter.report.roofline import Peak
+
 # Published dense peaks (no sparsity), FLOP/s by dtype and bytes/s, from the vendors'
 # data sheets. Matched by substring of the device name (torch.cuda.get_device_name() or a
 # trace's deviceProperties), most specific first. Variants of one chip share its FLOP/s
@@ -53,3 +55,12 @@ def spec_for(device_name: str) -> tuple[dict[str, float], float] | None:
             return flops, bandwidth
     return None
 
+
+def published_peaks(device_name: str) -> tuple[dict[str, Peak], Peak] | None:
+    """``spec_for`` as the Peaks a report shows: FLOP/s by dtype and bytes/s, or None."""
+    spec = spec_for(device_name)
+    if spec is None:
+        return None
+    flops, bandwidth = spec
+    by_dtype = {d: Peak(v, "vendor data sheet, dense", d) for d, v in flops.items()}
+    return by_dtype, Peak(bandwidth, "vendor data sheet")
