@@ -480,12 +480,16 @@ def detectable_change(
     interval, by s: the lower bound clears log(1 + threshold) once s exceeds
     log(1 + threshold) + (estimate - low). The margin shrinks about as 1/sqrt(samples).
     """
-    found = median_ratio(base, head, confidence)
     samples = _two_runs_samples(base, head)
-    if isinstance(found, str) or isinstance(samples, str):
+    if isinstance(samples, str):
         return None
-    margin = math.log(found.estimate / found.low)
-    return make_detectable(margin, confidence, threshold, len(samples[0]), len(samples[1]))
+    b, h = samples
+    found = _log_shift_ratio(tuple(b), tuple(h), confidence)  # median_ratio's, cached
+    if isinstance(found, str):
+        return None
+    return make_detectable(
+        math.log(found.estimate / found.low), confidence, threshold, len(b), len(h)
+    )
 
 
 def make_detectable(
