@@ -26,6 +26,7 @@ from reporter.errors import UsageError
 from reporter.profiling.stats import quantile
 from reporter.report import Finding, Report
 from reporter.stats import (
+    ShiftInterval,
     mann_whitney_p,
     min_quantile_samples,
     quantile_interval,
@@ -218,7 +219,7 @@ def median_ratio(base: Report, head: Report, confidence: float) -> RatioInterval
 def _log_shift_ratio(
     b: tuple[float, ...], h: tuple[float, ...], confidence: float
 ) -> RatioInterval | str:
-    shift = shift_interval([math.log(v) for v in b], [math.log(v) for v in h], confidence)
+    shift = _log_shift(b, h, confidence)
     if shift is None:
         return (
             f"samples: base {len(b)}, head {len(h)}; an interval at {confidence:.0%} needs "
@@ -235,6 +236,13 @@ def _log_shift_ratio(
         how=how,
         p_value=mann_whitney_p(b, h),
     )
+
+
+def _log_shift(
+    base: Sequence[float], head: Sequence[float], confidence: float
+) -> ShiftInterval | None:
+    """The shift of the log-values head - base: the log of the ratio of typical values."""
+    return shift_interval([math.log(v) for v in base], [math.log(v) for v in head], confidence)
 
 
 def quantile_ratio(q: float) -> Callable[[Report, Report, float], RatioInterval | str]:
@@ -472,12 +480,16 @@ def detectable_change(
     interval, by s: the lower bound clears log(1 + threshold) once s exceeds
     log(1 + threshold) + (estimate - low). The margin shrinks about as 1/sqrt(samples).
     """
-    found = median_ratio(base, head, confidence)
     samples = _two_runs_samples(base, head)
-    if isinstance(found, str) or isinstance(samples, str):
+    if isinstance(samples, str):
         return None
-    margin = math.log(found.estimate / found.low)
-    return make_detectable(margin, confidence, threshold, len(samples[0]), len(samples[1]))
+    b, h = samples
+    found = _log_shift_ratio(tuple(b), tuple(h), confidence)  # median_ratio's, cached
+    if isinstance(found, str):
+        return None
+    return make_detectable(
+        math.log(found.estimate / found.low), confidence, threshold, len(b), len(h)
+    )
 
 
 def make_detectable(
@@ -508,8 +520,7 @@ def single_run_detectable(
     samples = valid_samples(report)
     if isinstance(samples, str):
         return None
-    logs = [math.log(v) for v in samples]
-    shift = shift_interval(logs, logs, confidence)
+    shift = _log_shift(samples, samples, confidence)
     if shift is None:
         return None
     n = len(samples)
@@ -577,9 +588,7 @@ def _step_margins(
     steps = [base_steps, head_steps]
     if not all(s and all(_finite(v) and v > 0 for v in s) for s in steps):
         return "a profile has no valid step times"
-    shift = shift_interval(
-        [math.log(v) for v in base_steps], [math.log(v) for v in head_steps], confidence
-    )
+    shift = _log_shift(base_steps, head_steps, confidence)
     if shift is None:
         need = samples_needed(confidence)
         return (

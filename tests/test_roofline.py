@@ -225,7 +225,7 @@ def test_peaks_are_cached_per_machine(
 
 
 def test_gpu_specs_are_matched_by_name() -> None:
-    from reporter.roofline.peaks import spec_for
+    from reporter.roofline.specs import spec_for
 
     h100 = spec_for("NVIDIA H100 80GB HBM3")
     assert h100 is not None and h100[1] == pytest.approx(3.35e12)

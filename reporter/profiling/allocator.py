@@ -117,12 +117,10 @@ TimeFn = Callable[[dict[str, str]], TimingSection]  # extra env -> the fresh pro
 
 
 def fill(variant: AllocatorVariant, timing: TimingSection) -> None:
+    """Copy a fresh process's timing figures into its variant."""
     lat = timing.latency_ms
-    variant.median_ms, variant.median_low, variant.median_high = (
-        lat.median,
-        lat.median_low,
-        lat.median_high,
-    )
+    variant.median_ms = lat.median
+    variant.median_low, variant.median_high = lat.median_low, lat.median_high
     if timing.counters is not None:
         variant.minor_faults_per_call = timing.counters.minor_faults_per_call
     variant.allocator = timing.allocator

@@ -116,7 +116,8 @@ def timing_noise(
     counters: TimingCounters | None = None,
 ) -> str:
     """Why a latency figure should not be trusted to a few percent; '' when it can be."""
-    reasons = [noise_reason(stats)] if noise_reason(stats) else []
+    spread = noise_reason(stats)
+    reasons = [spread] if spread else []
     if not warmup_stable and samples < FEW_SAMPLES:
         reasons.append(
             f"only {samples} sample(s) and the warm-up never settled within 5%: the model "

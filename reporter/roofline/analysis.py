@@ -44,11 +44,16 @@ class OpCall:
         return self.in_bytes + self.out_bytes
 
 
+def _ceiling_us(flops: float, nbytes: float, peaks: MachinePeaks) -> tuple[float, float]:
+    """The least time each ceiling allows for this work, in µs: (compute, memory)."""
+    compute = flops / peaks.peak_flops * 1e6 if peaks.peak_flops > 0 else 0.0
+    memory = nbytes / peaks.peak_bytes_per_s * 1e6 if peaks.peak_bytes_per_s > 0 else 0.0
+    return compute, memory
+
+
 def roofline_us(flops: float, nbytes: float, peaks: MachinePeaks) -> float:
     """The least time the two ceilings allow for this work, in µs."""
-    compute = flops / peaks.peak_flops if peaks.peak_flops > 0 else 0.0
-    memory = nbytes / peaks.peak_bytes_per_s if peaks.peak_bytes_per_s > 0 else 0.0
-    return max(compute, memory) * 1e6
+    return max(_ceiling_us(flops, nbytes, peaks))
 
 
 def call_bound_us(call: OpCall, peaks: MachinePeaks, scale: float = 1.0) -> float:
@@ -63,8 +68,7 @@ def call_bound_us(call: OpCall, peaks: MachinePeaks, scale: float = 1.0) -> floa
 
 def regime(flops: float, nbytes: float, peaks: MachinePeaks, calls: int = 1) -> str:
     """compute, memory or overhead: the largest of the three costs of these calls."""
-    compute = flops / peaks.peak_flops * 1e6 if peaks.peak_flops > 0 else 0.0
-    memory = nbytes / peaks.peak_bytes_per_s * 1e6 if peaks.peak_bytes_per_s > 0 else 0.0
+    compute, memory = _ceiling_us(flops, nbytes, peaks)
     overhead = peaks.call_floor_us * calls
     if overhead >= max(compute, memory):
         return OVERHEAD

@@ -22,7 +22,7 @@ import torch
 
 from reporter.report.base import from_data, to_data
 from reporter.report.roofline import MachinePeaks, Peak
-from reporter.roofline.specs import spec_for
+from reporter.roofline.specs import published_peaks
 
 REFRESH_ENV = "PERFREPORT_REFRESH_PEAKS"
 CACHE_ENV = "PERFREPORT_CACHE_DIR"
@@ -95,11 +95,8 @@ def measure(
             "(bytes read + written per second)",
         )
     floor = known.call_floor_us if known else call_floor_us(device)
-    spec = spec_for(name) if device.type == "cuda" else None
-    spec_flops = {
-        d: Peak(v, "vendor data sheet, dense", d) for d, v in (spec[0] if spec else {}).items()
-    }
-    spec_bw = Peak(spec[1], "vendor data sheet") if spec else None
+    spec = published_peaks(name) if device.type == "cuda" else None
+    spec_flops, spec_bw = spec if spec else ({}, None)
     first = _dtype_name(dtypes[0]) if dtypes else "float32"
     return MachinePeaks(
         device_name=name,

@@ -7,41 +7,26 @@ measured ones.
 
 from __future__ import annotations
 
+from reporter.report.roofline import Peak
+
 # Published dense peaks (no sparsity), FLOP/s by dtype and bytes/s, from the vendors'
 # data sheets. Matched by substring of the device name (torch.cuda.get_device_name() or a
-# trace's deviceProperties), most specific first.
+# trace's deviceProperties), most specific first. Variants of one chip share its FLOP/s
+# and differ in memory bandwidth.
 _T = 1e12
+_HOPPER = {"float32": 67 * _T, "tf32": 494.7 * _T, "bfloat16": 989.4 * _T, "float16": 989.4 * _T}
+_A100 = {"float32": 19.5 * _T, "tf32": 156 * _T, "bfloat16": 312 * _T, "float16": 312 * _T}
 GPU_SPECS: list[tuple[str, dict[str, float], float]] = [
-    (
-        "H200",
-        {"float32": 67 * _T, "tf32": 494.7 * _T, "bfloat16": 989.4 * _T, "float16": 989.4 * _T},
-        4.8e12,
-    ),
+    ("H200", _HOPPER, 4.8e12),
     (
         "H100 PCIe",
         {"float32": 51 * _T, "tf32": 378 * _T, "bfloat16": 756 * _T, "float16": 756 * _T},
         2.0e12,
     ),
-    (
-        "H100",
-        {"float32": 67 * _T, "tf32": 494.7 * _T, "bfloat16": 989.4 * _T, "float16": 989.4 * _T},
-        3.35e12,
-    ),
-    (
-        "A100-SXM4-80GB",
-        {"float32": 19.5 * _T, "tf32": 156 * _T, "bfloat16": 312 * _T, "float16": 312 * _T},
-        2.039e12,
-    ),
-    (
-        "A100-PCIE-80GB",
-        {"float32": 19.5 * _T, "tf32": 156 * _T, "bfloat16": 312 * _T, "float16": 312 * _T},
-        1.935e12,
-    ),
-    (
-        "A100",
-        {"float32": 19.5 * _T, "tf32": 156 * _T, "bfloat16": 312 * _T, "float16": 312 * _T},
-        1.555e12,
-    ),
+    ("H100", _HOPPER, 3.35e12),
+    ("A100-SXM4-80GB", _A100, 2.039e12),
+    ("A100-PCIE-80GB", _A100, 1.935e12),
+    ("A100", _A100, 1.555e12),
     ("V100", {"float32": 15.7 * _T, "float16": 125 * _T}, 0.9e12),
     (
         "L40S",
@@ -69,3 +54,13 @@ def spec_for(device_name: str) -> tuple[dict[str, float], float] | None:
         if key.lower() in device_name.lower():
             return flops, bandwidth
     return None
+
+
+def published_peaks(device_name: str) -> tuple[dict[str, Peak], Peak] | None:
+    """``spec_for`` as the Peaks a report shows: FLOP/s by dtype and bytes/s, or None."""
+    spec = spec_for(device_name)
+    if spec is None:
+        return None
+    flops, bandwidth = spec
+    by_dtype = {d: Peak(v, "vendor data sheet, dense", d) for d, v in flops.items()}
+    return by_dtype, Peak(bandwidth, "vendor data sheet")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter
+from dataclasses import replace
 
 import torch
 
@@ -103,15 +104,7 @@ def median_calls(runs: list[list[OpCall]]) -> list[OpCall]:
     first = runs[0]
     same = [r for r in runs if [c.name for c in r] == [c.name for c in first]]
     return [
-        OpCall(
-            c.name,
-            c.shapes,
-            c.module,
-            c.flops,
-            c.in_bytes,
-            c.out_bytes,
-            statistics.median(r[i].time_us for r in same),
-        )
+        replace(c, time_us=statistics.median(r[i].time_us for r in same))
         for i, c in enumerate(first)
     ]
 

@@ -7,7 +7,6 @@ No torch import: traces recorded on a GPU cluster are analysed anywhere.
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
 import time
@@ -20,7 +19,7 @@ from reporter.errors import UsageError
 from reporter.report.trace import RankFigures, TraceSection
 from reporter.trace.analyse import analyse_rank
 from reporter.trace.events import TraceEvents
-from reporter.trace.load import find_trace_files, read_trace
+from reporter.trace.load import find_trace_files, gc_paused, read_trace
 from reporter.trace.ranks import merge_kernel_rows, overall_figures, rank_spread
 
 __all__ = ["analyse_paths", "find_trace_files"]
@@ -117,11 +116,7 @@ def json_size(path: Path) -> int:
 def analyse_file(work: tuple[Path, int, bool]) -> tuple[RankFigures, float, float]:
     """One trace file's figures and (load, analysis) seconds; also run in worker processes."""
     path, index, fast = work
-    # The GC would rescan the heap of fresh records many times for nothing: pause it
-    # while one file is read and analysed (nothing here builds reference cycles).
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():  # while one file is read and analysed
         loading = time.perf_counter()
         ev = read_trace(path, fast)
         if not ev.host and not ev.gpu and not ev.bad_events:
@@ -135,9 +130,6 @@ def analyse_file(work: tuple[Path, int, bool]) -> tuple[RankFigures, float, floa
         rank = analyse_rank(ev, ev.rank if known else index, known)
         del ev
         return rank, analysing - loading, time.perf_counter() - analysing
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def check_times(ev: TraceEvents, path: Path) -> None:

@@ -109,7 +109,7 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
     dl_merged = iv.clip(dataloader_intervals(ev), window.start, window.end)
     dl = Timeline(dl_merged)
     fig.dataloader_us = dl.within(window.start, window.end)
-    fig.dataloader_share = fig.dataloader_us / window.length if window.length else None
+    fig.dataloader_share = _share(fig.dataloader_us, window)
 
     gaps: GapTimelines | None = None
     kernel_starts = [g.start for g in kernels]  # sorted: gpu is sorted by start
@@ -146,15 +146,13 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
     # tb-profiler's DataLoader time: data loading while no kernel, memcpy or memset ran.
     exposed = Timeline(iv.subtract(dl_merged, t.active.merged) if t is not None else dl_merged)
     fig.dataloader_exposed_us = exposed.length
-    fig.dataloader_exposed_share = (
-        fig.dataloader_exposed_us / window.length if window.length else None
-    )
+    fig.dataloader_exposed_share = _share(fig.dataloader_exposed_us, window)
     fig.syncs, step_syncs = sync_figures(ev, window, gpu, bool(gpu))
     step_syncs.sort()
     fig.cpu_ops, fig.cpu_modules, fig.cpu_op_self_us = cpu_op_tables(ev, window)
     fig.memory = memory_peaks(ev)
     fig.host_comm_us, fig.host_collectives = host_collectives(ev, window.start, window.end)
-    fig.host_comm_share = fig.host_comm_us / window.length if window.length else None
+    fig.host_comm_share = _share(fig.host_comm_us, window)
     if ev.op_shapes:
         roofline = trace_roofline(ev, kernels, fig.device_name, window)
         fig.roofline = roofline if roofline.calls or roofline.notes else None
@@ -192,6 +190,11 @@ def analyse_rank(ev: TraceEvents, rank: int, rank_known: bool) -> RankFigures:
         fig.idle_per_step_us = fig.gpu.breakdown.idle_us / per
     fig.notes = notes
     return fig
+
+
+def _share(us: float, window: Window) -> float | None:
+    """A time as a share of the window; None for a window of one instant."""
+    return us / window.length if window.length else None
 
 
 def add_peer_figures(g: GpuFigures, ev: TraceEvents, gpu: Sequence[GpuEvent]) -> None:

@@ -6,6 +6,8 @@ import gc
 import gzip
 import json
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,13 +96,24 @@ def read_bytes(path: Path) -> bytes | bytearray:
     return raw
 
 
-def parse_json(raw: bytes, path: Path) -> Any:
-    """json.loads with the cyclic GC paused: it would otherwise rescan the growing heap of
-    event dicts many times (halves the time on a 200k-event trace)."""
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic GC off inside, restored after: building a heap of fresh records, it
+    would rescan that growing heap many times for nothing (nothing here makes cycles)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return json.loads(raw)
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def parse_json(raw: bytes, path: Path) -> Any:
+    """json.loads with the cyclic GC paused (halves the time on a 200k-event trace)."""
+    try:
+        with gc_paused():
+            return json.loads(raw)
     except UnicodeDecodeError:
         raise UsageError(f"{path} is not text JSON (binary data)") from None
     except json.JSONDecodeError as exc:
@@ -115,9 +128,6 @@ def parse_json(raw: bytes, path: Path) -> Any:
         raise UsageError(
             f"{path} is corrupt JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         ) from None
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def trace_events(data: Any, path: Path) -> tuple[list[Any], dict[str, Any]]:

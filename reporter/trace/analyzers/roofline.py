@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from math import prod
 from typing import Any
 
-from reporter.report.roofline import MachinePeaks, Peak, RooflineOp
+from reporter.report.roofline import MachinePeaks, RooflineOp
 from reporter.report.trace import TraceRoofline
 from reporter.roofline.analysis import OpCall, group_ops, model_figures
-from reporter.roofline.specs import spec_for
+from reporter.roofline.specs import published_peaks, spec_for
 from reporter.trace.analyzers.launches import _LAUNCH_CALL
 from reporter.trace.analyzers.window import Window
 from reporter.trace.events import KERNEL, GpuEvent, OpShapes, TraceEvents
@@ -159,18 +159,18 @@ def launch_cost_us(ev: TraceEvents) -> tuple[float, str]:
 
 def spec_peaks(device: str, dtype: str, floor_us: float, floor_how: str) -> MachinePeaks | None:
     """Ceilings from the device's data sheet for this dtype, or None when not known."""
-    spec = spec_for(device) if device else None
+    spec = published_peaks(device) if device else None
     if spec is None or dtype not in spec[0]:
         return None
     flops, bandwidth = spec
     return MachinePeaks(
         device_name=device,
-        peak_flops=flops[dtype],
-        peak_bytes_per_s=bandwidth,
+        peak_flops=flops[dtype].value,
+        peak_bytes_per_s=bandwidth.value,
         call_floor_us=floor_us,
         dtype=dtype,
-        spec_flops={d: Peak(v, "vendor data sheet, dense", d) for d, v in flops.items()},
-        spec_bytes_per_s=Peak(bandwidth, "vendor data sheet"),
+        spec_flops=flops,
+        spec_bytes_per_s=bandwidth,
         method=f"published peaks of the trace's device; one call: {floor_how}",
     )
 
