@@ -17,9 +17,9 @@ from typing import Any
 
 from reporter.report.distributed import CollectiveTime, RankComm
 from reporter.trace import intervals as iv
+from reporter.trace.events import STEP_PREFIX
 from reporter.trace.load import load_trace
 
-STEP_PREFIX = "ProfilerStep#"
 # Ranges named after a collective: gloo's "gloo:all_reduce", NCCL's host ranges
 # ("nccl:all_reduce"), and the c10d ops. The c10d ops return at once for async work, the
 # backend ranges last until the collective completes: both are unioned, so none counts twice.

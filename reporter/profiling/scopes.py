@@ -22,12 +22,10 @@ from torch.nn.modules.module import (
 )
 
 from reporter.sanitize import range_name
+from reporter.trace.events import NEST_SLACK_US, STEP_PREFIX
 
 SCOPE_PREFIX = "nn.Module: "
 ROOT_NAME = "<model>"  # path shown in the trace for the model itself
-STEP_PREFIX = "ProfilerStep#"
-# Timestamps near 1e15 µs are exact to ~0.25 µs in a double: slack when nesting.
-NEST_SLACK_US = 0.5
 
 
 def scope_name(path: str, cls: str) -> str:
