@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
 
-from reporter.profiling.stats import quantile
+from reporter.profiling.stats import NOISY_CV, NOISY_TAIL, noise_reason, quantile
 from reporter.report import Finding, Report
-from reporter.report.profile import ModuleTime
+from reporter.report.profile import ModuleTime, TimingSection
 from reporter.rules import launch, sync
 from reporter.rules.margin import MARGIN_THRESHOLD, noise
 from reporter.rules.registry import evidence, rule
@@ -258,10 +257,8 @@ def noisy(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     ]
 
 
-def _spread_near_limits(timing: Any, margin: float) -> bool:
+def _spread_near_limits(timing: TimingSection, margin: float) -> bool:
     """Noisy only by a spread within ``margin`` above the noise limits (no other cause)."""
-    from reporter.profiling.stats import NOISY_CV, NOISY_TAIL, noise_reason
-
     if timing.noise_reason != noise_reason(timing.latency_ms):
         return False  # another cause (few samples, oversubscription) is named too
     latency = timing.latency_ms
