@@ -7,6 +7,7 @@ from typing import Any
 
 from reporter.profiling.categories import op_category
 from reporter.report import Finding, OpCount, Report
+from reporter.report.experiments import Experiment
 from reporter.rules.layer_feed import dominant_advice, layer_feed
 from reporter.rules.margin import noise
 from reporter.rules.registry import evidence, numbered, rule
@@ -237,13 +238,12 @@ def conv_bn_fold(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     ]
 
 
-def _experiment(report: Report, name: str) -> Any:
+def _experiment(report: Report, name: str) -> Experiment | None:
     section = report.experiments
-    found = [e for e in section.experiments if e.name == name] if section else []
-    return found[0] if found else None
+    return next((e for e in section.experiments if e.name == name), None) if section else None
 
 
-def _experiment_text(e: Any) -> str | None:
+def _experiment_text(e: Experiment | None) -> str | None:
     if e is None:
         return None
     if e.status != "measured":
