@@ -285,9 +285,10 @@ def fp32_on_gpu(report: Report, th: dict[str, float]) -> Iterable[Finding]:
         return []
     cats = report.profile.kernel_categories_us or report.profile.categories_us
     total = sum(cats.values())
-    share = cats.get("matmul/conv", 0.0) / total if total else 0.0
+    matmul = cats.get("matmul/conv", 0.0)
+    share = matmul / total if total else 0.0
     n = noise(report.profile, th)
-    if not n.share_above(cats.get("matmul/conv", 0.0), total, th["compute.matmul_share"]):
+    if not n.share_above(matmul, total, th["compute.matmul_share"]):
         return []
     return [
         Finding(
@@ -296,7 +297,7 @@ def fp32_on_gpu(report: Report, th: dict[str, float]) -> Iterable[Finding]:
             title=f"Matmuls and convolutions ({percent(share)} of GPU time) run in full fp32",
             evidence=evidence(
                 matmul_conv_share=percent(share),
-                share_without_noise=n.describe(cats.get("matmul/conv", 0.0), total),
+                share_without_noise=n.describe(matmul, total),
                 tf32=cuda.get("tf32_matmul"),
                 float32_matmul_precision=cuda.get("float32_matmul_precision"),
             ),
