@@ -473,10 +473,10 @@ COMPUTE_HINTS = ("attention", "lstm", "gru", "rnn", "_scaled_dot_product")
     "threshold with the step's noise taken out (see hot-module).",
 )
 def uncounted(report: Report, th: dict[str, float]) -> Iterable[Finding]:
-    share = _op_time_shares(report)
     limit = th["flops.uncounted_time_share"]
     n = noise(report.profile, th)
     ops_us, all_us = _op_times(report)
+    share = {op: us / all_us for op, us in ops_us.items()} if all_us else {}
     ops = [
         o
         for o in report.flops.uncounted_ops
@@ -510,17 +510,11 @@ def _computes(op: str) -> bool:
 
 
 def _op_times(report: Report) -> tuple[dict[str, float], float]:
-    """Each op's total time and all ops' self time, per step, under the counter's names."""
+    """Time inside each op (its total: the counter misses an uncounted op's inner ops too)
+    and all ops' self time, per step, under the FLOP counter's names ('aten::addmm' in the
+    profile is 'aten.addmm' there)."""
     ops = report.profile.ops_by_name if report.profile else []
     return {o.name.replace("::", ".", 1): o.total_us for o in ops}, sum(o.self_us for o in ops)
-
-
-def _op_time_shares(report: Report) -> dict[str, float]:
-    """Time inside each op (its total: the counter misses an uncounted op's inner ops too)
-    as a share of all op self time, under the FLOP counter's names ('aten::addmm' in the
-    profile is 'aten.addmm' there)."""
-    times, total = _op_times(report)
-    return {op: us / total for op, us in times.items()} if total else {}
 
 
 @rule(
