@@ -176,7 +176,7 @@ def train_mode(report: Report, th: dict[str, float]) -> Iterable[Finding]:
             title=f"{len(modules)} module(s) that behave differently in training were in "
             "training mode as built",
             evidence=evidence(
-                modules=", ".join(modules[:8]) + (" …" if len(modules) > 8 else ""),
+                modules=_names(modules),
                 kinds=kinds or None,
                 ignored=f"{summary.train_mode_same} module(s) read .training but compute "
                 "the same in both modes"
@@ -424,6 +424,7 @@ def unused(report: Report, th: dict[str, float]) -> Iterable[Finding]:
 
 
 def _names(names: list[str]) -> str:
+    """The first eight names, and an ellipsis when there are more."""
     return ", ".join(names[:8]) + (" …" if len(names) > 8 else "")
 
 
