@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
 
-from reporter.profiling.stats import quantile
+from reporter.profiling.stats import NOISY_CV, NOISY_TAIL, noise_reason, quantile
 from reporter.report import Finding, Report
-from reporter.report.profile import ModuleTime
+from reporter.report.profile import ModuleTime, TimingSection
 from reporter.rules import launch, sync
 from reporter.rules.margin import MARGIN_THRESHOLD, noise
 from reporter.rules.registry import evidence, rule
@@ -258,10 +257,8 @@ def noisy(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     ]
 
 
-def _spread_near_limits(timing: Any, margin: float) -> bool:
+def _spread_near_limits(timing: TimingSection, margin: float) -> bool:
     """Noisy only by a spread within ``margin`` above the noise limits (no other cause)."""
-    from reporter.profiling.stats import NOISY_CV, NOISY_TAIL, noise_reason
-
     if timing.noise_reason != noise_reason(timing.latency_ms):
         return False  # another cause (few samples, oversubscription) is named too
     latency = timing.latency_ms
@@ -288,9 +285,10 @@ def fp32_on_gpu(report: Report, th: dict[str, float]) -> Iterable[Finding]:
         return []
     cats = report.profile.kernel_categories_us or report.profile.categories_us
     total = sum(cats.values())
-    share = cats.get("matmul/conv", 0.0) / total if total else 0.0
+    matmul = cats.get("matmul/conv", 0.0)
+    share = matmul / total if total else 0.0
     n = noise(report.profile, th)
-    if not n.share_above(cats.get("matmul/conv", 0.0), total, th["compute.matmul_share"]):
+    if not n.share_above(matmul, total, th["compute.matmul_share"]):
         return []
     return [
         Finding(
@@ -299,7 +297,7 @@ def fp32_on_gpu(report: Report, th: dict[str, float]) -> Iterable[Finding]:
             title=f"Matmuls and convolutions ({percent(share)} of GPU time) run in full fp32",
             evidence=evidence(
                 matmul_conv_share=percent(share),
-                share_without_noise=n.describe(cats.get("matmul/conv", 0.0), total),
+                share_without_noise=n.describe(matmul, total),
                 tf32=cuda.get("tf32_matmul"),
                 float32_matmul_precision=cuda.get("float32_matmul_precision"),
             ),

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from reporter.report import Finding, Report
 from reporter.rules.registry import evidence, rule
-from reporter.rules.trace_evidence import ms
+from reporter.rules.trace_evidence import ms, ms_by_rank
 from reporter.trace.ranks import find_stragglers
 
 _VERB = {"timeout": "timed out", "failed": "failed"}
@@ -47,7 +47,7 @@ def rank_straggler(report: Report, th: dict[str, float]) -> Iterable[Finding]:
                 compute_per_step_ms=ms(s.value_us),
                 others_median_ms=ms(s.others_median_us),
                 threshold=f"{100 * limit:.0f}%",
-                communication_per_step_ms={f"rank {r}": ms(v) for r, v in sorted(comm.items())},
+                communication_per_step_ms=ms_by_rank(comm),
             ),
             recommendation=(
                 "Find why this rank does more work per step: uneven data shards or sequence "

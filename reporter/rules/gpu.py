@@ -15,7 +15,7 @@ from reporter.report import Finding, Report
 from reporter.report.trace import KernelRow, RankFigures, TraceSection
 from reporter.rules import launch, sync
 from reporter.rules.registry import evidence, rule
-from reporter.rules.trace_evidence import gpu_ranks, ms, pct, rank_key, rank_suffix
+from reporter.rules.trace_evidence import gpu_ranks, ms, ms_by_rank, pct, rank_key, rank_suffix
 from reporter.trace.ranks import find_stragglers
 
 
@@ -300,9 +300,8 @@ def straggler(report: Report, th: dict[str, float]) -> Iterable[Finding]:
                 others_median_ms=ms(s.others_median_us),
                 excess=pct(s.excess),
                 threshold=pct(limit),
-                compute_per_step_ms={f"rank {r}": ms(v) for r, v in sorted(compute.items())}
-                or None,
-                step_time_ms={f"rank {r}": ms(v) for r, v in sorted(steps.items())} or None,
+                compute_per_step_ms=ms_by_rank(compute) or None,
+                step_time_ms=ms_by_rank(steps) or None,
             ),
             recommendation=(
                 "Find why this rank does more work: uneven data shards or sequence lengths "

@@ -102,11 +102,19 @@ def profile_findings(report: Report, th: dict[str, float]) -> list[Finding]:
             evidence=evidence(ops_per_step=f"{m.ops:,}", mean_op_time=f"{m.mean_op_us:.1f} µs"),
             recommendation="Use a larger batch, torch.compile"
             + (", or CUDA graphs (torch.compile(mode='reduce-overhead'))." if gpu else "."),
-            snippet="model = torch.compile(model, mode='reduce-overhead')"
-            if gpu
-            else "model = torch.compile(model)",
+            snippet=compile_snippet(gpu),
         )
     ]
+
+
+def compile_snippet(gpu: bool) -> str:
+    """torch.compile for a model whose fixed cost per op dominates: with CUDA graphs on a
+    GPU (mode='reduce-overhead'), plain on the CPU."""
+    return (
+        "model = torch.compile(model, mode='reduce-overhead')"
+        if gpu
+        else "model = torch.compile(model)"
+    )
 
 
 # ---------------------------------------------------------------- a trace, rank by rank

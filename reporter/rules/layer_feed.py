@@ -56,8 +56,12 @@ class Feed:
     tied_with: str = ""  # a parameter sharing this layer's weight
     vocabulary_of: str = ""  # the embedding whose vocabulary this layer projects to
 
+    @property
+    def shape_text(self) -> str:
+        return " × ".join(str(d) for d in self.shape)
+
     def describe(self) -> str | None:
-        shape = " × ".join(str(d) for d in self.shape)
+        shape = self.shape_text
         where = f"`{self.source}` ({self.source_type})" if self.source_type else self.source
         return {
             "feature_map": f"a flattened feature map {shape} from {where}",
@@ -87,11 +91,11 @@ def layer_feed(report: Report, top: LayerRow) -> Feed:
     tied = _tied_with(report, top)
     if top.type in EMBEDDINGS:
         return Feed("embedding", tied_with=tied)
+    if top.type != "Linear" or len(top.dims) != 2:
+        return Feed("unknown")
     vocab = _vocabulary_of(layers, top, tied)
     if vocab is not None:
         return Feed("vocabulary", tied_with=tied, vocabulary_of=vocab)
-    if top.type != "Linear" or len(top.dims) != 2:
-        return Feed("unknown")
     in_features = top.dims[0]
     index = next((i for i, r in enumerate(layers) if r is top), len(layers))
     for row in reversed(layers[:index]):
@@ -140,10 +144,8 @@ def _tied_with(report: Report, top: LayerRow) -> str:
 
 
 def _vocabulary_of(layers: list[LayerRow], top: LayerRow, tied: str) -> str | None:
-    """The embedding whose vocabulary a Linear projects to: tied with it, or with as many
+    """The embedding whose vocabulary a 2-D Linear projects to: tied with it, or with as many
     outputs as it has rows."""
-    if top.type != "Linear" or len(top.dims) != 2:
-        return None
     embeddings = [r for r in layers if r.type in EMBEDDINGS and len(r.dims) == 2]
     tied_names = {n.rsplit(".", 1)[0] for n in tied.split(", ") if n}
     for r in embeddings:
@@ -176,7 +178,7 @@ def dominant_advice(top: LayerRow, feed: Feed) -> Advice:
     if feed.kind == "roi":
         return Advice(
             "info",
-            f"Fed by RoI pooling ({' × '.join(map(str, feed.shape))} per region): the "
+            f"Fed by RoI pooling ({feed.shape_text} per region): the "
             "size is channels × pooled resolution, chosen by the detector's design. To "
             "shrink it, reduce the channels before RoI pooling (a 1×1 conv), the pooled "
             "resolution, or the head's representation size.",
@@ -190,7 +192,7 @@ def dominant_advice(top: LayerRow, feed: Feed) -> Advice:
     if feed.kind == "input":
         return Advice(
             "info",
-            f"The first layer, fed by the flattened input ({' × '.join(map(str, feed.shape))}"
+            f"The first layer, fed by the flattened input ({feed.shape_text}"
             "): its size follows the input's. A convolutional or patch-embedding stem "
             "shares weights across positions if the input is an image.",
         )

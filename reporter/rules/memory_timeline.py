@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from reporter.report import Finding, Report
+from reporter.report.memory_timeline import MemoryTimeline
 from reporter.rules.registry import evidence, rule
 from reporter.units import nbytes, percent
 
 
-def _timeline(report: Report):  # noqa: ANN202
-    return report.memory.timeline if report.memory is not None else None
+def _timeline(report: Report) -> MemoryTimeline | None:
+    """The recorded training step's timeline, when it has a peak to share out."""
+    t = report.memory.timeline if report.memory is not None else None
+    return t if t is not None and t.peak_bytes else None
 
 
 @rule(
@@ -26,7 +29,7 @@ def _timeline(report: Report):  # noqa: ANN202
 )
 def activations_dominate(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     t = _timeline(report)
-    if t is None or not t.peak_bytes:
+    if t is None:
         return []
     held = t.at_peak_by_category.get("activation", 0) + t.at_peak_by_category.get(
         "autograd_detail", 0
@@ -71,7 +74,7 @@ def activations_dominate(report: Report, th: dict[str, float]) -> Iterable[Findi
 )
 def optimizer_dominates(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     t = _timeline(report)
-    if t is None or not t.peak_bytes:
+    if t is None:
         return []
     state = t.at_peak_by_category.get("optimizer_state", 0)
     if state / t.peak_bytes < th["memory.optimizer_peak_share"]:
@@ -103,7 +106,7 @@ def optimizer_dominates(report: Report, th: dict[str, float]) -> Iterable[Findin
 )
 def temporary_spike(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     t = _timeline(report)
-    if t is None or not t.peak_bytes:
+    if t is None:
         return []
     temporary = [x for x in t.largest_at_peak if x.category in ("temporary", "unknown")]
     if not temporary or temporary[0].bytes / t.peak_bytes < th["memory.spike_share"]:

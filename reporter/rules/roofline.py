@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from reporter.report import Finding, Report
+from reporter.rules.launch import compile_snippet
 from reporter.rules.registry import evidence, rule
 from reporter.units import percent
 
@@ -48,9 +49,7 @@ def overhead_bound(report: Report, th: dict[str, float]) -> Iterable[Finding]:
             ),
             recommendation="Make fewer, larger ops: a larger batch, torch.compile"
             + (", CUDA graphs (torch.compile(mode='reduce-overhead'))." if gpu else "."),
-            snippet="model = torch.compile(model, mode='reduce-overhead')"
-            if gpu
-            else "model = torch.compile(model)",
+            snippet=compile_snippet(gpu),
         )
     ]
 

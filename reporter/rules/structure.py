@@ -7,6 +7,7 @@ from typing import Any
 
 from reporter.profiling.categories import op_category
 from reporter.report import Finding, OpCount, Report
+from reporter.report.experiments import Experiment
 from reporter.rules.layer_feed import dominant_advice, layer_feed
 from reporter.rules.margin import noise
 from reporter.rules.registry import evidence, numbered, rule
@@ -175,7 +176,7 @@ def train_mode(report: Report, th: dict[str, float]) -> Iterable[Finding]:
             title=f"{len(modules)} module(s) that behave differently in training were in "
             "training mode as built",
             evidence=evidence(
-                modules=", ".join(modules[:8]) + (" …" if len(modules) > 8 else ""),
+                modules=_names(modules),
                 kinds=kinds or None,
                 ignored=f"{summary.train_mode_same} module(s) read .training but compute "
                 "the same in both modes"
@@ -237,13 +238,12 @@ def conv_bn_fold(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     ]
 
 
-def _experiment(report: Report, name: str) -> Any:
+def _experiment(report: Report, name: str) -> Experiment | None:
     section = report.experiments
-    found = [e for e in section.experiments if e.name == name] if section else []
-    return found[0] if found else None
+    return next((e for e in section.experiments if e.name == name), None) if section else None
 
 
-def _experiment_text(e: Any) -> str | None:
+def _experiment_text(e: Experiment | None) -> str | None:
     if e is None:
         return None
     if e.status != "measured":
@@ -424,6 +424,7 @@ def unused(report: Report, th: dict[str, float]) -> Iterable[Finding]:
 
 
 def _names(names: list[str]) -> str:
+    """The first eight names, and an ellipsis when there are more."""
     return ", ".join(names[:8]) + (" …" if len(names) > 8 else "")
 
 
@@ -473,10 +474,10 @@ COMPUTE_HINTS = ("attention", "lstm", "gru", "rnn", "_scaled_dot_product")
     "threshold with the step's noise taken out (see hot-module).",
 )
 def uncounted(report: Report, th: dict[str, float]) -> Iterable[Finding]:
-    share = _op_time_shares(report)
     limit = th["flops.uncounted_time_share"]
     n = noise(report.profile, th)
     ops_us, all_us = _op_times(report)
+    share = {op: us / all_us for op, us in ops_us.items()} if all_us else {}
     ops = [
         o
         for o in report.flops.uncounted_ops
@@ -510,17 +511,11 @@ def _computes(op: str) -> bool:
 
 
 def _op_times(report: Report) -> tuple[dict[str, float], float]:
-    """Each op's total time and all ops' self time, per step, under the counter's names."""
+    """Time inside each op (its total: the counter misses an uncounted op's inner ops too)
+    and all ops' self time, per step, under the FLOP counter's names ('aten::addmm' in the
+    profile is 'aten.addmm' there)."""
     ops = report.profile.ops_by_name if report.profile else []
     return {o.name.replace("::", ".", 1): o.total_us for o in ops}, sum(o.self_us for o in ops)
-
-
-def _op_time_shares(report: Report) -> dict[str, float]:
-    """Time inside each op (its total: the counter misses an uncounted op's inner ops too)
-    as a share of all op self time, under the FLOP counter's names ('aten::addmm' in the
-    profile is 'aten.addmm' there)."""
-    times, total = _op_times(report)
-    return {op: us / total for op, us in times.items()} if total else {}
 
 
 @rule(

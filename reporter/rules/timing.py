@@ -117,9 +117,9 @@ def allocator_page_faults(report: Report, th: dict[str, float]) -> Iterable[Find
         kernel_cpu_time_per_wall_time=percent(c.system_per_wall),
         kernel_share_of_cpu_time=percent(c.system_share),
         allocator=timing.allocator or None,
-        **(experiment_evidence(experiment) if experiment is not None else {}),
+        **(_experiment_evidence(experiment) if experiment is not None else {}),
     )
-    best = best_variant(experiment, th["timing.allocator_speedup"]) if experiment else None
+    best = _best_variant(experiment, th["timing.allocator_speedup"]) if experiment else None
     if best is None:
         measured = "no allocator variant was faster" if experiment else "not measured"
         return [
@@ -148,14 +148,14 @@ def allocator_page_faults(report: Report, th: dict[str, float]) -> Iterable[Find
     ]
 
 
-def best_variant(experiment: AllocatorExperiment, min_speedup: float) -> AllocatorVariant | None:
+def _best_variant(experiment: AllocatorExperiment, min_speedup: float) -> AllocatorVariant | None:
     """The fastest variant, when it beat the baseline by at least ``min_speedup``."""
     timed = [v for v in experiment.variants if v.speedup is not None]
     best = max(timed, key=lambda v: v.speedup or 0.0, default=None)
     return best if best is not None and (best.speedup or 0.0) >= min_speedup else None
 
 
-def experiment_evidence(experiment: AllocatorExperiment) -> dict[str, str]:
+def _experiment_evidence(experiment: AllocatorExperiment) -> dict[str, str]:
     """One entry per process of the experiment: its median and speedup, or its error."""
     rows = {"fresh_process_baseline": _median(experiment.baseline)}
     for v in experiment.variants:

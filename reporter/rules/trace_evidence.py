@@ -14,6 +14,11 @@ def ms(us: float | None) -> float | None:
     return None if us is None else round(us / 1000.0, 3)
 
 
+def ms_by_rank(values_us: dict[int, float]) -> dict[str, float | None]:
+    """{"rank N": milliseconds} in rank order, for a figure compared across ranks."""
+    return {f"rank {r}": ms(v) for r, v in sorted(values_us.items())}
+
+
 def pct(share: float | None) -> str | None:
     return None if share is None else f"{100 * share:.1f}%"
 
