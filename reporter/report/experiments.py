@@ -32,6 +32,11 @@ class Experiment:
     accuracy_delta: float | None = None  # eval_batches() top-1: variant minus model
     verdict: str = ""  # set by the deployment-choice rule against the user's tolerances
 
+    @property
+    def clearly_faster(self) -> bool:
+        """Measured, and faster even at the slowest plausible ratio (the quartiles)."""
+        return self.status == "measured" and (self.speedup_low or 0.0) > 1.0
+
 
 @dataclass
 class ExperimentsSection:

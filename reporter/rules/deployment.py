@@ -30,8 +30,7 @@ def verdict(e: Experiment, th: dict[str, float]) -> str:
         problems.append(f"accuracy {e.accuracy_delta:+.2%}")
     if problems:
         return f"{OUTSIDE} ({'; '.join(problems)})"
-    # Faster only when even the slowest plausible ratio (quartiles) is above 1.
-    return FASTER if (e.speedup_low or 0.0) > 1.0 else NOT_FASTER
+    return FASTER if e.clearly_faster else NOT_FASTER
 
 
 @rule(
