@@ -13,7 +13,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -30,6 +30,10 @@ from reporter.report.enums import SEVERITY_RANK, BudgetStatus, Severity, Status
 # is incomplete, and any budget on a figure the failed stage owed already gives 1).
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_STAGE_FAILED = 0, 1, 2, 3
 SUBCOMMANDS = ("render", "trace", "diff")
+
+if TYPE_CHECKING:
+    from reporter.distributed.launch import LaunchSpec
+    from reporter.pipeline import ProgressFn
 
 console = Console(stderr=True, highlight=False)
 
@@ -333,7 +337,6 @@ def parse_formats(text: str, pdf: bool) -> tuple[str, ...]:
 def run_command(argv: Sequence[str]) -> int:
     from reporter.outdir import staged
     from reporter.output import prepare_out_dir
-    from reporter.pipeline import run_model
 
     options, args = parse_run_options(argv)
     formats = parse_formats(args.format, args.pdf)
@@ -350,17 +353,9 @@ def run_command(argv: Sequence[str]) -> int:
     with staged(out_dir) as staging:  # -o changes at the end, as a whole, or not at all
         work = staging.options(options)
         with Progress() as progress:
-            if launch_spec is not None:
-                from reporter.distributed.run import run_distributed
-
-                report = run_distributed(work, launch_spec, args.wrapper or "ddp", progress.update)
-            else:
-                report = run_model(work, progress.update)
+            report = run_report(work, launch_spec, args.wrapper, progress.update)
         report = staging.relocated(report)  # paths as they will be after the swap
-        if options.stage_option("graph", "colour", default("graph_colour")) in ("auto", "time"):
-            from reporter.graph.recolour import recolour_files
-
-            recolour_files(report, staging.path)
+        recolour_graph(report, options, staging.path)
         return finish(
             report,
             staging.path,
@@ -370,6 +365,31 @@ def run_command(argv: Sequence[str]) -> int:
             paper=args.paper,
             commit=staging.commit,
         )
+
+
+def run_report(
+    options: RunOptions,
+    launch_spec: LaunchSpec | None,
+    wrapper: str | None,
+    progress: ProgressFn | None = None,
+) -> Report:
+    """Run the model file: in a child process, or under torchrun when `launch_spec` (from
+    --nproc-per-node) is given."""
+    if launch_spec is not None:
+        from reporter.distributed.run import run_distributed
+
+        return run_distributed(options, launch_spec, wrapper or "ddp", progress)
+    from reporter.pipeline import run_model
+
+    return run_model(options, progress)
+
+
+def recolour_graph(report: Report, options: RunOptions, folder: Path) -> None:
+    """Colour the graph files in `folder` by measured time when --graph-colour asks for it."""
+    if options.stage_option("graph", "colour", default("graph_colour")) in ("auto", "time"):
+        from reporter.graph.recolour import recolour_files
+
+        recolour_files(report, folder)
 
 
 class Progress:
