@@ -322,15 +322,21 @@ def _stage_list(text: str, flag: str) -> list[str]:
     return names
 
 
-def parse_formats(text: str, pdf: bool) -> tuple[str, ...]:
-    from reporter.render import FORMATS
+def parse_formats(
+    text: str, pdf: bool = False, known: Sequence[str] | None = None
+) -> tuple[str, ...]:
+    """--format's list (plus pdf for --pdf), each once; `known`: the formats the command
+    writes (default: the report's)."""
+    if known is None:
+        from reporter.render import FORMATS
 
+        known = FORMATS
     formats = [f.strip().lower() for f in text.split(",") if f.strip()]
     if pdf:
         formats.append("pdf")
-    unknown = [f for f in formats if f not in FORMATS]
+    unknown = [f for f in formats if f not in known]
     if unknown:
-        raise UsageError(f"--format: unknown {', '.join(unknown)}: use {', '.join(FORMATS)}")
+        raise UsageError(f"--format: unknown {', '.join(unknown)}: use {', '.join(known)}")
     return tuple(dict.fromkeys(formats))
 
 
@@ -629,10 +635,7 @@ def diff_command(argv: Sequence[str]) -> int:
     from reporter.report import load_report
 
     args = parse_command(DIFF, argv, lambda _: Path.cwd())
-    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in DIFF_FORMATS]
-    if unknown:
-        raise UsageError(f"--format: unknown {', '.join(unknown)}: use {', '.join(DIFF_FORMATS)}")
+    formats = parse_formats(args.format, known=DIFF_FORMATS)
     threshold = parse_fraction(args.threshold, "--threshold", 0.0, 10.0)
     confidence = parse_fraction(args.confidence, "--confidence", 0.5, 1.0)
     budgets = collect_budgets(args.budget, args.config, Path.cwd())
