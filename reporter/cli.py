@@ -481,8 +481,7 @@ def judge(report: Report, settings: Settings) -> None:
 def failed_stages(report: Report) -> list[str]:
     """Stages that failed, hung or were killed (a multi-process run counts as one)."""
     failed = [name for name, st in report.stages.items() if st.status == Status.FAILED]
-    distributed = getattr(report, "distributed", None)
-    if distributed is not None and distributed.status != "ok":
+    if report.distributed is not None and report.distributed.status != "ok":
         failed.append("distributed")
     return failed
 
