@@ -51,9 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     set_quiet("--quiet" in argv or "-q" in argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        if not argv or argv[0] in ("-h", "--help", "--version"):
-            if not argv:
-                raise UsageError("give a model file: perfreport MODEL.py (see perfreport --help)")
+        if not argv:
+            raise UsageError("give a model file: perfreport MODEL.py (see perfreport --help)")
+        if argv[0] in ("-h", "--help", "--version"):
             build_parser().parse_args(argv)  # prints help or the version and exits 0
         if argv[0] in SUBCOMMANDS:
             return COMMANDS[argv[0]](argv[1:])
@@ -161,11 +161,6 @@ RUN_DESCRIPTION = (
     "Analyse, profile and report on a PyTorch model defined in a Python file "
     "(`perfreport MODEL.py` is short for `perfreport run MODEL.py`)."
 )
-
-
-def run_parser() -> ArgumentParser:
-    """The parser of `perfreport [run] MODEL.py [options]`."""
-    return subcommand_parser("run")
 
 
 def add_run_arguments(p: ArgumentParser) -> None:
@@ -616,10 +611,6 @@ def trace_command(argv: Sequence[str]) -> int:
 
 
 # ---------------------------------------------------------------- perfreport diff
-def diff_parser() -> ArgumentParser:
-    return subcommand_parser("diff")
-
-
 def add_diff_arguments(p: ArgumentParser) -> None:
     p.add_argument("base", metavar="BASE.json", help="the report to compare against")
     p.add_argument("head", metavar="HEAD.json", help="the report under review")
