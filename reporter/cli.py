@@ -236,16 +236,13 @@ def parse_run_options(
         sweep_max_batch=args.sweep_max_batch,
         sweep_seconds=args.sweep_seconds,
     )
-    if args.graph_depth is not None and args.graph_depth < 1:
-        raise UsageError(f"--graph-depth {args.graph_depth}: give 1 or more")
+    at_least_one(args.graph_depth, "--graph-depth")
     options.stage_options.setdefault("graph", {}).update(
         depth=args.graph_depth, format=args.graph_format, colour=args.graph_colour
     )
     preflight(options, live=live)
-    if args.depth < 1:
-        raise UsageError(f"--depth {args.depth}: give 1 or more")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads {args.threads}: give 1 or more")
+    at_least_one(args.depth, "--depth")
+    at_least_one(args.threads, "--threads")
     positive(args.timeout, "--timeout")
     from reporter.health.options import health_options
 
@@ -257,6 +254,12 @@ def parse_run_options(
         "compile": args.experiment_compile,
     }
     return options, args
+
+
+def at_least_one(value: int | None, flag: str) -> None:
+    """A count flag: 1 or more when given."""
+    if value is not None and value < 1:
+        raise UsageError(f"{flag} {value}: give 1 or more")
 
 
 def preflight(options: RunOptions, *, live: bool = False) -> None:
