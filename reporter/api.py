@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from reporter.errors import UsageError
-from reporter.option_schema import default
+from reporter.option_schema import RUN, find
 from reporter.report import Report
 
 LIVE_SOURCE = "<nn.Module passed to reporter.analyze>"
@@ -66,35 +66,22 @@ def analyze(
         if example_inputs:
             raise UsageError("a model file brings its own inputs: use input_shape= or input=")
         run_options, args = cli.parse_run_options([os.fspath(model), *argv])
+        from reporter.distributed.run import spec_from_args
+
+        spec = spec_from_args(args, run_options.timeout)  # nproc_per_node=: torchrun
         settings = cli.settings_from_args(args, Path(run_options.model_file).parent)
-        report = _run_file(run_options, args)
+        report = cli.run_report(run_options, spec, args.wrapper)
     else:
         raise UsageError(
             f"analyze() takes an nn.Module or a model file path, not {type(model).__name__}"
         )
-    if run_options.stage_option("graph", "colour", default("graph_colour")) in ("auto", "time"):
-        from reporter.graph.recolour import recolour_files
-
-        recolour_files(report, Path(run_options.out_dir))
+    cli.recolour_graph(report, run_options, Path(run_options.out_dir))
     cli.judge(report, settings)
     return report
 
 
-def _run_file(run_options: Any, args: Any) -> Report:
-    """As the CLI runs a file: in a child process, or under torchrun with nproc_per_node."""
-    from reporter.distributed.run import run_distributed, spec_from_args
-    from reporter.pipeline import run_model
-
-    spec = spec_from_args(args, run_options.timeout)
-    if spec is not None:
-        return run_distributed(run_options, spec, args.wrapper or "ddp", lambda *_: None)
-    return run_model(run_options)
-
-
 def options_to_argv(options: dict[str, Any]) -> list[str]:
     """``skip=["profile"], train=True, timeout=60`` -> ``--skip profile --train --timeout 60``."""
-    from reporter.option_schema import RUN, find
-
     argv: list[str] = []
     for name, value in options.items():
         if name in NOT_IN_API:

@@ -13,7 +13,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -31,6 +31,10 @@ from reporter.report.enums import SEVERITY_RANK, BudgetStatus, Severity, Status
 EXIT_OK, EXIT_FAIL_ON, EXIT_USAGE, EXIT_STAGE_FAILED = 0, 1, 2, 3
 SUBCOMMANDS = ("render", "trace", "diff")
 
+if TYPE_CHECKING:
+    from reporter.distributed.launch import LaunchSpec
+    from reporter.pipeline import ProgressFn
+
 console = Console(stderr=True, highlight=False)
 
 
@@ -47,9 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     set_quiet("--quiet" in argv or "-q" in argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        if not argv or argv[0] in ("-h", "--help", "--version"):
-            if not argv:
-                raise UsageError("give a model file: perfreport MODEL.py (see perfreport --help)")
+        if not argv:
+            raise UsageError("give a model file: perfreport MODEL.py (see perfreport --help)")
+        if argv[0] in ("-h", "--help", "--version"):
             build_parser().parse_args(argv)  # prints help or the version and exits 0
         if argv[0] in SUBCOMMANDS:
             return COMMANDS[argv[0]](argv[1:])
@@ -159,11 +163,6 @@ RUN_DESCRIPTION = (
 )
 
 
-def run_parser() -> ArgumentParser:
-    """The parser of `perfreport [run] MODEL.py [options]`."""
-    return subcommand_parser("run")
-
-
 def add_run_arguments(p: ArgumentParser) -> None:
     p.add_argument("model_file", help="Python file defining the model (see README: conventions)")
     add_options(p, RUN)
@@ -237,16 +236,13 @@ def parse_run_options(
         sweep_max_batch=args.sweep_max_batch,
         sweep_seconds=args.sweep_seconds,
     )
-    if args.graph_depth is not None and args.graph_depth < 1:
-        raise UsageError(f"--graph-depth {args.graph_depth}: give 1 or more")
+    at_least_one(args.graph_depth, "--graph-depth")
     options.stage_options.setdefault("graph", {}).update(
         depth=args.graph_depth, format=args.graph_format, colour=args.graph_colour
     )
     preflight(options, live=live)
-    if args.depth < 1:
-        raise UsageError(f"--depth {args.depth}: give 1 or more")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads {args.threads}: give 1 or more")
+    at_least_one(args.depth, "--depth")
+    at_least_one(args.threads, "--threads")
     positive(args.timeout, "--timeout")
     from reporter.health.options import health_options
 
@@ -258,6 +254,12 @@ def parse_run_options(
         "compile": args.experiment_compile,
     }
     return options, args
+
+
+def at_least_one(value: int | None, flag: str) -> None:
+    """A count flag: 1 or more when given."""
+    if value is not None and value < 1:
+        raise UsageError(f"{flag} {value}: give 1 or more")
 
 
 def preflight(options: RunOptions, *, live: bool = False) -> None:
@@ -318,22 +320,27 @@ def _stage_list(text: str, flag: str) -> list[str]:
     return names
 
 
-def parse_formats(text: str, pdf: bool) -> tuple[str, ...]:
-    from reporter.render import FORMATS
+def parse_formats(
+    text: str, pdf: bool = False, known: Sequence[str] | None = None
+) -> tuple[str, ...]:
+    """--format's list (plus pdf for --pdf), each once; `known`: the formats the command
+    writes (default: the report's)."""
+    if known is None:
+        from reporter.render import FORMATS
 
+        known = FORMATS
     formats = [f.strip().lower() for f in text.split(",") if f.strip()]
     if pdf:
         formats.append("pdf")
-    unknown = [f for f in formats if f not in FORMATS]
+    unknown = [f for f in formats if f not in known]
     if unknown:
-        raise UsageError(f"--format: unknown {', '.join(unknown)}: use {', '.join(FORMATS)}")
+        raise UsageError(f"--format: unknown {', '.join(unknown)}: use {', '.join(known)}")
     return tuple(dict.fromkeys(formats))
 
 
 def run_command(argv: Sequence[str]) -> int:
     from reporter.outdir import staged
     from reporter.output import prepare_out_dir
-    from reporter.pipeline import run_model
 
     options, args = parse_run_options(argv)
     formats = parse_formats(args.format, args.pdf)
@@ -350,17 +357,9 @@ def run_command(argv: Sequence[str]) -> int:
     with staged(out_dir) as staging:  # -o changes at the end, as a whole, or not at all
         work = staging.options(options)
         with Progress() as progress:
-            if launch_spec is not None:
-                from reporter.distributed.run import run_distributed
-
-                report = run_distributed(work, launch_spec, args.wrapper or "ddp", progress.update)
-            else:
-                report = run_model(work, progress.update)
+            report = run_report(work, launch_spec, args.wrapper, progress.update)
         report = staging.relocated(report)  # paths as they will be after the swap
-        if options.stage_option("graph", "colour", default("graph_colour")) in ("auto", "time"):
-            from reporter.graph.recolour import recolour_files
-
-            recolour_files(report, staging.path)
+        recolour_graph(report, options, staging.path)
         return finish(
             report,
             staging.path,
@@ -370,6 +369,31 @@ def run_command(argv: Sequence[str]) -> int:
             paper=args.paper,
             commit=staging.commit,
         )
+
+
+def run_report(
+    options: RunOptions,
+    launch_spec: LaunchSpec | None,
+    wrapper: str | None,
+    progress: ProgressFn | None = None,
+) -> Report:
+    """Run the model file: in a child process, or under torchrun when `launch_spec` (from
+    --nproc-per-node) is given."""
+    if launch_spec is not None:
+        from reporter.distributed.run import run_distributed
+
+        return run_distributed(options, launch_spec, wrapper or "ddp", progress)
+    from reporter.pipeline import run_model
+
+    return run_model(options, progress)
+
+
+def recolour_graph(report: Report, options: RunOptions, folder: Path) -> None:
+    """Colour the graph files in `folder` by measured time when --graph-colour asks for it."""
+    if options.stage_option("graph", "colour", default("graph_colour")) in ("auto", "time"):
+        from reporter.graph.recolour import recolour_files
+
+        recolour_files(report, folder)
 
 
 class Progress:
@@ -455,8 +479,7 @@ def judge(report: Report, settings: Settings) -> None:
 def failed_stages(report: Report) -> list[str]:
     """Stages that failed, hung or were killed (a multi-process run counts as one)."""
     failed = [name for name, st in report.stages.items() if st.status == Status.FAILED]
-    distributed = getattr(report, "distributed", None)
-    if distributed is not None and distributed.status != "ok":
+    if report.distributed is not None and report.distributed.status != "ok":
         failed.append("distributed")
     return failed
 
@@ -591,10 +614,6 @@ def trace_command(argv: Sequence[str]) -> int:
 
 
 # ---------------------------------------------------------------- perfreport diff
-def diff_parser() -> ArgumentParser:
-    return subcommand_parser("diff")
-
-
 def add_diff_arguments(p: ArgumentParser) -> None:
     p.add_argument("base", metavar="BASE.json", help="the report to compare against")
     p.add_argument("head", metavar="HEAD.json", help="the report under review")
@@ -609,10 +628,7 @@ def diff_command(argv: Sequence[str]) -> int:
     from reporter.report import load_report
 
     args = parse_command(DIFF, argv, lambda _: Path.cwd())
-    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in DIFF_FORMATS]
-    if unknown:
-        raise UsageError(f"--format: unknown {', '.join(unknown)}: use {', '.join(DIFF_FORMATS)}")
+    formats = parse_formats(args.format, known=DIFF_FORMATS)
     threshold = parse_fraction(args.threshold, "--threshold", 0.0, 10.0)
     confidence = parse_fraction(args.confidence, "--confidence", 0.5, 1.0)
     budgets = collect_budgets(args.budget, args.config, Path.cwd())

@@ -23,7 +23,7 @@ def save(
     from reporter.errors import UsageError
     from reporter.output import prepare_out_dir
 
-    chosen = parse_formats(",".join([formats] if isinstance(formats, str) else formats), False)
+    chosen = parse_formats(",".join([formats] if isinstance(formats, str) else formats))
     written, missing = write_files(report, prepare_out_dir(Path(folder)), chosen, paper)
     if missing:
         raise UsageError(missing)

@@ -19,9 +19,7 @@ class RunOptions:
     input_file: str | None = None  # --input FILE.pt
     checkpoint: str | None = None  # --checkpoint FILE (state_dict)
     device: str = default("device")  # "cpu", "cuda", "cuda:1", "meta"
-    auto_meta: bool = not default(
-        "no_auto_meta"
-    )  # use meta when the weights would not fit in memory
+    auto_meta: bool = True  # use meta when the weights would not fit (off: --no-auto-meta)
     depth: int = default("depth")  # torchinfo table depth
     stages: list[str] = field(default_factory=lambda: list(DEFAULT_STAGES))
     train: bool = False  # profile a training step, not only inference

@@ -10,7 +10,7 @@ import yaml
 from conftest import REPO
 
 from reporter.budgets import parse_budget
-from reporter.cli import SUBCOMMANDS, diff_parser, parse_formats, run_parser
+from reporter.cli import SUBCOMMANDS, parse_formats, subcommand_parser
 
 WORKFLOW = REPO / "docs" / "perfreport-workflow.yml"
 CI_DOC = REPO / "docs" / "ci.md"
@@ -51,15 +51,15 @@ def test_every_perfreport_command_parses_with_the_real_parsers() -> None:
     diffs = [c[1:] for c in commands if c[0] == "diff"]
     assert len(runs) == 2 and len(diffs) == 1
     for argv in runs:
-        args = run_parser().parse_args(argv)
+        args = subcommand_parser("run").parse_args(argv)
         formats = parse_formats(args.format, args.pdf)
         assert "json" in formats and "md" in formats
         for text in args.budget:
             parse_budget(text)
-    head = run_parser().parse_args(runs[1])
+    head = subcommand_parser("run").parse_args(runs[1])
     assert set(parse_formats(head.format, head.pdf)) == {"html", "json", "md", "pdf"}
     assert head.baseline == "base-report/report.json" and head.budget
-    args = diff_parser().parse_args(diffs[0])
+    args = subcommand_parser("diff").parse_args(diffs[0])
     assert (args.base, args.head) == ("base-report/report.json", "head-report/report.json")
 
 
