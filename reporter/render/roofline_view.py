@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from reporter.render import charts
 from reporter.render import format as f
-from reporter.render.templates import PRINT_ROWS
+from reporter.render.rows import shown
 from reporter.report.roofline import MachinePeaks, RooflineOp, RooflineSection
 
 TOP_ROWS = 25
@@ -67,8 +67,8 @@ def roofline_view(section: RooflineSection, *, for_print: bool = False) -> Roofl
         machine=_machine_rows(section),
         model=_model_rows(section),
         regimes=_regime_rows(section),
-        ops=ops[:PRINT_ROWS] if for_print else ops,
-        modules=modules[:PRINT_ROWS] if for_print else modules,
+        ops=shown(ops, for_print),
+        modules=shown(modules, for_print),
         chains=[
             {
                 "module": ch.module or "(model)",

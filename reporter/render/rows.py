@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from reporter.render.templates import PRINT_ROWS
+
 T = TypeVar("T")
+
+
+def shown(rows: Sequence[T], for_print: bool) -> list[T]:
+    """Print keeps the first PRINT_ROWS rows; HTML and JSON keep all."""
+    return list(rows[:PRINT_ROWS] if for_print else rows)
 
 
 def largest_in_order(items: Sequence[T], key: Callable[[T], Any], rows: int | None) -> list[T]:

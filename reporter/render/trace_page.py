@@ -10,11 +10,11 @@ a number, is escaped by Markup.format).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from markupsafe import Markup
 
 from reporter.render.cells import Num, num, time_cell
+from reporter.render.rows import shown
 from reporter.render.templates import PRINT_ROWS
 from reporter.render.trace_roofline_page import (
     TraceRooflinePage,
@@ -33,8 +33,6 @@ from reporter.report.trace import (
     TraceSection,
 )
 from reporter.units import exact, flops, nbytes, percent, us
-
-T = TypeVar("T")
 
 MD_TOP_ROWS = 5  # kernels or CPU ops in the Markdown summary
 MD_ROOFLINE_OPS = 10
@@ -330,11 +328,6 @@ def kernel_line(k: KernelRow, sm_columns: bool) -> KernelLine:
         kind=kernel_kind(k),
         sm_cells=(blocks, percent(k.sm_efficiency), percent(k.occupancy)) if sm_columns else (),
     )
-
-
-def shown(rows: list[T], for_print: bool) -> list[T]:
-    """Print keeps the first PRINT_ROWS rows; HTML and JSON keep all."""
-    return rows[:PRINT_ROWS] if for_print else rows
 
 
 def cut_note(rows: list, for_print: bool, what: str) -> str:

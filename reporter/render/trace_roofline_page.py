@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reporter.render.cells import Num, time_cell
-from reporter.render.templates import PRINT_ROWS
+from reporter.render.rows import shown
 from reporter.report.roofline import MachinePeaks, RooflineModel, RooflineOp
 from reporter.report.trace import TraceRoofline
 from reporter.units import exact, flops, percent, us
@@ -114,7 +114,6 @@ def trace_roofline_page(
     """chart_svg: the rank's roofline drawn by trace_view (HTML), shown beside the model."""
     mp = rl.machine
     model = rl.model if mp else None  # the model's figures mean nothing without ceilings
-    ops = rl.ops[:PRINT_ROWS] if for_print else rl.ops
     method = rl.method + (f". Ceilings: {mp.method}" if mp else "") + "."
     return TraceRooflinePage(
         heading="Roofline" + (f" · rank {rank}" if multi else ""),
@@ -124,7 +123,7 @@ def trace_roofline_page(
         chart_svg=chart_svg if model else "",
         table_class="sortable fixed" if for_print else "sortable",
         machine_columns=mp is not None,
-        ops=tuple(op_row(o, mp is not None) for o in ops),
+        ops=tuple(op_row(o, mp is not None) for o in shown(rl.ops, for_print)),
         ops_note=kept_note(rl),
         notes=tuple(rl.notes),
         method=method,
