@@ -35,6 +35,11 @@ def byte_rate(x: float | None) -> str:
     return "–" if x is None else f"{x / 1e9:,.1f} GB/s"
 
 
+def intensity_text(x: float | None) -> str:
+    """FLOPs per byte, "–" when no bytes move."""
+    return "–" if x is None else f"{x:.3g}"
+
+
 def roofline_points(ops: list[RooflineOp], total_us: float) -> list[tuple]:
     """(label, FLOPs per byte, FLOP/s, share of the time, regime) of each op, for the chart."""
     total = total_us or 1.0
@@ -123,7 +128,7 @@ def _op_row(o: RooflineOp, total_us: float) -> dict[str, str]:
         "share": f.percent(o.time_us / total_us),
         "bound_time": f.us(o.bound_us),
         "lost": f.us(max(o.time_us - o.bound_us, 0.0)),
-        "intensity": "–" if o.intensity is None else f"{o.intensity:.3g}",
+        "intensity": intensity_text(o.intensity),
         "achieved": flop_rate(o.achieved_flops) if o.flops else byte_rate(o.achieved_bytes_per_s),
         "efficiency": f.percent(o.efficiency),
         "bound": o.bound,

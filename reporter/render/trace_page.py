@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from markupsafe import Markup
 
 from reporter.render.cells import Num, num, time_cell
+from reporter.render.roofline_view import intensity_text
 from reporter.render.rows import shown
 from reporter.render.templates import PRINT_ROWS
 from reporter.render.trace_roofline_page import (
     TraceRooflinePage,
-    intensity_text,
     peaks_text,
     trace_roofline_page,
 )

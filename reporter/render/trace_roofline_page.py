@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reporter.render.cells import Num, time_cell
+from reporter.render.roofline_view import intensity_text
 from reporter.render.rows import shown
 from reporter.report.roofline import MachinePeaks, RooflineModel, RooflineOp
 from reporter.report.trace import TraceRoofline
@@ -49,10 +50,6 @@ class TraceRooflinePage:
     ops_note: str  # "" unless the analysis kept only the ops with the most time
     notes: tuple[str, ...]
     method: str
-
-
-def intensity_text(x: float | None) -> str:
-    return "–" if x is None else f"{x:.3g}"
 
 
 def peaks_text(mp: MachinePeaks) -> str:
