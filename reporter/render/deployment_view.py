@@ -45,7 +45,7 @@ def deployment_rows(section: ExperimentsSection) -> list[dict[str, str]]:
             error="–"
             if e.max_rel_error is None
             else f"{e.max_rel_error:.2g} rel. (abs {e.max_abs_error:.2g})",
-            top1="–" if e.top1_agreement is None else f.percent(e.top1_agreement),
+            top1=f.percent(e.top1_agreement),
             accuracy="–" if e.accuracy_delta is None else f"{e.accuracy_delta:+.2%}",
             note=e.reason,
         )
