@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from reporter.render.cells import Num, num, time_cell
 from reporter.render.roofline_view import intensity_text
-from reporter.render.rows import shown
+from reporter.render.rows import most_kept_note, shown
 from reporter.render.templates import PRINT_ROWS
 from reporter.render.trace_roofline_page import (
     TraceRooflinePage,
@@ -337,15 +337,6 @@ def cut_note(rows: list, for_print: bool, what: str) -> str:
     return f"The first {PRINT_ROWS} of {len(rows)} {what}; all are in report.html and report.json."
 
 
-def kernels_note(kernels: list[KernelRow], for_print: bool) -> str:
-    if not (for_print and len(kernels) > PRINT_ROWS):
-        return ""
-    return (
-        f"The {PRINT_ROWS} kernels with the most time; all {len(kernels)} are in "
-        "report.html and report.json."
-    )
-
-
 def step_row(s: StepFigures, gpu: bool) -> StepRow:
     dataloader = us(s.dataloader_us)
     if gpu and s.dataloader_us:
@@ -611,7 +602,7 @@ def trace_page(
         spread_note=spread_note(section),
         kernels_sm_header=("Blocks/SM", "SM eff.", "Occupancy") if sm_columns else (),
         kernels=[kernel_line(k, sm_columns) for k in shown(section.top_kernels, for_print)],
-        kernels_note=kernels_note(section.top_kernels, for_print),
+        kernels_note=most_kept_note(section.top_kernels, for_print, "kernels with the most time"),
         ranks=[
             rank_page(
                 r, i, multi=multi, for_print=for_print, profile_shown=profile_shown, charts=charts
