@@ -19,6 +19,7 @@ from reporter.render.rows import most_kept_note, shown
 from reporter.render.templates import PRINT_ROWS
 from reporter.render.trace_roofline_page import (
     TraceRooflinePage,
+    calls_text,
     peaks_text,
     trace_roofline_page,
 )
@@ -527,10 +528,7 @@ def md_roofline(section: TraceSection) -> list[MdRoofline]:
     rl, mp = first.roofline, first.roofline.machine
     multi = len(section.ranks) > 1
     where = f", rank {first.rank}" if multi else ""
-    head = (
-        f"Roofline{where}: {exact(rl.calls)} calls of ops with FLOPs ({flops(rl.flops)}, "
-        f"{us(rl.time_us)}; time: {rl.time_source})"
-    )
+    head = f"Roofline{where}: {calls_text(rl)}"
     peaks = peaks_text(mp) if mp else ""
     ops = [
         (

@@ -57,11 +57,16 @@ def peaks_text(mp: MachinePeaks) -> str:
     return f"{flops(mp.peak_flops)}/s {mp.dtype}, {mp.peak_bytes_per_s / 1e9:.0f} GB/s"
 
 
-def lead_text(rl: TraceRoofline) -> str:
-    text = (
+def calls_text(rl: TraceRoofline) -> str:
+    """ "120 calls of ops with FLOPs (…, …; time: …)": what the roofline placed."""
+    return (
         f"{exact(rl.calls)} calls of ops with FLOPs ({flops(rl.flops)}, {us(rl.time_us)}; "
         f"time: {rl.time_source})"
     )
+
+
+def lead_text(rl: TraceRoofline) -> str:
+    text = calls_text(rl)
     mp = rl.machine
     if mp:
         text += (
