@@ -60,29 +60,28 @@ def _section_views(report: Report, kind: str, for_print: bool) -> dict[str, Any]
     from reporter.render.summary_view import summary_view
     from reporter.render.timing_view import timing_view
 
-    printing = {"for_print": for_print}
     distributed = report.distributed
     timeline = report.memory.timeline if report.memory is not None else None
     views = {
-        "summary": summary_view(report, **printing),
+        "summary": summary_view(report, for_print=for_print),
         "timing": _timing(report),
-        "profile": _if_present(report.profile, profile_rows, report.timing, **printing),
-        "roofline": _if_present(report.roofline, roofline_view, **printing),
-        "graph": _if_present(report.graph, graph_page, **printing),
-        "flops": _if_present(report.flops, flops_page, **printing),
+        "profile": _if_present(report.profile, profile_rows, report.timing, for_print=for_print),
+        "roofline": _if_present(report.roofline, roofline_view, for_print=for_print),
+        "graph": _if_present(report.graph, graph_page, for_print=for_print),
+        "flops": _if_present(report.flops, flops_page, for_print=for_print),
         "memory": _if_present(report.memory, memory_view),
         "distributed_ranks": rank_rows(distributed) if distributed is not None else [],
-        "memory_timeline": _if_present(timeline, timeline_view, **printing),
-        "health": _if_present(report.health, health_view, **printing),
+        "memory_timeline": _if_present(timeline, timeline_view, for_print=for_print),
+        "health": _if_present(report.health, health_view, for_print=for_print),
         "experiments": _if_present(report.experiments, experiments_page),
         "deploy": _if_present(report.deploy, deploy_page),
         "trace": _trace(report, kind, for_print),
     }
     if kind == "html":
         views |= {
-            "health_charts": _if_present(report.health, section_charts, **printing),
-            "profile_charts": _if_present(report.profile, profile_view, **printing),
-            "timing_charts": _if_present(report.timing, timing_view, **printing),
+            "health_charts": _if_present(report.health, section_charts, for_print=for_print),
+            "profile_charts": _if_present(report.profile, profile_view, for_print=for_print),
+            "timing_charts": _if_present(report.timing, timing_view, for_print=for_print),
             "distributed_chart": rank_time_svg(distributed) if distributed is not None else "",
         }
     return views
