@@ -87,8 +87,7 @@ SVG_ATTRIBUTES = {
     "font-size", "font-weight", "font-style", "text-anchor", "offset", "stop-color",
     "stop-opacity", "gradientUnits", "preserveAspectRatio", "version", "title",
     "stroke-linecap", "stroke-linejoin", "fill-rule", "opacity", "font-stretch",
-    "text-decoration", "rotate",
-    "href", "target",
+    "text-decoration", "rotate", "href",
 }  # fmt: skip
 # Attribute values must not reach outside the page: url() only to a fragment.
 OUTSIDE = re.compile(r"url\(\s*['\"]?(?!#)|javascript:|data:|expression\(", re.IGNORECASE)
@@ -137,5 +136,3 @@ def _clean(element: ET.Element) -> None:
             del element.attrib[name]
         elif local == "href" and not value.startswith("#"):
             del element.attrib[name]  # a link to a fragment of the page only
-        elif local == "target":
-            del element.attrib[name]

@@ -78,6 +78,18 @@ def test_svg_that_is_not_plain_graphviz_output_is_refused() -> None:
             safe_svg(svg)
 
 
+def test_svg_links_keep_only_a_fragment_and_never_a_target() -> None:
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">'
+        '<a xlink:href="#node1" target="_blank"><text>in page</text></a>'
+        '<a xlink:href="https://evil.example" target="_top"><text>away</text></a></svg>'
+    )
+    out = safe_svg(svg)
+    assert out.count("target") == 0
+    assert out.count('xlink:href="#node1"') == 1 and "evil.example" not in out
+    assert "in page" in out and "away" in out
+
+
 CARRIAGE = "fc\r\r![x](https://evil.example/x.png)\r\r[click](https://evil.example)"
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from reporter.render.health_view import accuracy_view, health_view, probe_view
-from reporter.render.rows import largest_in_order
+from reporter.render.rows import largest_in_order, shown
+from reporter.render.templates import PRINT_ROWS
 from reporter.report.health import (
     ActivationHealth,
     EvalAccuracy,
@@ -32,6 +33,12 @@ def test_largest_in_order_keeps_model_order_and_the_earlier_on_a_tie() -> None:
     assert largest_in_order([5, 7, 7, 7], lambda x: x, 2) == [7, 7]  # the first two sevens
     assert largest_in_order(items, lambda x: x, None) == items
     assert largest_in_order(items, lambda x: x, 5) == items
+
+
+def test_shown_cuts_only_print_to_its_first_rows() -> None:
+    rows = tuple(range(PRINT_ROWS + 3))
+    assert shown(rows, for_print=True) == list(range(PRINT_ROWS))
+    assert shown(rows, for_print=False) == list(rows)
 
 
 def test_probe_in_print_keeps_the_largest_layers_in_model_order() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reporter.render.deployment_view import deployment_rows, shown_columns
+from reporter.render.deployment_view import deployment_rows, shown_columns, speedup_text
 from reporter.report.experiments import Experiment, ExperimentsSection
 from reporter.units import ms, nbytes
 
@@ -83,9 +83,8 @@ def measured_cells(e: Experiment) -> MeasuredCells:
 
 
 def md_row(e: Experiment) -> tuple[str, str, str, str, str]:
-    speedup = f"{e.speedup:.2f}× ({e.speedup_low:.2f}–{e.speedup_high:.2f})"
     outputs = "match" if e.outputs_match else "differ"  # not compared reads as differ
-    return (e.title, ms(e.baseline_ms), ms(e.variant_ms), speedup, outputs)
+    return (e.title, ms(e.baseline_ms), ms(e.variant_ms), speedup_text(e), outputs)
 
 
 def experiments_page(x: ExperimentsSection) -> ExperimentsPage:

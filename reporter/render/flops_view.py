@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reporter.render.cells import Num
+from reporter.render.rows import most_kept_note, shown
 from reporter.render.templates import PRINT_ROWS
 from reporter.report.static import FlopsSection, ModuleFlops, OpCount
 from reporter.units import exact, flops, percent
@@ -52,15 +53,6 @@ def op_row(o: OpCount, forward_total: int) -> OpRow:
     return OpRow(o.op, str(o.calls), Num(flops(o.flops), str(o.flops)), share)
 
 
-def by_op_note(fl: FlopsSection, for_print: bool) -> str:
-    if not (for_print and len(fl.by_op) > PRINT_OPS):
-        return ""
-    return (
-        f"The {PRINT_OPS} ops with the most FLOPs; all {len(fl.by_op)} are in "
-        "report.html and report.json."
-    )
-
-
 def md_totals(fl: FlopsSection) -> str:
     text = f"Forward {flops(fl.forward_total)} ({exact(fl.forward_total)})"
     if fl.backward_total is not None:
@@ -95,10 +87,8 @@ def flops_page(fl: FlopsSection, *, for_print: bool = False) -> FlopsPage:
         training_step="" if backward is None else flops(fl.forward_total + backward),
         forward_causal=total_text(fl.forward_causal_total),
         backward_causal=total_text(fl.backward_causal_total),
-        by_op=tuple(
-            op_row(o, fl.forward_total) for o in (fl.by_op[:PRINT_OPS] if for_print else fl.by_op)
-        ),
-        by_op_note=by_op_note(fl, for_print),
+        by_op=tuple(op_row(o, fl.forward_total) for o in shown(fl.by_op, for_print, PRINT_OPS)),
+        by_op_note=most_kept_note(fl.by_op, for_print, "ops with the most FLOPs", PRINT_OPS),
         uncounted=tuple((o.op, str(o.calls)) for o in fl.uncounted_ops[:listed]),
         uncounted_more=max(len(fl.uncounted_ops) - listed, 0),
         uncounted_inline=for_print,

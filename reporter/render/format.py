@@ -6,7 +6,7 @@ import re
 
 from markupsafe import Markup, escape
 
-from reporter.sanitize import one_line
+from reporter.sanitize import UnsafeSvg, one_line, safe_svg
 from reporter.units import count, exact, flops, ms, nbytes, percent, rate, shape, us
 
 
@@ -47,8 +47,6 @@ def sci(x: float | None) -> str:
 def graph_svg(svg: object) -> Markup:
     """The graph's SVG from the report, cut down to what Graphviz writes (report.json may
     have been edited); a note in its place when it cannot be vouched for."""
-    from reporter.sanitize import UnsafeSvg, safe_svg
-
     try:
         return Markup(safe_svg(str(svg)))
     except UnsafeSvg as exc:

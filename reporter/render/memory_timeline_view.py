@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from reporter.render import charts
 from reporter.render import format as f
-from reporter.render.templates import PRINT_ROWS
+from reporter.render.rows import shown
 from reporter.report.memory_timeline import MemoryTimeline
 
 # The memory profiler's categories in the order they stack, with fixed colours.
@@ -59,9 +59,7 @@ def timeline_view(t: MemoryTimeline, *, for_print: bool = False) -> TimelineView
             (label(c), f.nbytes(b), f.percent(b / total))
             for c, b in sorted(t.at_peak_by_category.items(), key=lambda kv: -kv[1])
         ],
-        by_module=[(m, f.nbytes(b)) for m, b in t.activations_by_module.items()][
-            : PRINT_ROWS if for_print else None
-        ],
+        by_module=shown([(m, f.nbytes(b)) for m, b in t.activations_by_module.items()], for_print),
         largest=[
             {
                 "what": x.op or "–",

@@ -17,7 +17,6 @@ from reporter.report.profile import (
 )
 
 MODULE_BARS = 12  # modules charted, most self time first (the table lists them all)
-MD_ROWS = 10  # rows of each Markdown table
 
 
 @dataclass

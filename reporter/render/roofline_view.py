@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from reporter.render import charts
 from reporter.render import format as f
-from reporter.render.templates import PRINT_ROWS
+from reporter.render.rows import shown
 from reporter.report.roofline import MachinePeaks, RooflineOp, RooflineSection
 
 TOP_ROWS = 25
@@ -33,6 +33,11 @@ def flop_rate(x: float | None) -> str:
 
 def byte_rate(x: float | None) -> str:
     return "–" if x is None else f"{x / 1e9:,.1f} GB/s"
+
+
+def intensity_text(x: float | None) -> str:
+    """FLOPs per byte, "–" when no bytes move."""
+    return "–" if x is None else f"{x:.3g}"
 
 
 def roofline_points(ops: list[RooflineOp], total_us: float) -> list[tuple]:
@@ -67,8 +72,8 @@ def roofline_view(section: RooflineSection, *, for_print: bool = False) -> Roofl
         machine=_machine_rows(section),
         model=_model_rows(section),
         regimes=_regime_rows(section),
-        ops=ops[:PRINT_ROWS] if for_print else ops,
-        modules=modules[:PRINT_ROWS] if for_print else modules,
+        ops=shown(ops, for_print),
+        modules=shown(modules, for_print),
         chains=[
             {
                 "module": ch.module or "(model)",
@@ -123,7 +128,7 @@ def _op_row(o: RooflineOp, total_us: float) -> dict[str, str]:
         "share": f.percent(o.time_us / total_us),
         "bound_time": f.us(o.bound_us),
         "lost": f.us(max(o.time_us - o.bound_us, 0.0)),
-        "intensity": "–" if o.intensity is None else f"{o.intensity:.3g}",
+        "intensity": intensity_text(o.intensity),
         "achieved": flop_rate(o.achieved_flops) if o.flops else byte_rate(o.achieved_bytes_per_s),
         "efficiency": f.percent(o.efficiency),
         "bound": o.bound,

@@ -10,15 +10,16 @@ a number, is escaped by Markup.format).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from markupsafe import Markup
 
 from reporter.render.cells import Num, num, time_cell
+from reporter.render.roofline_view import intensity_text
+from reporter.render.rows import most_kept_note, shown
 from reporter.render.templates import PRINT_ROWS
 from reporter.render.trace_roofline_page import (
     TraceRooflinePage,
-    intensity_text,
+    calls_text,
     peaks_text,
     trace_roofline_page,
 )
@@ -33,8 +34,6 @@ from reporter.report.trace import (
     TraceSection,
 )
 from reporter.units import exact, flops, nbytes, percent, us
-
-T = TypeVar("T")
 
 MD_TOP_ROWS = 5  # kernels or CPU ops in the Markdown summary
 MD_ROOFLINE_OPS = 10
@@ -332,25 +331,11 @@ def kernel_line(k: KernelRow, sm_columns: bool) -> KernelLine:
     )
 
 
-def shown(rows: list[T], for_print: bool) -> list[T]:
-    """Print keeps the first PRINT_ROWS rows; HTML and JSON keep all."""
-    return rows[:PRINT_ROWS] if for_print else rows
-
-
 def cut_note(rows: list, for_print: bool, what: str) -> str:
     """The note under a table print cut, "" when nothing was cut."""
     if not (for_print and len(rows) > PRINT_ROWS):
         return ""
     return f"The first {PRINT_ROWS} of {len(rows)} {what}; all are in report.html and report.json."
-
-
-def kernels_note(kernels: list[KernelRow], for_print: bool) -> str:
-    if not (for_print and len(kernels) > PRINT_ROWS):
-        return ""
-    return (
-        f"The {PRINT_ROWS} kernels with the most time; all {len(kernels)} are in "
-        "report.html and report.json."
-    )
 
 
 def step_row(s: StepFigures, gpu: bool) -> StepRow:
@@ -543,10 +528,7 @@ def md_roofline(section: TraceSection) -> list[MdRoofline]:
     rl, mp = first.roofline, first.roofline.machine
     multi = len(section.ranks) > 1
     where = f", rank {first.rank}" if multi else ""
-    head = (
-        f"Roofline{where}: {exact(rl.calls)} calls of ops with FLOPs ({flops(rl.flops)}, "
-        f"{us(rl.time_us)}; time: {rl.time_source})"
-    )
+    head = f"Roofline{where}: {calls_text(rl)}"
     peaks = peaks_text(mp) if mp else ""
     ops = [
         (
@@ -618,7 +600,7 @@ def trace_page(
         spread_note=spread_note(section),
         kernels_sm_header=("Blocks/SM", "SM eff.", "Occupancy") if sm_columns else (),
         kernels=[kernel_line(k, sm_columns) for k in shown(section.top_kernels, for_print)],
-        kernels_note=kernels_note(section.top_kernels, for_print),
+        kernels_note=most_kept_note(section.top_kernels, for_print, "kernels with the most time"),
         ranks=[
             rank_page(
                 r, i, multi=multi, for_print=for_print, profile_shown=profile_shown, charts=charts

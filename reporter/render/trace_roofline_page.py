@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reporter.render.cells import Num, time_cell
-from reporter.render.templates import PRINT_ROWS
+from reporter.render.roofline_view import intensity_text
+from reporter.render.rows import shown
 from reporter.report.roofline import MachinePeaks, RooflineModel, RooflineOp
 from reporter.report.trace import TraceRoofline
 from reporter.units import exact, flops, percent, us
@@ -51,20 +52,21 @@ class TraceRooflinePage:
     method: str
 
 
-def intensity_text(x: float | None) -> str:
-    return "–" if x is None else f"{x:.3g}"
-
-
 def peaks_text(mp: MachinePeaks) -> str:
     """ "312.00 TFLOP/s float16, 2039 GB/s": the ceilings, as the Markdown summary shows them."""
     return f"{flops(mp.peak_flops)}/s {mp.dtype}, {mp.peak_bytes_per_s / 1e9:.0f} GB/s"
 
 
-def lead_text(rl: TraceRoofline) -> str:
-    text = (
+def calls_text(rl: TraceRoofline) -> str:
+    """ "120 calls of ops with FLOPs (…, …; time: …)": what the roofline placed."""
+    return (
         f"{exact(rl.calls)} calls of ops with FLOPs ({flops(rl.flops)}, {us(rl.time_us)}; "
         f"time: {rl.time_source})"
     )
+
+
+def lead_text(rl: TraceRoofline) -> str:
+    text = calls_text(rl)
     mp = rl.machine
     if mp:
         text += (
@@ -114,7 +116,6 @@ def trace_roofline_page(
     """chart_svg: the rank's roofline drawn by trace_view (HTML), shown beside the model."""
     mp = rl.machine
     model = rl.model if mp else None  # the model's figures mean nothing without ceilings
-    ops = rl.ops[:PRINT_ROWS] if for_print else rl.ops
     method = rl.method + (f". Ceilings: {mp.method}" if mp else "") + "."
     return TraceRooflinePage(
         heading="Roofline" + (f" · rank {rank}" if multi else ""),
@@ -124,7 +125,7 @@ def trace_roofline_page(
         chart_svg=chart_svg if model else "",
         table_class="sortable fixed" if for_print else "sortable",
         machine_columns=mp is not None,
-        ops=tuple(op_row(o, mp is not None) for o in ops),
+        ops=tuple(op_row(o, mp is not None) for o in shown(rl.ops, for_print)),
         ops_note=kept_note(rl),
         notes=tuple(rl.notes),
         method=method,

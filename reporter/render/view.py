@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,125 +33,68 @@ def view_model(report: Report, kind: str, *, for_print: bool = False) -> dict[st
         "findings": finding_links(report, sections, docs),
         "budgets": budget_rows(report.budgets),
         "budgets_crossed": sum(1 for b in report.budgets if b.status == "crossed"),
-        "summary": _summary(report, for_print),
-        "timing": _timing(report),
-        "profile": _profile(report, for_print),
-        "roofline": _roofline(report, for_print),
-        "graph": _graph(report, for_print),
-        "flops": _flops(report, for_print),
-        "memory": _memory(report),
-        "distributed_ranks": _distributed_ranks(report),
-        "memory_timeline": _memory_timeline(report, for_print),
-        "health": _health(report, for_print),
-        "experiments": _experiments(report),
-        "deploy": _deploy(report),
         "rule_docs": docs,
+        **_section_views(report, kind, for_print),
+    }
+
+
+def _if_present(section: Any, build: Callable[..., Any], *args: Any, **options: Any) -> Any:
+    """build(section, *args, **options), or None where the report lacks the section."""
+    return None if section is None else build(section, *args, **options)
+
+
+def _section_views(report: Report, kind: str, for_print: bool) -> dict[str, Any]:
+    """Each section's display-ready values (None for a section the report lacks); the SVG
+    charts, drawn here and never stored in the Report, in HTML only. The view modules are
+    imported here because only rendering needs them."""
+    from reporter.render.deploy_view import deploy_page
+    from reporter.render.distributed_view import rank_rows, rank_time_svg
+    from reporter.render.experiments_view import experiments_page
+    from reporter.render.flops_view import flops_page
+    from reporter.render.graph_view import graph_page
+    from reporter.render.health_view import health_view, section_charts
+    from reporter.render.memory_timeline_view import timeline_view
+    from reporter.render.memory_view import memory_view
+    from reporter.render.profile_view import profile_rows, profile_view
+    from reporter.render.roofline_view import roofline_view
+    from reporter.render.summary_view import summary_view
+    from reporter.render.timing_view import timing_view
+
+    distributed = report.distributed
+    timeline = report.memory.timeline if report.memory is not None else None
+    views = {
+        "summary": summary_view(report, for_print=for_print),
+        "timing": _timing(report),
+        "profile": _if_present(report.profile, profile_rows, report.timing, for_print=for_print),
+        "roofline": _if_present(report.roofline, roofline_view, for_print=for_print),
+        "graph": _if_present(report.graph, graph_page, for_print=for_print),
+        "flops": _if_present(report.flops, flops_page, for_print=for_print),
+        "memory": _if_present(report.memory, memory_view),
+        "distributed_ranks": rank_rows(distributed) if distributed is not None else [],
+        "memory_timeline": _if_present(timeline, timeline_view, for_print=for_print),
+        "health": _if_present(report.health, health_view, for_print=for_print),
+        "experiments": _if_present(report.experiments, experiments_page),
+        "deploy": _if_present(report.deploy, deploy_page),
         "trace": _trace(report, kind, for_print),
-        **(_html_views(report, for_print) if kind == "html" else {}),
     }
-
-
-def _html_views(report: Report, for_print: bool) -> dict[str, Any]:
-    """What only the HTML sections show: charts drawn as SVG, table rows chosen for print."""
-    return {
-        "health_charts": _health_charts(report, for_print),
-        "profile_charts": _profile_charts(report, for_print),
-        "timing_charts": _timing_charts(report, for_print),
-        "distributed_chart": _distributed_chart(report),
-    }
+    if kind == "html":
+        views |= {
+            "health_charts": _if_present(report.health, section_charts, for_print=for_print),
+            "profile_charts": _if_present(report.profile, profile_view, for_print=for_print),
+            "timing_charts": _if_present(report.timing, timing_view, for_print=for_print),
+            "distributed_chart": rank_time_svg(distributed) if distributed is not None else "",
+        }
+    return views
 
 
 def _timing(report: Report) -> Any:
     """The timing section's rows, with what `perfreport diff` could detect between two runs
-    like this one."""
+    like this one (worked out only when there is a timing section)."""
     from reporter.diff import single_run_detectable
     from reporter.render.timing_view import timing_rows
 
     timing = report.timing
     return timing_rows(timing, single_run_detectable(report)) if timing is not None else None
-
-
-def _roofline(report: Report, for_print: bool) -> Any:
-    from reporter.render.roofline_view import roofline_view
-
-    section = report.roofline
-    return roofline_view(section, for_print=for_print) if section is not None else None
-
-
-def _graph(report: Report, for_print: bool) -> Any:
-    from reporter.render.graph_view import graph_page
-
-    graph = report.graph
-    return graph_page(graph, for_print=for_print) if graph is not None else None
-
-
-def _flops(report: Report, for_print: bool) -> Any:
-    from reporter.render.flops_view import flops_page
-
-    fl = report.flops
-    return flops_page(fl, for_print=for_print) if fl is not None else None
-
-
-def _profile(report: Report, for_print: bool) -> Any:
-    from reporter.render.profile_view import profile_rows
-
-    profile = report.profile
-    return profile_rows(profile, report.timing, for_print=for_print) if profile else None
-
-
-def _memory(report: Report) -> Any:
-    from reporter.render.memory_view import memory_view
-
-    return memory_view(report.memory) if report.memory is not None else None
-
-
-def _memory_timeline(report: Report, for_print: bool) -> Any:
-    from reporter.render.memory_timeline_view import timeline_view
-
-    timeline = report.memory.timeline if report.memory is not None else None
-    return timeline_view(timeline, for_print=for_print) if timeline is not None else None
-
-
-def _experiments(report: Report) -> Any:
-    from reporter.render.experiments_view import experiments_page
-
-    x = report.experiments
-    return experiments_page(x) if x is not None else None
-
-
-def _deploy(report: Report) -> Any:
-    from reporter.render.deploy_view import deploy_page
-
-    return deploy_page(report.deploy) if report.deploy is not None else None
-
-
-def _health(report: Report, for_print: bool) -> Any:
-    from reporter.render.health_view import health_view
-
-    health = report.health
-    return health_view(health, for_print=for_print) if health is not None else None
-
-
-def _health_charts(report: Report, for_print: bool) -> Any:
-    """The health section's SVG plots (drawn here, never stored in the Report)."""
-    from reporter.render.health_view import section_charts
-
-    health = report.health
-    return section_charts(health, for_print=for_print) if health is not None else None
-
-
-def _profile_charts(report: Report, for_print: bool) -> Any:
-    from reporter.render.profile_view import profile_view
-
-    profile = report.profile
-    return profile_view(profile, for_print=for_print) if profile is not None else None
-
-
-def _timing_charts(report: Report, for_print: bool) -> Any:
-    from reporter.render.timing_view import timing_view
-
-    timing = report.timing
-    return timing_view(timing, for_print=for_print) if timing is not None else None
 
 
 def _trace(report: Report, kind: str, for_print: bool) -> Any:
@@ -167,24 +111,6 @@ def _trace(report: Report, kind: str, for_print: bool) -> Any:
         profile_shown=report.profile is not None,
         charts=trace_view(section) if kind == "html" else None,
     )
-
-
-def _summary(report: Report, for_print: bool) -> Any:
-    from reporter.render.summary_view import summary_view
-
-    return summary_view(report, for_print=for_print)
-
-
-def _distributed_ranks(report: Report) -> Any:
-    from reporter.render.distributed_view import rank_rows
-
-    return rank_rows(report.distributed) if report.distributed is not None else []
-
-
-def _distributed_chart(report: Report) -> str:
-    from reporter.render.distributed_view import rank_time_svg
-
-    return rank_time_svg(report.distributed) if report.distributed is not None else ""
 
 
 def severity_counts(findings: list[Finding]) -> dict[str, int]:
