@@ -49,7 +49,7 @@ class ExperimentsPage:
 
 def speedup_class(e: Experiment) -> str:
     """Colour the speedup only when its whole quartile range is on one side of 1."""
-    if e.speedup_low is not None and e.speedup_low > 1.0:
+    if e.clearly_faster:
         return "fits"
     if e.speedup_high is not None and e.speedup_high < 1.0:
         return "nofit"
