@@ -33,6 +33,7 @@ from reporter.stats import (
     shift_interval,
     trimmed_rank,
 )
+from reporter.units import finite
 
 MODULE_THRESHOLD = 0.10  # per-module change shown when it moves by 10% or more ...
 MODULE_MIN_SHARE = 0.005  # ... and the module holds at least 0.5% of the model's total
@@ -159,7 +160,7 @@ class RatioInterval:
 def judge(low: float, high: float, threshold: float, higher_is_better: bool = False) -> str:
     """Verdict on an interval [low, high] for head/base against a relative threshold,
     symmetric in ratio: +5% slower and 1/1.05 (-4.8%) faster are the same distance."""
-    if not (_finite(low) and _finite(high)) or low <= 0 or high < low:
+    if not (finite(low) and finite(high)) or low <= 0 or high < low:
         return "inconclusive"
     up, down = 1 + threshold, 1 / (1 + threshold)
     if low > up:
@@ -175,16 +176,12 @@ def judge(low: float, high: float, threshold: float, higher_is_better: bool = Fa
     return verdict
 
 
-def _finite(value: object) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
 def valid_samples(report: Report) -> list[float] | str:
     """timing.samples_ms when all are finite and positive; else why they cannot be used."""
     samples = getattr(report.timing, "samples_ms", None)
     if not isinstance(samples, list) or not samples:
         return "no raw samples (timing.samples_ms)"
-    if not all(_finite(s) and s > 0 for s in samples):
+    if not all(finite(s) and s > 0 for s in samples):
         return "samples that are not positive finite numbers"
     return [float(s) for s in samples]
 
@@ -280,7 +277,7 @@ def throughput_ratio(base: Report, head: Report, confidence: float) -> RatioInte
     if isinstance(latency, str):
         return latency
     batches = getattr(head.timing, "batch_size", 0), getattr(base.timing, "batch_size", 0)
-    scale = batches[0] / batches[1] if all(_finite(b) and b > 0 for b in batches) else 1.0
+    scale = batches[0] / batches[1] if all(finite(b) and b > 0 for b in batches) else 1.0
     return RatioInterval(
         estimate=scale / latency.estimate,
         low=scale / latency.high,
@@ -418,9 +415,9 @@ def compare_metric(
     if b is None or h is None:
         change.note = f"not measured in {'base' if b is None else 'head'}"
         return change
-    if not (_finite(b) and _finite(h)):
+    if not (finite(b) and finite(h)):
         # NaN compares false with everything: left to the rules below it would read "better"
-        change.note = " and ".join(w for w, v in (("base", b), ("head", h)) if not _finite(v))
+        change.note = " and ".join(w for w, v in (("base", b), ("head", h)) if not finite(v))
         change.note += " not a finite number"
         return change
     change.delta = h - b
@@ -577,7 +574,7 @@ def _moved_us(row: TimeChange) -> float:
 
 
 def _mean(values: Sequence[float]) -> float:
-    good = [v for v in values if _finite(v)]
+    good = [v for v in values if finite(v)]
     return sum(good) / len(good) if good else 0.0
 
 
@@ -586,7 +583,7 @@ def _step_margins(
 ) -> tuple[float, float] | str:
     """(estimate - low, high - estimate) of the log-shift of the profiled step times."""
     steps = [base_steps, head_steps]
-    if not all(s and all(_finite(v) and v > 0 for v in s) for s in steps):
+    if not all(s and all(finite(v) and v > 0 for v in s) for s in steps):
         return "a profile has no valid step times"
     shift = _log_shift(base_steps, head_steps, confidence)
     if shift is None:
@@ -617,7 +614,7 @@ def _time_row(
 ) -> TimeChange | None:
     b_us, h_us = (b[1] if b else None), (h[1] if h else None)
     values = [v for v in (b_us, h_us) if v is not None]
-    if not all(_finite(v) and v >= 0 for v in values):
+    if not all(finite(v) and v >= 0 for v in values):
         return TimeChange(kind, name, (h or b or ("", 0))[0], b_us, h_us, note="not a finite time")
     if step_us <= 0 or max(values, default=0) < TIME_MIN_SHARE * step_us:
         return None

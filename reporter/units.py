@@ -7,7 +7,13 @@ reporter.render.format re-exports these as template filters.
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+
+def finite(value: object) -> bool:
+    """A real number: not None, NaN or infinite (report fields read from JSON may be any)."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def count(n: float | None) -> str:

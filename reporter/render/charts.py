@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 from markupsafe import escape
 
-from reporter.units import count, ms, us
+from reporter.units import count, finite, ms, us
 
 PALETTE = (
     "#2f5d9b",  # blue
@@ -520,17 +520,13 @@ def sci(value: float) -> str:
     return f"{value:.2e}" if value and (abs(value) >= 1e4 or abs(value) < 1e-2) else f"{value:.3g}"
 
 
-def _finite(v: object) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)
-
-
 def log_bars(items: Sequence[tuple[str, float | None]], *, title: str, width: int = 640) -> str:
     """Horizontal bars on a log10 axis; a zero, missing or non-finite value draws no bar."""
     rows = list(items)[:MAX_BARS]
     if not rows:
         return ""
     labels = [label if len(label) <= 40 else label[:39] + "…" for label, _ in rows]
-    positive = [v for _, v in rows if _finite(v) and v > 0]
+    positive = [v for _, v in rows if finite(v) and v > 0]
     lo = math.floor(math.log10(min(positive))) if positive else 0
     hi = math.ceil(math.log10(max(positive))) if positive else 1
     hi = max(hi, lo + 1)
@@ -549,9 +545,9 @@ def log_bars(items: Sequence[tuple[str, float | None]], *, title: str, width: in
     for i, ((label, value), shown) in enumerate(zip(rows, labels, strict=True)):
         y = top + i * (bar_h + gap)
         text_y = y + bar_h * 0.8
-        ok = _finite(value) and value > 0
+        ok = finite(value) and value > 0
         w = bar_w * (math.log10(value) - lo) / (hi - lo) if ok else 0.0
-        text = sci(value) if _finite(value) else "NaN/inf" if value is not None else "–"
+        text = sci(value) if finite(value) else "NaN/inf" if value is not None else "–"
         fill = PALETTE[0] if ok else PALETTE[3]
         body.append(_bar_row(label, shown, text, label_w, y, w, bar_h, text_y, fill))
     return svg_document(width, height, title, body)
@@ -574,7 +570,7 @@ def lines(
     def ty(v: float) -> float:
         return math.log10(v) if log_y else v
 
-    good = [(x, ty(y)) for _, pts in series for x, y in pts if _finite(y) and (not log_y or y > 0)]
+    good = [(x, ty(y)) for _, pts in series for x, y in pts if finite(y) and (not log_y or y > 0)]
     if not good:
         return ""
     xs, ys = [p[0] for p in good], [p[1] for p in good]
@@ -635,7 +631,7 @@ def lines(
                     'stroke-width="1.6"/>'
                 )
         for x, y in pts:
-            if not _finite(y):
+            if not finite(y):
                 body.append(
                     f'<text x="{px(x):.1f}" y="{top + plot_h - 2}" text-anchor="middle" '
                     f'fill="{PALETTE[3]}" font-size="11"><title>{esc(name)}: NaN/inf at '
@@ -653,7 +649,7 @@ def lines(
 def _segments(pts: list[Point], log_y: bool) -> list[list[tuple[float, float]]]:
     runs: list[list[tuple[float, float]]] = [[]]
     for x, y in pts:
-        if _finite(y) and (not log_y or y > 0):
+        if finite(y) and (not log_y or y > 0):
             runs[-1].append((x, y))
         elif runs[-1]:
             runs.append([])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import statistics
 from collections.abc import Iterable
@@ -10,6 +9,7 @@ from collections.abc import Iterable
 from reporter.report import Finding, Report
 from reporter.report.health import ActivationHealth, LayerHealth, ScalarCurve, TrainingProbe
 from reporter.rules.registry import evidence, rule
+from reporter.units import finite
 
 # Layers whose gradient is sparse by nature (only the rows of the tokens seen): their
 # relative gradient says nothing about vanishing.
@@ -21,17 +21,13 @@ def _probe(report: Report) -> TrainingProbe | None:
     return report.health.probe if report.health is not None else None
 
 
-def _finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)
-
-
 def _gradient_path(probe: TrainingProbe) -> list[LayerHealth]:
     """Layers with a finite, non-zero relative gradient, input side first."""
     return [
         layer
         for layer in probe.layers
         if layer.type not in SPARSE_LAYERS
-        and _finite(layer.relative_grad)
+        and finite(layer.relative_grad)
         and layer.relative_grad > 0
     ]
 
@@ -167,7 +163,7 @@ def exploding_gradients(report: Report, th: dict[str, float]) -> Iterable[Findin
                 )
             ]
     first, last = probe.grad_total_first, probe.grad_total_last
-    if _finite(first) and first > th["health.grad_norm_high"]:
+    if finite(first) and first > th["health.grad_norm_high"]:
         top = max(probe.layers, key=lambda x: x.grad_norm_first or 0.0)
         return [
             _exploding(
@@ -181,7 +177,7 @@ def exploding_gradients(report: Report, th: dict[str, float]) -> Iterable[Findin
                 top.name,
             )
         ]
-    if _finite(first) and _finite(last) and first > 0 and last / first > th["health.grad_growth"]:
+    if finite(first) and finite(last) and first > 0 and last / first > th["health.grad_growth"]:
         return [
             _exploding(
                 "warning",
@@ -305,7 +301,7 @@ def update_ratio(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     rated = [
         layer
         for layer in probe.layers
-        if _finite(layer.update_ratio) and (layer.grad_norm_median or 0) > 0
+        if finite(layer.update_ratio) and (layer.grad_norm_median or 0) > 0
     ]
     findings = []
     for side, layers in (
@@ -356,8 +352,8 @@ def loss_not_falling(report: Report, th: dict[str, float]) -> Iterable[Finding]:
     if probe is None or not probe.losses:
         return []
     losses = probe.losses
-    if any(not _finite(v) for v in losses):
-        step = next(i for i, v in enumerate(losses) if not _finite(v))
+    if any(not finite(v) for v in losses):
+        step = next(i for i, v in enumerate(losses) if not finite(v))
         return [_loss_finding("critical", f"The loss became NaN/inf at step {step}", probe)]
     if len(losses) < 5:
         return []
@@ -380,7 +376,7 @@ def loss_not_falling(report: Report, th: dict[str, float]) -> Iterable[Finding]:
 
 
 def _loss_finding(severity: str, title: str, probe: TrainingProbe) -> Finding:
-    shown = [round(v, 5) if _finite(v) else None for v in probe.losses]
+    shown = [round(v, 5) if finite(v) else None for v in probe.losses]
     return Finding(
         rule="loss-not-falling",
         severity=severity,
@@ -453,7 +449,7 @@ def _pair_key(c: ScalarCurve) -> str:
 
 
 def _points(c: ScalarCurve) -> list[tuple[int, float]]:
-    return [(s, v) for s, v in zip(c.steps, c.values, strict=False) if _finite(v)]
+    return [(s, v) for s, v in zip(c.steps, c.values, strict=False) if finite(v)]
 
 
 def _curves(report: Report) -> list[ScalarCurve]:
