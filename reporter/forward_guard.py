@@ -11,12 +11,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from torch import nn
-from torch.nn.modules.module import (
-    register_module_forward_hook,
-    register_module_forward_pre_hook,
-)
 
 from reporter.errors import UsageError
+from reporter.module_hooks import forward_hooks
 from reporter.tensors import tensors_in
 
 
@@ -44,19 +41,17 @@ def locate_failures(model: nn.Module) -> Iterator[None]:
         if stack and stack[-1][0] is module:
             stack.pop()
 
-    handles = [register_module_forward_pre_hook(pre), register_module_forward_hook(post)]
-    try:
-        yield
-    except ForwardError:
-        raise
-    except Exception as exc:
-        if not stack:
+    # post only on success: the module whose forward raised stays on top of the stack.
+    with forward_hooks(pre, post):
+        try:
+            yield
+        except ForwardError:
             raise
-        module, args = stack[-1]
-        raise ForwardError(_message(names[id(module)], module, args, exc)) from exc
-    finally:
-        for h in handles:
-            h.remove()
+        except Exception as exc:
+            if not stack:
+                raise
+            module, args = stack[-1]
+            raise ForwardError(_message(names[id(module)], module, args, exc)) from exc
 
 
 def _message(name: str, module: nn.Module, args: Any, exc: BaseException) -> str:

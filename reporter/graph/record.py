@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.modules.module as module_globals
 from torch import nn
-from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
 
+from reporter.module_hooks import forward_hooks
 from reporter.tensors import tensors_in
 
 # Ops that only re-view or re-type a tensor: the output is treated as the input itself, so
@@ -271,22 +270,13 @@ def recording(
             calls=rec.calls, root=roots[0], module_params=parameters_by_module(modules)
         )
 
-    handles = [
-        register_module_forward_pre_hook(rec.pre_hook),
-        register_module_forward_hook(rec.post_hook, with_kwargs=True),
-    ]
     try:
-        with rec:
+        with forward_hooks(rec.pre_hook, rec.post_hook, with_kwargs=True), rec:
             try:
                 yield finish
             finally:
                 rec.restore()
     finally:
-        for h in handles:
-            h.remove()
-        # torch's handle does not clear the with_kwargs flag of a global hook, and a stale
-        # flag makes every later torch.compile warn about global hooks: clear it here.
-        module_globals._global_forward_hooks_with_kwargs.pop(handles[1].id, None)
         del input_tensors
 
 

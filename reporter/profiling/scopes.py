@@ -16,11 +16,8 @@ from typing import Any
 
 import torch
 from torch.autograd.profiler import record_function
-from torch.nn.modules.module import (
-    register_module_forward_hook,
-    register_module_forward_pre_hook,
-)
 
+from reporter.module_hooks import forward_hooks
 from reporter.sanitize import range_name
 from reporter.trace.events import NEST_SLACK_US, STEP_PREFIX
 
@@ -70,16 +67,9 @@ def module_scopes(model: torch.nn.Module) -> Iterator[None]:
         if stack:
             stack.pop().__exit__(None, None, None)
 
-    handles = [
-        register_module_forward_pre_hook(pre),
-        # always_call: close the range even when forward raises.
-        register_module_forward_hook(post, always_call=True),
-    ]
-    try:
+    # always_call: close the range even when forward raises.
+    with forward_hooks(pre, post, always_call=True):
         yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def step_durations(events: list[dict[str, Any]]) -> list[float]:

@@ -16,12 +16,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
 from reporter.flop_formulas import EXTRA_FLOP_FORMULAS
+from reporter.module_hooks import forward_hooks
 from reporter.roofline.analysis import OpCall
 
 
@@ -127,15 +127,8 @@ def module_stack(model: torch.nn.Module) -> Iterator[Callable[[], str]]:
         if id(mod) in names and stack:
             stack.pop()
 
-    handles = [
-        register_module_forward_pre_hook(pre),
-        register_module_forward_hook(post, always_call=True),
-    ]
-    try:
+    with forward_hooks(pre, post, always_call=True):
         yield lambda: stack[-1] if stack else ""
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def timed_forward(
