@@ -106,7 +106,6 @@ def read_event_file(path: Path) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------ faults, for tests
 FAULT_ENV = "PERFREPORT_FAULT"
-FAULT_KINDS = ("raise", "crash", "exit", "kill", "hang", "sleep=SECONDS")
 
 
 @dataclass(frozen=True)
@@ -255,7 +254,6 @@ class OutputTail:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.total = 0  # bytes the child wrote
         self._tail = bytearray()
         read_fd, self.write_fd = os.pipe()
         self._thread = threading.Thread(target=self._pump, args=(read_fd,), daemon=True)
@@ -264,7 +262,6 @@ class OutputTail:
     def _pump(self, fd: int) -> None:
         try:
             while chunk := os.read(fd, 1 << 16):
-                self.total += len(chunk)
                 self._tail += chunk
                 if len(self._tail) > 2 * self.limit:
                     del self._tail[: -self.limit]
