@@ -18,6 +18,7 @@ Three kinds of child use it: the model process (reporter.worker), torchrun's ran
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -106,7 +107,6 @@ def read_event_file(path: Path) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------ faults, for tests
 FAULT_ENV = "PERFREPORT_FAULT"
-FAULT_KINDS = ("raise", "crash", "exit", "kill", "hang", "sleep=SECONDS")
 
 
 @dataclass(frozen=True)
@@ -208,6 +208,35 @@ class Ending:
     output: str  # the tail of its stdout and stderr
 
 
+@contextlib.contextmanager
+def guarded(
+    cmd: list[str],
+    log: IO[bytes] | int,
+    timeout: float,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``cmd`` (a child that calls ``lifetime.guard_from_env`` first) started on
+    perfreport's lifeline, its guardian's deadline after ``timeout`` seconds. However the
+    block is left (Ctrl-C and SIGTERM included), the child's process group is then killed
+    and the child reaped: nothing it started in its group is left running."""
+    read_fd, lifeline = lifetime.lifeline()
+    env = {**lifetime.lifeline_env(read_fd, timeout), **(extra_env or {})}
+    try:
+        try:
+            proc = start(cmd, log, (read_fd,), env)
+        finally:
+            os.close(read_fd)  # only the child's guardian waits on it
+        try:
+            yield proc
+        finally:
+            # The guardian keeps the group (and so its id) alive until killed here: the id
+            # cannot have been reused, even when the child itself has already been reaped.
+            lifetime.kill_group(proc.pid)
+            proc.wait()
+    finally:
+        os.close(lifeline)
+
+
 def run_guarded(
     cmd: list[str],
     events: Path,
@@ -216,13 +245,9 @@ def run_guarded(
     extra_env: dict[str, str] | None = None,
     output_limit: int = 4000,
 ) -> Ending:
-    """Run ``cmd`` (a child that calls ``lifetime.guard_from_env`` first) to its end or
-    ``timeout`` seconds, handing each event it appends to ``events`` to ``on_event`` as it
-    arrives. However this returns (Ctrl-C and SIGTERM included), the child's process group
-    is killed: nothing it started is left running."""
-    read_fd, lifeline = lifetime.lifeline()
+    """Run ``cmd`` (see ``guarded``) to its end or ``timeout`` seconds, handing each event
+    it appends to ``events`` to ``on_event`` as it arrives."""
     output = OutputTail(output_limit)
-    env = {**lifetime.lifeline_env(read_fd, timeout), **(extra_env or {})}
     events.touch()
     with open(events, "rb") as stream:
         reader = EventReader(stream)
@@ -232,18 +257,11 @@ def run_guarded(
                 on_event(event)
 
         try:
-            proc = start(cmd, output.write_fd, (read_fd,), env)
+            with guarded(cmd, output.write_fd, timeout, extra_env) as proc:
+                output.close_writer()  # the child holds its own copy
+                timed_out = supervise(proc, timeout, deliver, 0.05)
         finally:
-            os.close(read_fd)
-            output.close_writer()
-        try:
-            timed_out = supervise(proc, timeout, deliver, 0.05)
-        finally:
-            # The guardian keeps the group (and so its id) alive until killed here: the id
-            # cannot have been reused, even when the child itself has already been reaped.
-            lifetime.kill_group(proc.pid)
-            proc.wait()
-            os.close(lifeline)
+            output.close_writer()  # also when the child could not be started
         deliver()
     return Ending(proc.returncode, timed_out, output.text())
 
@@ -255,7 +273,6 @@ class OutputTail:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.total = 0  # bytes the child wrote
         self._tail = bytearray()
         read_fd, self.write_fd = os.pipe()
         self._thread = threading.Thread(target=self._pump, args=(read_fd,), daemon=True)
@@ -264,7 +281,6 @@ class OutputTail:
     def _pump(self, fd: int) -> None:
         try:
             while chunk := os.read(fd, 1 << 16):
-                self.total += len(chunk)
                 self._tail += chunk
                 if len(self._tail) > 2 * self.limit:
                     del self._tail[: -self.limit]
@@ -272,8 +288,10 @@ class OutputTail:
             os.close(fd)
 
     def close_writer(self) -> None:
-        """The parent's copy of the write end, once the child has its own."""
-        os.close(self.write_fd)
+        """The parent's copy of the write end, once the child has its own (once only)."""
+        if self.write_fd >= 0:
+            os.close(self.write_fd)
+            self.write_fd = -1
 
     def text(self, wait_s: float = 5.0) -> str:
         """The last `limit` bytes, once the pipe is closed (or after `wait_s`: a process

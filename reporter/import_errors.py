@@ -63,12 +63,17 @@ def describe(exc: BaseException, path: Path) -> str:
     return head + what + tail
 
 
+def model_frame(exc: BaseException, path: Path) -> traceback.FrameSummary | None:
+    """The deepest frame of the model file ``path`` in ``exc``'s traceback, if any."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+    return frames[-1] if frames else None
+
+
 def _statement(exc: BaseException, path: Path) -> str:
     """'line N (`source`)' for the deepest frame of the model file in the traceback."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
-    if not frames:
+    frame = model_frame(exc, path)
+    if frame is None:
         return ""
-    frame = frames[-1]
     source = (frame.line or "").strip()
     return f"line {frame.lineno} (`{_shorten(source, 80)}`)" if source else f"line {frame.lineno}"
 

@@ -11,7 +11,6 @@ import importlib.util
 import inspect
 import math
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -476,8 +475,8 @@ def _describe(exc: BaseException) -> str:
 
 def _where(exc: BaseException, path: Path) -> str:
     """'line N: ' for the deepest frame inside the model file, if any."""
-    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
-    return f"line {lines[-1]}: " if lines else ""
+    frame = import_errors.model_frame(exc, path)
+    return f"line {frame.lineno}: " if frame else ""
 
 
 def _first(names: list[str], n: int = 5) -> str:

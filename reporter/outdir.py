@@ -46,7 +46,6 @@ class Staging:
         self.path = _make_staging(out)
         self._lock = os.open(self.path, os.O_RDONLY)
         fcntl.flock(self._lock, fcntl.LOCK_EX)  # marks this staging folder as alive
-        self.committed = False
 
     def options(self, options: RunOptions) -> RunOptions:
         """`options` writing into the staging folder instead of `out`."""
@@ -63,7 +62,6 @@ class Staging:
         """Swap the staged names into `out`; return `written` as paths in `out`."""
         with _signals_held(), _locked(self.out):
             _swap(self.path, self.out, self.owned)
-        self.committed = True
         return [self.out / Path(p).relative_to(self.path) for p in written]
 
     def close(self) -> None:

@@ -51,8 +51,7 @@ class ChildRun:
 def run_model(options: RunOptions, progress: ProgressFn | None = None) -> Report:
     """Run every selected stage in a child process; raise UsageError for bad input."""
     progress = progress or (lambda *_: None)
-    with tempfile.TemporaryDirectory(prefix="perfreport-") as tmp:
-        run = _run_child(options, Path(tmp), progress)
+    run = _run_child(options, progress)
     report = report_of(run, progress=progress)
     if report.timing is not None:
         _finish_timing(options, report, progress)
@@ -118,8 +117,7 @@ def _time_in_fresh_process(options: RunOptions, env: dict[str, str]) -> TimingSe
         stages=["timing"],
         stage_options={**options.stage_options, "timing": timing_options},
     )
-    with tempfile.TemporaryDirectory(prefix="perfreport-") as tmp:
-        run = _run_child(probe, Path(tmp), lambda *_: None, env)
+    run = _run_child(probe, lambda *_: None, env)
     status = run.report.stages.get("timing")
     if run.report.timing is None:
         why = run.usage_error or (status and status.error) or child.describe_exit(run.returncode)
@@ -128,21 +126,23 @@ def _time_in_fresh_process(options: RunOptions, env: dict[str, str]) -> TimingSe
 
 
 def _run_child(
-    options: RunOptions, tmp: Path, progress: ProgressFn, extra_env: dict[str, str] | None = None
+    options: RunOptions, progress: ProgressFn, extra_env: dict[str, str] | None = None
 ) -> ChildRun:
-    options_path = tmp / "options.json"
-    events_path = tmp / "events.jsonl"
-    options_path.write_text(json.dumps(to_data(options)))
+    """One model process (reporter.worker) with ``options``, its events applied as they come."""
     run = new_run(options)
-    cmd = child.python_command("reporter.worker", str(options_path), str(events_path))
-    ending = child.run_guarded(
-        cmd,
-        events_path,
-        lambda event: _apply(event, run, progress),
-        options.timeout,
-        extra_env,
-        LOG_TAIL_BYTES,
-    )
+    with tempfile.TemporaryDirectory(prefix="perfreport-") as tmp:
+        options_path = Path(tmp) / "options.json"
+        events_path = Path(tmp) / "events.jsonl"
+        options_path.write_text(json.dumps(to_data(options)))
+        cmd = child.python_command("reporter.worker", str(options_path), str(events_path))
+        ending = child.run_guarded(
+            cmd,
+            events_path,
+            lambda event: _apply(event, run, progress),
+            options.timeout,
+            extra_env,
+            LOG_TAIL_BYTES,
+        )
     if ending.timed_out:
         run.notes.append(f"timed out after {options.timeout:g} s (--timeout)")
     run.returncode = ending.returncode

@@ -73,3 +73,18 @@ def report_for(path: Path, tmp: Path, *stages: str, **options: Any):  # noqa: AN
 
 def rule_ids(report) -> set[str]:  # noqa: ANN001
     return {f.rule for f in report.findings}
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The model processes (reporter.worker) whose parent is ``parent``, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"reporter.worker" in cmdline:
+                found.append(int(entry.name))
+    return found

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, SAMPLES
+from helpers import worker_pids
 
 from reporter.report import STAGE_NAMES, Report, StageStatus
 from reporter.rules import run_rules
@@ -147,7 +148,7 @@ def test_sigterm_leaves_previous_report_and_no_process(tmp_path) -> None:
     deadline = time.monotonic() + 60
     child = None
     while time.monotonic() < deadline and child is None:
-        child = _worker_pid(proc.pid)
+        child = next(iter(worker_pids(proc.pid)), None)
         time.sleep(0.2)
     assert child is not None, "the model process did not start"
     time.sleep(3)  # let it reach the hanging stage
@@ -158,20 +159,6 @@ def test_sigterm_leaves_previous_report_and_no_process(tmp_path) -> None:
     assert not list(out.glob(".report.*"))
     time.sleep(0.5)
     assert not Path(f"/proc/{child}").exists() or "zombie" in _state(child)
-
-
-def _worker_pid(parent: int) -> int | None:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == parent and b"reporter.worker" in cmdline:
-                return int(entry.name)
-    return None
 
 
 def _state(pid: int) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, SAMPLES
+from helpers import worker_pids
 
 from reporter.lifetime import DEADLINE_ENV, LIFELINE_ENV
 from reporter.options import RunOptions
@@ -61,20 +62,6 @@ def _wait_for(path: Path, within_s: float = 120.0) -> list[int]:
     return [int(p) for p in path.read_text().split()]
 
 
-def _worker_pids(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"reporter.worker" in cmdline:
-                found.append(int(entry.name))
-    return found
-
-
 def test_processes_the_model_started_end_with_a_normal_run(cli, tmp_path, model_file) -> None:
     pids_file = tmp_path / "pids"
     source = SPAWNING.format(pids=str(pids_file))
@@ -101,7 +88,7 @@ def test_kill_9_of_perfreport_ends_the_model_process(tmp_path, model_file, targe
         start_new_session=True,
     )
     started = _wait_for(pids_file)
-    workers = _worker_pids(proc.pid)
+    workers = worker_pids(proc.pid)
     assert len(workers) == 1
     if target == "group":
         os.killpg(proc.pid, signal.SIGKILL)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reporter import child, lifetime
+from reporter import child
 from reporter.errors import UsageError
 from reporter.option_schema import default
 
@@ -118,14 +118,11 @@ def run_process_tree(cmd: list[str], timeout: float, log_path: Path) -> tuple[in
     started is killed before this returns; should perfreport itself be killed, the
     lifeline (``guarded_run``) ends them.
     """
-    read_fd, lifeline = lifetime.lifeline()
-    env = lifetime.lifeline_env(read_fd, timeout)
-    with open(log_path, "wb") as log:
-        try:
-            proc = child.start([*child.python_command(GUARDED_RUN), *cmd], log, (read_fd,), env)
-        finally:
-            os.close(read_fd)
-        seen: dict[int, str] = {}  # every process seen below the launcher -> its start time
+    seen: dict[int, str] = {}  # every process seen below the launcher -> its start time
+    with (
+        open(log_path, "wb") as log,
+        child.guarded([*child.python_command(GUARDED_RUN), *cmd], log, timeout) as proc,
+    ):
         try:
             timed_out = child.supervise(
                 proc, timeout, lambda: seen.update(_with_start(descendants(proc.pid))), 0.2
@@ -135,10 +132,6 @@ def run_process_tree(cmd: list[str], timeout: float, log_path: Path) -> tuple[in
             # init, so it is found by what was seen before, not by its parent any more.
             if proc.poll() is None:  # once reaped, its pid may already be someone else's
                 kill_tree(proc.pid)
-            # The guardian keeps torchrun's group (and so its id) alive until killed here.
-            lifetime.kill_group(proc.pid)
-            proc.wait()
-            os.close(lifeline)
             kill_pids(p for p, start in seen.items() if _start_time(p) == start)
     return proc.returncode, timed_out
 

@@ -12,7 +12,7 @@ import argparse
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from reporter.distributed.comm import ranks_comm
 from reporter.distributed.launch import LaunchResult, LaunchSpec, check_spec, launch
 from reporter.errors import UsageError
 from reporter.options import RunOptions
+from reporter.pipeline import ProgressFn
 from reporter.report import (
     STAGE_NAMES,
     Environment,
@@ -33,7 +34,6 @@ from reporter.report import (
 from reporter.report.distributed import DistributedSection, GradCheck, RankRun
 from reporter.report.enums import Status
 
-ProgressFn = Callable[[str, str, StageStatus | None], None]
 TRACE_GLOB = "*.pt.trace.json*"
 
 
@@ -71,15 +71,16 @@ def run_distributed(
     progress("start", "distributed", None)
     with tempfile.TemporaryDirectory(prefix="perfreport-dist-") as tmp:
         tmp_path = Path(tmp)
-        opts = RunOptions(**{**vars(options)})
-        opts.stage_options = {k: dict(v) for k, v in options.stage_options.items()}
-        opts.stage_options["distributed"] = {
+        rank_options = {
             "status_dir": str(tmp_path),
             "wrapper": wrapper,
             # Collectives never give up before the launch timeout: a rank timing out in an
             # all-reduce would look like the culprit, when the rank it waited for is.
             "collective_timeout": spec.timeout + 60.0,
         }
+        opts = replace(
+            options, stage_options={**options.stage_options, "distributed": rank_options}
+        )
         options_path = tmp_path / "options.json"
         options_path.write_text(json.dumps(to_data(opts)))
         result = launch(spec, options_path, tmp_path / "torchrun.log")
@@ -243,7 +244,6 @@ def build_report(
 ) -> Report:
     from reporter.trace import analyse_paths
 
-    first = statuses.get(min(statuses)) if statuses else None
     model = ModelInfo(class_name=Path(options.model_file).stem, source=options.model_file)
     env = Environment(command_line=options.command_line)
     for data in sorted(statuses.values(), key=lambda d: d["rank"]):
@@ -251,7 +251,6 @@ def build_report(
             model = from_data(ModelInfo, data["model"])
             env = from_data(Environment, data["environment"])
             break
-    del first
     report = Report(model=model, environment=env, created=env.timestamp)
     report.options = to_data(options)
     report.distributed = section
