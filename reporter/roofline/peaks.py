@@ -164,7 +164,9 @@ def copy_bytes(device: torch.device) -> int:
                 cache, _size((index / "size").read_text()) if (index / "size").is_file() else 0
             )
     wanted = max(COPY_BYTES, 2 * cache)
-    available = _available_bytes(device)
+    from reporter.loader import available_memory  # the cgroup's limit counts too
+
+    available = available_memory(device)
     return min(wanted, available // 8) if available else wanted
 
 
@@ -175,18 +177,6 @@ def _size(text: str) -> int:
         if text.endswith(suffix):
             return int(text[:-1]) * factor
     return int(text) if text.isdigit() else 0
-
-
-def _available_bytes(device: torch.device) -> int:
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def copy_bandwidth(device: torch.device) -> float:
