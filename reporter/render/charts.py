@@ -479,11 +479,16 @@ def stacked_area(
     )
     if peak is not None:
         x, y = px(peak[0]), py(peak[1])
+        label = f"peak {default_format(peak[1] / unit_scale) + unit}"
+        # Right of the peak's line where the label fits, else left of it: never over the
+        # spike that makes the peak.
+        right = x + 5 + 6 * len(label) <= left + plot_w
+        tx, anchor = (x + 5, "start") if right else (x - 5, "end")
         body.append(
             f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="#b42318" stroke-dasharray="3,2"/>'
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#b42318"/>'
-            f'<text x="{min(x + 5, left + plot_w - 60):.1f}" y="{max(y - 5, top + 12):.1f}" font-size="10" fill="#b42318">'
-            f"peak {esc(default_format(peak[1] / unit_scale) + unit)}</text>"
+            f'<text x="{tx:.1f}" y="{max(y - 5, top + 12):.1f}" text-anchor="{anchor}" font-size="10" fill="#b42318">'
+            f"{esc(label)}</text>"
         )
     for row, x, label, fill in placed:
         y = height - 18 * legend + 18 * row + 12
